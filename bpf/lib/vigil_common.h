@@ -1,0 +1,80 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * vigil_common.h - what every vigil BPF object shares: the ring buffer, the
+ * per-type emitted/lost counters and the wakeup policy.
+ *
+ * Each object declares these maps; the collector loads process.bpf.o first
+ * and makes every other object reuse its maps (bpf_map__reuse_fd), so there
+ * is one ring, one consumer and one set of counters whatever is loaded.
+ *
+ * Wakeups: a consumer wakeup per event costs more than the event itself in
+ * our VMs (PLATFORM.md), so records are submitted with BPF_RB_NO_WAKEUP and
+ * a wakeup is forced only when more than wake_bytes are waiting or wake_ns
+ * have passed since the last forced wakeup (per object: a race costs at most
+ * one extra wakeup). The collector also drains on a timer, so a record
+ * submitted without a wakeup is never stranded.
+ */
+#ifndef VIGIL_BPF_COMMON_H
+#define VIGIL_BPF_COMMON_H
+
+#include "events.h"
+
+/* Resized by the collector before load (bpf_map__set_max_entries). */
+struct {
+	__uint(type, BPF_MAP_TYPE_RINGBUF);
+	__uint(max_entries, 8 << 20);
+} rb SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, VIGIL_EV_MAX);
+	__type(key, __u32);
+	__type(value, __u64);
+} lost SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, VIGIL_EV_MAX);
+	__type(key, __u32);
+	__type(value, __u64);
+} emitted SEC(".maps");
+
+/* Set by the collector before load. */
+const volatile __u64 wake_bytes = 64 << 10;
+const volatile __u64 wake_ns = 200 * 1000;
+
+/* Last forced wakeup; a race between CPUs costs at most one extra wakeup. */
+__u64 last_wakeup_ns = 0;
+
+/* Add one to a per-CPU per-type counter. */
+static __always_inline void count(void *map, __u32 type)
+{
+	__u64 *v = bpf_map_lookup_elem(map, &type);
+
+	if (v)
+		*v += 1;
+}
+
+/* Wakeup flag for the next submit, following the policy at the top. */
+static __always_inline __u64 wake_flags(void)
+{
+	__u64 now = bpf_ktime_get_ns();
+
+	if (bpf_ringbuf_query(&rb, BPF_RB_AVAIL_DATA) >= wake_bytes ||
+	    now - last_wakeup_ns >= wake_ns) {
+		last_wakeup_ns = now;
+		return BPF_RB_FORCE_WAKEUP;
+	}
+	return BPF_RB_NO_WAKEUP;
+}
+
+/* Copy size bytes of rec to the ring and count the outcome under type. */
+static __always_inline void emit_rec(void *rec, __u64 size, __u32 type)
+{
+	if (bpf_ringbuf_output(&rb, rec, size, wake_flags()))
+		count(&lost, type);
+	else
+		count(&emitted, type);
+}
+
+#endif /* VIGIL_BPF_COMMON_H */

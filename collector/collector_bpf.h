@@ -1,0 +1,70 @@
+/*
+ * collector_bpf.h - the collector's view of bpf/process.bpf.c: load and
+ * attach the programs, drain the ring buffer, turn records into the raw
+ * wire bodies of docs/wire.md 4.1-4.3.
+ *
+ * Not thread-safe: one struct cbpf is used from one thread.
+ */
+#ifndef COLLECTOR_BPF_H
+#define COLLECTOR_BPF_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <msgpack.h>
+
+struct cbpf;
+
+/* One record from the ring. data/len are the raw events.h record (header
+ * included), valid only during the emit callback. type is a static string:
+ * "process_exec" | "process_exit" | "process_clone". */
+struct cbpf_rec {
+	const char *type;
+	const void *data;
+	size_t len;
+};
+
+/* Counters. emitted/lost are indexed by record type (VIGIL_EV_*) and summed
+ * over CPUs; received counts records read from the ring, bad_records those
+ * among them that failed validation and were skipped. */
+struct cbpf_stats {
+	uint64_t emitted[8];
+	uint64_t lost[8];
+	uint64_t lost_total;
+	uint64_t received;
+	uint64_t bad_records;
+};
+
+/* Open, load and attach the programs with a ring of ringbuf_bytes (rounded
+ * up to a power of two; 0 = 8 MiB). Returns 0, or -1 with a message in err. */
+int cbpf_open(struct cbpf **out, size_t ringbuf_bytes, char *err, size_t errlen);
+
+/* File descriptor to poll for POLLIN when records are waiting. Wakeups are
+ * rate-limited by the BPF side: also call cbpf_drain on a periodic timer. */
+int cbpf_fd(const struct cbpf *cb);
+
+/* Consume every available record, calling emit for each valid one. emit
+ * returns 0 to go on, negative to stop (that record counts as consumed).
+ * Returns the number of records passed to emit, or -1 when emit failed or
+ * the ring could not be read. */
+int cbpf_drain(struct cbpf *cb, int (*emit)(void *arg, const struct cbpf_rec *r), void *arg);
+
+/* Pack the raw body map of r (docs/wire.md 4.1/4.2/4.3) into pk. An invalid
+ * record packs as an empty map. */
+void cbpf_pack(const struct cbpf *cb, const struct cbpf_rec *r, msgpack_packer *pk);
+
+/* Re-measure the wall-clock minus monotonic offset used for `time`
+ * (call after clock steps; cheap enough for every timer tick). */
+void cbpf_refresh_clock(struct cbpf *cb);
+
+/* Read the counters (per-CPU map values summed). */
+void cbpf_stats(const struct cbpf *cb, struct cbpf_stats *st);
+
+/* Wire name of a record type ("process_exec", ...), "unknown" otherwise. */
+const char *cbpf_type_name(unsigned type);
+
+/* Detach and free everything; safe on NULL. */
+/* Kernel ids of the loaded programs, space-separated. */
+void cbpf_prog_ids(const struct cbpf *cb, char *buf, size_t len);
+void cbpf_close(struct cbpf *cb);
+
+#endif /* COLLECTOR_BPF_H */

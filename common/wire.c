@@ -1,0 +1,254 @@
+/* wire.c — see wire.h and docs/wire.md. */
+#include "wire.h"
+#include "statefile.h"
+
+#include <errno.h>
+#include <string.h>
+#include <zmq.h>
+
+const char *const wire_drop_name[WIRE_DROP_N] = {
+	"multipart", "malformed", "not_map", "version", "envelope", "unknown_type", "body",
+};
+
+static struct log_rl wire_rl = LOG_RL_INIT(2, 10);
+
+int wire_streq(const char *p, size_t len, const char *s)
+{
+	return strlen(s) == len && memcmp(p, s, len) == 0;
+}
+
+const msgpack_object *wire_get(const msgpack_object *map, const char *key)
+{
+	uint32_t i;
+
+	if (!map || map->type != MSGPACK_OBJECT_MAP)
+		return NULL;
+	for (i = 0; i < map->via.map.size; i++) {
+		const msgpack_object *k = &map->via.map.ptr[i].key;
+
+		if (k->type == MSGPACK_OBJECT_STR && wire_streq(k->via.str.ptr, k->via.str.size, key))
+			return &map->via.map.ptr[i].val;
+	}
+	return NULL;
+}
+
+int wire_get_u64(const msgpack_object *map, const char *key, uint64_t *v)
+{
+	const msgpack_object *o = wire_get(map, key);
+
+	if (!o || o->type != MSGPACK_OBJECT_POSITIVE_INTEGER)
+		return -1;
+	*v = o->via.u64;
+	return 0;
+}
+
+int wire_get_str(const msgpack_object *map, const char *key, const char **p, size_t *len)
+{
+	const msgpack_object *o = wire_get(map, key);
+
+	if (!o || o->type != MSGPACK_OBJECT_STR)
+		return -1;
+	*p = o->via.str.ptr;
+	*len = o->via.str.size;
+	return 0;
+}
+
+/* Validate the envelope (docs/wire.md §3). On failure m->up is still to be destroyed. */
+static int wire_check(struct wire_msg *m, const void *buf, size_t len, enum wire_drop *why)
+{
+	const msgpack_object *o, *ev;
+	size_t off = 0;
+	uint64_t v;
+
+	if (len > WIRE_MAX_MSG ||
+	    msgpack_unpack_next(&m->up, buf, len, &off) != MSGPACK_UNPACK_SUCCESS ||
+	    off != len) {
+		*why = WIRE_DROP_MALFORMED;
+		return -1;
+	}
+	o = &m->up.data;
+	if (o->type != MSGPACK_OBJECT_MAP) {
+		*why = WIRE_DROP_NOT_MAP;
+		return -1;
+	}
+	if (wire_get_u64(o, "v", &v) < 0 || v != WIRE_VERSION) {
+		*why = WIRE_DROP_VERSION;
+		return -1;
+	}
+	ev = wire_get(o, "ev");
+	if (wire_get_str(o, "type", &m->type, &m->type_len) < 0 ||
+	    wire_get_str(o, "src", &m->src, &m->src_len) < 0 || m->src_len == 0 ||
+	    m->src_len >= STATE_SRC_LEN || wire_get_u64(o, "seq", &m->seq) < 0 ||
+	    m->seq == 0 || !ev || ev->type != MSGPACK_OBJECT_MAP) {
+		*why = WIRE_DROP_ENVELOPE;
+		return -1;
+	}
+	m->ev = ev;
+	return 0;
+}
+
+int wire_decode(const void *buf, size_t len, struct wire_msg *m, enum wire_drop *why)
+{
+	memset(m, 0, sizeof(*m));
+	msgpack_unpacked_init(&m->up);
+	if (wire_check(m, buf, len, why) < 0) {
+		msgpack_unpacked_destroy(&m->up);
+		return -1;
+	}
+	return 0;
+}
+
+void wire_in_init(struct wire_in *in, struct stage *st, void *sock)
+{
+	int i;
+
+	memset(in, 0, sizeof(*in));
+	in->st = st;
+	in->sock = sock;
+	in->c_in = stage_counter(st, "in");
+	in->c_gap_total = stage_counter(st, "gap_total");
+	in->c_resets = stage_counter(st, "reset_total");
+	for (i = 0; i < WIRE_DROP_N; i++)
+		in->c_drop[i] = counters_get2(stage_counters(st), "drop.", wire_drop_name[i]);
+}
+
+void wire_drop(struct wire_in *in, enum wire_drop why, const struct wire_msg *m)
+{
+	(*in->c_drop[why])++;
+	if (m && m->src)
+		log_rl(&wire_rl, LOG_SEV_WARN, "%.*s#%llu: dropped: %s", (int)m->src_len, m->src,
+		       (unsigned long long)m->seq, wire_drop_name[why]);
+	else
+		log_rl(&wire_rl, LOG_SEV_WARN, "dropped a message: %s", wire_drop_name[why]);
+}
+
+/* Account for the producer's sequence number: gaps and restarts. */
+static void wire_track(struct wire_in *in, const struct wire_msg *m)
+{
+	struct state *s = stage_state(in->st);
+	struct state_src *ss;
+	char name[STATE_SRC_LEN];
+	int created;
+
+	memcpy(name, m->src, m->src_len);
+	name[m->src_len] = '\0';
+	ss = state_src(s, name, &created);
+	if (!ss)
+		return; /* more producers than slots: still delivered, not tracked */
+	if (created || ss->last == 0) {
+		ss->last = m->seq;
+		return;
+	}
+	if (m->seq > ss->last + 1) {
+		uint64_t gap = m->seq - ss->last - 1;
+
+		*in->c_gap_total += gap;
+		*counters_get2(stage_counters(in->st), "gap.", name) += gap;
+		log_rl(&wire_rl, LOG_SEV_WARN, "%s#%llu: %llu messages missing from %s", name,
+		       (unsigned long long)m->seq, (unsigned long long)gap, name);
+	} else if (m->seq <= ss->last) {
+		(*in->c_resets)++;
+		(*counters_get2(stage_counters(in->st), "reset.", name))++;
+	}
+	ss->last = m->seq;
+}
+
+int wire_recv(struct wire_in *in, struct wire_msg *m)
+{
+	enum wire_drop why;
+	int more;
+	size_t ml = sizeof(more);
+
+	memset(m, 0, sizeof(*m));
+	zmq_msg_init(&in->zm);
+	if (zmq_msg_recv(&in->zm, in->sock, ZMQ_DONTWAIT) < 0) {
+		zmq_msg_close(&in->zm);
+		return 0;
+	}
+	zmq_getsockopt(in->sock, ZMQ_RCVMORE, &more, &ml);
+	if (more) {
+		while (more) {
+			zmq_msg_close(&in->zm);
+			zmq_msg_init(&in->zm);
+			zmq_msg_recv(&in->zm, in->sock, 0);
+			zmq_getsockopt(in->sock, ZMQ_RCVMORE, &more, &ml);
+		}
+		zmq_msg_close(&in->zm);
+		wire_drop(in, WIRE_DROP_MULTIPART, NULL);
+		return -1;
+	}
+	msgpack_unpacked_init(&m->up);
+	if (wire_check(m, zmq_msg_data(&in->zm), zmq_msg_size(&in->zm), &why) < 0) {
+		msgpack_unpacked_destroy(&m->up);
+		zmq_msg_close(&in->zm);
+		wire_drop(in, why, NULL);
+		return -1;
+	}
+	m->raw = &in->zm;
+	(*in->c_in)++;
+	wire_track(in, m);
+	return 1;
+}
+
+void wire_msg_done(struct wire_in *in, struct wire_msg *m)
+{
+	msgpack_unpacked_destroy(&m->up);
+	if (m->raw)
+		zmq_msg_close(&in->zm);
+	m->raw = NULL;
+}
+
+void wire_out_init(struct wire_out *o, struct stage *st, void *sock)
+{
+	o->st = st;
+	o->sock = sock;
+	msgpack_sbuffer_init(&o->sb);
+	msgpack_packer_init(&o->pk, &o->sb, msgpack_sbuffer_write);
+	o->c_out = stage_counter(st, "out");
+}
+
+void wire_out_free(struct wire_out *o)
+{
+	msgpack_sbuffer_destroy(&o->sb);
+}
+
+msgpack_packer *wire_begin(struct wire_out *o, const char *type)
+{
+	struct state *s = stage_state(o->st);
+	const char *src = stage_name(o->st);
+
+	msgpack_sbuffer_clear(&o->sb);
+	msgpack_pack_map(&o->pk, 5);
+	msgpack_pack_str_with_body(&o->pk, "v", 1);
+	msgpack_pack_uint8(&o->pk, WIRE_VERSION);
+	msgpack_pack_str_with_body(&o->pk, "type", 4);
+	msgpack_pack_str_with_body(&o->pk, type, strlen(type));
+	msgpack_pack_str_with_body(&o->pk, "src", 3);
+	msgpack_pack_str_with_body(&o->pk, src, strlen(src));
+	msgpack_pack_str_with_body(&o->pk, "seq", 3);
+	/* Numbered before sending: a message lost in our hands shows as a gap downstream. */
+	msgpack_pack_uint64(&o->pk, ++s->out_seq);
+	msgpack_pack_str_with_body(&o->pk, "ev", 2);
+	return &o->pk;
+}
+
+int wire_end(struct wire_out *o)
+{
+	if (o->sock) {
+		if (stage_send(o->st, o->sock, o->sb.data, o->sb.size) < 0)
+			return -1;
+	} else {
+		stage_tap(o->st, o->sb.data, o->sb.size);
+	}
+	(*o->c_out)++;
+	return 0;
+}
+
+int wire_forward(struct wire_out *o, const struct wire_msg *m)
+{
+	char type[64];
+
+	snprintf(type, sizeof(type), "%.*s", (int)m->type_len, m->type);
+	msgpack_pack_object(wire_begin(o, type), *m->ev);
+	return wire_end(o);
+}

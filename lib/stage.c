@@ -1,0 +1,599 @@
+/* stage.c — see stage.h. */
+#include "stage.h"
+#include "statefile.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/signalfd.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <zmq.h>
+
+#define WATCH_MAX 32
+#define INFO_MAX 32
+
+enum stage_state { ST_STARTING, ST_RUNNING, ST_STOPPING };
+static const char *const stage_state_name[] = { "starting", "running", "stopping" };
+
+struct watch {
+	void *sock;
+	int fd;
+	stage_cb cb;
+	void *arg;
+};
+
+struct info {
+	char key[48];
+	char *val;
+};
+
+struct stage {
+	const struct stage_def *def;
+	const char *name;
+	const char *rundir;
+	const char *config;
+	const char *notify_fd;
+	int debug;
+	void *zctx;
+	void *ctl;
+	void *tap;
+	int tap_subs;
+	int sigfd;
+	enum stage_state state;
+	int exit_code;
+	uint64_t started_ns;
+	struct counters counters;
+	struct state *statef;
+	struct watch watch[WATCH_MAX];
+	int nwatch;
+	struct info info[INFO_MAX];
+	int ninfo;
+	uint64_t *c_tap_out, *c_ctl_req, *c_ctl_bad;
+};
+
+const char *stage_name(const struct stage *st) { return st->name; }
+const char *stage_rundir(const struct stage *st) { return st->rundir; }
+void *stage_zctx(struct stage *st) { return st->zctx; }
+struct counters *stage_counters(struct stage *st) { return &st->counters; }
+struct state *stage_state(struct stage *st) { return st->statef; }
+int stage_stopping(const struct stage *st) { return st->state == ST_STOPPING; }
+int stage_tap_active(const struct stage *st) { return st->tap_subs > 0; }
+
+uint64_t *stage_counter(struct stage *st, const char *name)
+{
+	return counters_get(&st->counters, name);
+}
+
+void stage_stop(struct stage *st, int code)
+{
+	if (st->state != ST_STOPPING)
+		st->exit_code = code;
+	st->state = ST_STOPPING;
+}
+
+void stage_info(struct stage *st, const char *key, const char *fmt, ...)
+{
+	struct info *in = NULL;
+	va_list ap;
+	int i;
+
+	for (i = 0; i < st->ninfo; i++)
+		if (strcmp(st->info[i].key, key) == 0)
+			in = &st->info[i];
+	if (!in) {
+		if (st->ninfo == INFO_MAX)
+			return;
+		in = &st->info[st->ninfo++];
+		snprintf(in->key, sizeof(in->key), "%s", key);
+		in->val = NULL;
+	}
+	free(in->val);
+	va_start(ap, fmt);
+	if (vasprintf(&in->val, fmt, ap) < 0)
+		log_panic("out of memory");
+	va_end(ap);
+}
+
+const char *stage_endpoint(const struct stage *st, const char *name, const char *suffix,
+			   char *buf, size_t len)
+{
+	snprintf(buf, len, "ipc://%s/%s.%s", st->rundir, name ? name : st->name, suffix);
+	return buf;
+}
+
+void stage_watch(struct stage *st, void *sock, int fd, stage_cb cb, void *arg)
+{
+	if (st->nwatch == WATCH_MAX)
+		log_panic("too many watched sockets");
+	st->watch[st->nwatch++] = (struct watch){ sock, fd, cb, arg };
+}
+
+void *stage_socket(struct stage *st, int type, int hwm)
+{
+	int linger = 500;
+	void *s = zmq_socket(st->zctx, type);
+
+	if (!s)
+		log_fatal(EXIT_TEMP, 0, "zmq_socket: %s", zmq_strerror(zmq_errno()));
+	zmq_setsockopt(s, ZMQ_LINGER, &linger, sizeof(linger));
+	if (hwm > 0) {
+		zmq_setsockopt(s, ZMQ_SNDHWM, &hwm, sizeof(hwm));
+		zmq_setsockopt(s, ZMQ_RCVHWM, &hwm, sizeof(hwm));
+	}
+	return s;
+}
+
+int stage_bind(struct stage *st, void *sock, const char *endpoint)
+{
+	/* A stale ipc file from a killed predecessor is harmless: zmq unlinks and rebinds. */
+	if (zmq_bind(sock, endpoint) < 0) {
+		log_error("bind %s: %s", endpoint, zmq_strerror(zmq_errno()));
+		return -1;
+	}
+	if (strncmp(endpoint, "ipc://", 6) == 0)
+		chmod(endpoint + 6, 0600);
+	(void)st;
+	log_debug("bound %s", endpoint);
+	return 0;
+}
+
+int stage_connect(struct stage *st, void *sock, const char *endpoint)
+{
+	(void)st;
+	if (zmq_connect(sock, endpoint) < 0) {
+		log_error("connect %s: %s", endpoint, zmq_strerror(zmq_errno()));
+		return -1;
+	}
+	log_debug("connecting to %s", endpoint);
+	return 0;
+}
+
+/* Drain the signalfd: SIGTERM/SIGINT ask the loop to end. */
+static void stage_on_signal(struct stage *st, void *arg)
+{
+	struct signalfd_siginfo si;
+
+	(void)arg;
+	while (read(st->sigfd, &si, sizeof(si)) == sizeof(si)) {
+		if (si.ssi_signo == SIGTERM || si.ssi_signo == SIGINT) {
+			if (st->state != ST_STOPPING)
+				log_info("signal %d: stopping", (int)si.ssi_signo);
+			stage_stop(st, EXIT_OK);
+		}
+	}
+}
+
+static void stage_on_ctl(struct stage *st, void *arg);
+
+/* Track how many subscribers the tap has; XPUB_VERBOSER reports both subs and unsubs. */
+static void stage_on_tap(struct stage *st, void *arg)
+{
+	char buf[256];
+	int n;
+
+	(void)arg;
+	while ((n = zmq_recv(st->tap, buf, sizeof(buf), ZMQ_DONTWAIT)) >= 0) {
+		if (n >= 1 && buf[0] == 1)
+			st->tap_subs++;
+		else if (n >= 1 && buf[0] == 0 && st->tap_subs > 0)
+			st->tap_subs--;
+	}
+}
+
+void stage_tap(struct stage *st, const void *buf, size_t len)
+{
+	if (st->tap_subs <= 0)
+		return;
+	/* XPUB drops for a slow subscriber at its HWM: a tap never slows the pipeline. */
+	if (zmq_send(st->tap, buf, len, ZMQ_DONTWAIT) >= 0)
+		(*st->c_tap_out)++;
+}
+
+int stage_send(struct stage *st, void *sock, const void *buf, size_t len)
+{
+	zmq_pollitem_t it[3] = {
+		{ .fd = st->sigfd, .events = ZMQ_POLLIN },
+		{ .socket = st->ctl, .events = ZMQ_POLLIN },
+		{ .socket = st->tap, .events = ZMQ_POLLIN },
+	};
+	int waited = 0;
+
+	for (;;) {
+		if (zmq_send(sock, buf, len, ZMQ_DONTWAIT) >= 0)
+			break;
+		if (zmq_errno() != EAGAIN && zmq_errno() != EINTR) {
+			log_error("send: %s", zmq_strerror(zmq_errno()));
+			return -1;
+		}
+		/* High-water mark or no peer yet: wait, but keep answering signals and
+		 * status requests, so a blocked stage is visibly blocked, not dead. */
+		if (!waited++)
+			(*stage_counter(st, "backpressure"))++;
+		if (zmq_poll(it, 3, 10) > 0) {
+			if (it[0].revents & ZMQ_POLLIN)
+				stage_on_signal(st, NULL);
+			if (it[1].revents & ZMQ_POLLIN)
+				stage_on_ctl(st, NULL);
+			if (it[2].revents & ZMQ_POLLIN)
+				stage_on_tap(st, NULL);
+		}
+		if (st->state == ST_STOPPING)
+			return -1;
+	}
+	stage_tap(st, buf, len);
+	return 0;
+}
+
+/* Answer one control request: {v:1, cmd:"status"} gets the status map. */
+static void stage_on_ctl(struct stage *st, void *arg)
+{
+	char req[4096];
+	msgpack_sbuffer sb;
+	msgpack_packer pk;
+	msgpack_unpacked up;
+	const char *err = NULL;
+	size_t i, off = 0;
+	int n, more;
+	size_t more_len = sizeof(more);
+
+	(void)arg;
+	n = zmq_recv(st->ctl, req, sizeof(req), ZMQ_DONTWAIT);
+	if (n < 0)
+		return;
+	(*st->c_ctl_req)++;
+	zmq_getsockopt(st->ctl, ZMQ_RCVMORE, &more, &more_len);
+	while (more) { /* REP must consume the whole request before replying */
+		char junk[64];
+		zmq_recv(st->ctl, junk, sizeof(junk), 0);
+		zmq_getsockopt(st->ctl, ZMQ_RCVMORE, &more, &more_len);
+		err = "multipart request";
+	}
+	msgpack_unpacked_init(&up);
+	if (!err && (n > (int)sizeof(req) ||
+		     msgpack_unpack_next(&up, req, (size_t)n, &off) != MSGPACK_UNPACK_SUCCESS))
+		err = "malformed request";
+	if (!err && up.data.type != MSGPACK_OBJECT_MAP)
+		err = "request is not a map";
+	if (!err) {
+		const msgpack_object_map *m = &up.data.via.map;
+		int v = 0, status = 0;
+
+		for (i = 0; i < m->size; i++) {
+			const msgpack_object *k = &m->ptr[i].key, *val = &m->ptr[i].val;
+
+			if (k->type != MSGPACK_OBJECT_STR)
+				continue;
+			if (k->via.str.size == 1 && k->via.str.ptr[0] == 'v' &&
+			    val->type == MSGPACK_OBJECT_POSITIVE_INTEGER && val->via.u64 == 1)
+				v = 1;
+			if (k->via.str.size == 3 && memcmp(k->via.str.ptr, "cmd", 3) == 0 &&
+			    val->type == MSGPACK_OBJECT_STR && val->via.str.size == 6 &&
+			    memcmp(val->via.str.ptr, "status", 6) == 0)
+				status = 1;
+		}
+		if (!v)
+			err = "unsupported version";
+		else if (!status)
+			err = "unknown command";
+	}
+	msgpack_unpacked_destroy(&up);
+
+	msgpack_sbuffer_init(&sb);
+	msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
+	if (err) {
+		(*st->c_ctl_bad)++;
+		msgpack_pack_map(&pk, 2);
+		msgpack_pack_str_with_body(&pk, "v", 1);
+		msgpack_pack_uint8(&pk, 1);
+		msgpack_pack_str_with_body(&pk, "error", 5);
+		msgpack_pack_str_with_body(&pk, err, strlen(err));
+	} else {
+		if (st->def->status)
+			st->def->status(st);
+		msgpack_pack_map(&pk, 7);
+		msgpack_pack_str_with_body(&pk, "v", 1);
+		msgpack_pack_uint8(&pk, 1);
+		msgpack_pack_str_with_body(&pk, "stage", 5);
+		msgpack_pack_str_with_body(&pk, st->name, strlen(st->name));
+		msgpack_pack_str_with_body(&pk, "state", 5);
+		msgpack_pack_str_with_body(&pk, stage_state_name[st->state],
+					   strlen(stage_state_name[st->state]));
+		msgpack_pack_str_with_body(&pk, "pid", 3);
+		msgpack_pack_uint32(&pk, (uint32_t)getpid());
+		msgpack_pack_str_with_body(&pk, "uptime_ns", 9);
+		msgpack_pack_uint64(&pk, mono_ns() - st->started_ns);
+		msgpack_pack_str_with_body(&pk, "counters", 8);
+		msgpack_pack_map(&pk, st->counters.n);
+		for (i = 0; i < st->counters.n; i++) {
+			msgpack_pack_str_with_body(&pk, st->counters.c[i].name,
+						   strlen(st->counters.c[i].name));
+			msgpack_pack_uint64(&pk, st->counters.c[i].value);
+		}
+		msgpack_pack_str_with_body(&pk, "info", 4);
+		msgpack_pack_map(&pk, (size_t)st->ninfo);
+		for (i = 0; i < (size_t)st->ninfo; i++) {
+			msgpack_pack_str_with_body(&pk, st->info[i].key, strlen(st->info[i].key));
+			msgpack_pack_str_with_body(&pk, st->info[i].val, strlen(st->info[i].val));
+		}
+	}
+	zmq_send(st->ctl, sb.data, sb.size, 0);
+	msgpack_sbuffer_destroy(&sb);
+}
+
+static void stage_usage(const struct stage_def *def, FILE *f)
+{
+	const struct stage_opt *o;
+
+	fprintf(f, "usage: vigil-%s [options]\n%s\n\n", def->name, def->summary);
+	fprintf(f, "  --name NAME        instance name (default %s)\n", def->name);
+	fprintf(f, "  --rundir DIR       run directory for sockets and state (default /run/vigil)\n");
+	fprintf(f, "  --notify-fd FD     write a readiness line on FD (s6 notification-fd)\n");
+	fprintf(f, "  --config FILE      read 'option value' lines (options without --)\n");
+	fprintf(f, "  --debug            debug log lines\n");
+	for (o = def->opts; o && o->name; o++)
+		fprintf(f, "  --%-17s %s\n", o->name, o->help);
+}
+
+/* Apply one option; returns 1 if it took a value, 0 if a switch, -1 if unknown. */
+static int stage_opt_set(struct stage *st, const char *name, const char *val)
+{
+	const struct stage_opt *o;
+	struct { const char *n; const char **v; } common[] = {
+		{ "name", &st->name }, { "rundir", &st->rundir },
+		{ "notify-fd", &st->notify_fd }, { "config", &st->config },
+	};
+	size_t i;
+
+	if (strcmp(name, "debug") == 0) {
+		st->debug = 1;
+		return 0;
+	}
+	for (i = 0; i < sizeof(common) / sizeof(common[0]); i++)
+		if (strcmp(name, common[i].n) == 0) {
+			if (!val)
+				return -2;
+			*common[i].v = val;
+			return 1;
+		}
+	for (o = st->def->opts; o && o->name; o++) {
+		if (strcmp(name, o->name) != 0)
+			continue;
+		if (o->flag) {
+			*o->flag = 1;
+			return 0;
+		}
+		if (!val)
+			return -2;
+		*o->val = val;
+		return 1;
+	}
+	return -1;
+}
+
+/* Read "option value" lines; '#' starts a comment. Values are kept for the process life. */
+static void stage_read_config(struct stage *st, const char *path)
+{
+	FILE *f = fopen(path, "re");
+	char *line = NULL;
+	size_t cap = 0;
+	unsigned lineno = 0;
+
+	if (!f)
+		log_fatal(EXIT_PERM, errno, "config %s", path);
+	while (getline(&line, &cap, f) > 0) {
+		char *p = line, *name, *val, *e;
+		int r;
+
+		lineno++;
+		if ((e = strchr(p, '#')))
+			*e = '\0';
+		name = strtok_r(p, " \t\r\n=", &e);
+		if (!name)
+			continue;
+		val = strtok_r(NULL, "\r\n", &e);
+		while (val && (*val == ' ' || *val == '\t' || *val == '='))
+			val++;
+		if (val && !*val)
+			val = NULL;
+		if (strcmp(name, "config") == 0)
+			log_fatal(EXIT_PERM, 0, "%s:%u: config files do not nest", path, lineno);
+		r = stage_opt_set(st, name, val ? strdup(val) : NULL);
+		if (r == -1)
+			log_fatal(EXIT_PERM, 0, "%s:%u: unknown option '%s'", path, lineno, name);
+		if (r == -2)
+			log_fatal(EXIT_PERM, 0, "%s:%u: option '%s' needs a value", path, lineno, name);
+	}
+	free(line);
+	fclose(f);
+}
+
+static void stage_parse(struct stage *st, int argc, char **argv)
+{
+	int i;
+
+	for (i = 1; i < argc; i++) {
+		const char *a = argv[i], *val = NULL;
+		char name[64];
+		const char *eq;
+		int r;
+
+		if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
+			stage_usage(st->def, stdout);
+			exit(EXIT_OK);
+		}
+		if (strncmp(a, "--", 2) != 0)
+			log_fatal(EXIT_PERM, 0, "unexpected argument '%s' (try --help)", a);
+		a += 2;
+		if ((eq = strchr(a, '='))) {
+			snprintf(name, sizeof(name), "%.*s", (int)(eq - a), a);
+			val = eq + 1;
+		} else {
+			snprintf(name, sizeof(name), "%s", a);
+			val = i + 1 < argc ? argv[i + 1] : NULL;
+		}
+		r = stage_opt_set(st, name, val);
+		if (r == -1)
+			log_fatal(EXIT_PERM, 0, "unknown option --%s (try --help)", name);
+		if (r == -2)
+			log_fatal(EXIT_PERM, 0, "option --%s needs a value", name);
+		if (r == 1 && !eq)
+			i++;
+	}
+	if (st->config) {
+		const char *cmdline_name = st->name;
+
+		stage_read_config(st, st->config);
+		(void)cmdline_name;
+	}
+}
+
+/* mkdir -p with mode for the last component; existing directories are left alone. */
+static int mkdir_p(const char *path, mode_t mode)
+{
+	char tmp[4096];
+	char *p;
+
+	snprintf(tmp, sizeof(tmp), "%s", path);
+	for (p = tmp + 1; *p; p++) {
+		if (*p != '/')
+			continue;
+		*p = '\0';
+		if (mkdir(tmp, 0755) < 0 && errno != EEXIST)
+			return -1;
+		*p = '/';
+	}
+	if (mkdir(tmp, mode) < 0 && errno != EEXIST)
+		return -1;
+	return 0;
+}
+
+/* Tell s6 we are ready: one newline on the notification fd, then close it. */
+static void stage_notify(struct stage *st)
+{
+	char *end;
+	long fd;
+
+	if (!st->notify_fd)
+		return;
+	fd = strtol(st->notify_fd, &end, 10);
+	if (*end || fd < 0) {
+		log_warn("bad --notify-fd '%s'", st->notify_fd);
+		return;
+	}
+	if (write((int)fd, "\n", 1) != 1)
+		log_warn("readiness notification on fd %ld failed", fd);
+	close((int)fd);
+}
+
+static void stage_loop(struct stage *st)
+{
+	zmq_pollitem_t items[WATCH_MAX];
+	uint64_t next_timer = mono_ns() + st->def->timer_ms * 1000000ull;
+	int i, n;
+
+	while (st->state != ST_STOPPING) {
+		uint64_t now = mono_ns();
+		long timeout = -1;
+
+		if (st->def->timer) {
+			if (now >= next_timer) {
+				st->def->timer(st);
+				next_timer = now + st->def->timer_ms * 1000000ull;
+			}
+			timeout = (long)((next_timer - now) / 1000000ull) + 1;
+		}
+		for (i = 0; i < st->nwatch; i++)
+			items[i] = (zmq_pollitem_t){ .socket = st->watch[i].sock,
+						     .fd = st->watch[i].fd,
+						     .events = ZMQ_POLLIN };
+		n = zmq_poll(items, st->nwatch, timeout);
+		if (n < 0) {
+			if (zmq_errno() == EINTR)
+				continue;
+			log_fatal(EXIT_TEMP, 0, "zmq_poll: %s", zmq_strerror(zmq_errno()));
+		}
+		for (i = 0; i < st->nwatch && st->state != ST_STOPPING; i++)
+			if (items[i].revents & ZMQ_POLLIN)
+				st->watch[i].cb(st, st->watch[i].arg);
+	}
+}
+
+int stage_main(int argc, char **argv, const struct stage_def *def)
+{
+	static struct stage s;
+	struct stage *st = &s;
+	char ep[512], path[512];
+	sigset_t mask;
+	int rc, verboser = 1, hwm = 1000;
+
+	st->def = def;
+	st->name = def->name;
+	st->rundir = "/run/vigil";
+	st->started_ns = mono_ns();
+	st->state = ST_STARTING;
+	log_init(def->name);
+	stage_parse(st, argc, argv);
+	log_init(st->name);
+	log_set_debug(st->debug);
+	signal(SIGPIPE, SIG_IGN);
+
+	sigemptyset(&mask);
+	sigaddset(&mask, SIGTERM);
+	sigaddset(&mask, SIGINT);
+	sigaddset(&mask, SIGHUP);
+	sigprocmask(SIG_BLOCK, &mask, NULL);
+	st->sigfd = signalfd(-1, &mask, SFD_NONBLOCK | SFD_CLOEXEC);
+	if (st->sigfd < 0)
+		log_fatal(EXIT_TEMP, errno, "signalfd");
+
+	if (mkdir_p(st->rundir, 0700) < 0)
+		log_fatal(EXIT_TEMP, errno, "run directory %s", st->rundir);
+	snprintf(path, sizeof(path), "%s/%s.state", st->rundir, st->name);
+	st->statef = state_open(path);
+	if (!st->statef)
+		log_fatal(EXIT_TEMP, errno, "state file %s", path);
+
+	st->c_tap_out = stage_counter(st, "tap.out");
+	st->c_ctl_req = stage_counter(st, "ctl.requests");
+	st->c_ctl_bad = stage_counter(st, "ctl.bad");
+	st->zctx = zmq_ctx_new();
+	if (!st->zctx)
+		log_fatal(EXIT_TEMP, errno, "zmq_ctx_new");
+
+	st->ctl = stage_socket(st, ZMQ_REP, 0);
+	if (stage_bind(st, st->ctl, stage_endpoint(st, NULL, "ctl", ep, sizeof(ep))) < 0)
+		log_fatal(EXIT_TEMP, 0, "cannot bind the control socket");
+	st->tap = stage_socket(st, ZMQ_XPUB, 0);
+	zmq_setsockopt(st->tap, ZMQ_SNDHWM, &hwm, sizeof(hwm));
+	zmq_setsockopt(st->tap, ZMQ_XPUB_VERBOSER, &verboser, sizeof(verboser));
+	if (stage_bind(st, st->tap, stage_endpoint(st, NULL, "tap", ep, sizeof(ep))) < 0)
+		log_fatal(EXIT_TEMP, 0, "cannot bind the tap");
+
+	stage_watch(st, NULL, st->sigfd, stage_on_signal, NULL);
+	stage_watch(st, st->ctl, -1, stage_on_ctl, NULL);
+	stage_watch(st, st->tap, -1, stage_on_tap, NULL);
+
+	if (def->setup && (rc = def->setup(st)) != 0)
+		log_fatal(rc, 0, "setup failed");
+	if (st->state == ST_STOPPING) /* a signal during setup */
+		goto out;
+	st->state = ST_RUNNING;
+	stage_notify(st);
+	log_info("ready (pid %d, restarts %llu)", (int)getpid(),
+		 (unsigned long long)st->statef->restarts);
+	stage_loop(st);
+out:
+	st->state = ST_STOPPING;
+	if (def->shutdown)
+		def->shutdown(st);
+	zmq_close(st->ctl);
+	zmq_close(st->tap);
+	zmq_ctx_term(st->zctx);
+	log_info("stopped");
+	return st->exit_code;
+}

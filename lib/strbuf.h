@@ -1,0 +1,40 @@
+/* strbuf: a growable byte buffer for building messages and lines.
+ *
+ * The buffer owns its memory; running out of memory aborts the process, since
+ * every daemon in this tree treats OOM as fatal and callers then need no
+ * error paths. While buf is non-NULL it is kept NUL-terminated after len, so
+ * text built in it can be handed to C string functions. */
+#ifndef VIGIL_STRBUF_H
+#define VIGIL_STRBUF_H
+
+#include <stddef.h>
+
+struct strbuf {
+	char *buf;  /* NULL until the first append */
+	size_t len; /* bytes in use, excluding the terminating NUL */
+	size_t cap; /* bytes allocated */
+};
+
+/* Make sb an empty buffer that owns no memory. */
+void strbuf_init(struct strbuf *sb);
+
+/* Append n bytes from p (p may be NULL when n is 0). */
+void strbuf_append(struct strbuf *sb, const void *p, size_t n);
+
+/* Append printf-style formatted text. */
+void strbuf_appendf(struct strbuf *sb, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* Append one byte. */
+void strbuf_putc(struct strbuf *sb, int c);
+
+/* Cut the contents back to len bytes; len beyond the current length is ignored.
+ * Lets an encoder undo a partly written item. */
+void strbuf_truncate(struct strbuf *sb, size_t len);
+
+/* Empty the buffer but keep its memory for reuse. */
+void strbuf_reset(struct strbuf *sb);
+
+/* Release the memory; sb is then as after strbuf_init. */
+void strbuf_free(struct strbuf *sb);
+
+#endif
