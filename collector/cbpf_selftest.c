@@ -816,6 +816,214 @@ static void st_test_bad_records(struct cbpf *cb)
 		 "validation: 4 bad records counted and skipped", NULL);
 }
 
+/* The last file record of pid with operation op; NULL if none. */
+static const struct st_rec *st_find_file(uint32_t pid, unsigned op)
+{
+	const struct st_rec *last = NULL;
+
+	for (int n = 0;; n++) {
+		const struct st_rec *r = st_find(VIGIL_EV_FILE, pid, n);
+		struct vigil_ev_file f;
+
+		if (!r)
+			return last;
+		memcpy(&f, r->data, sizeof(f));
+		if (f.op == op)
+			last = r;
+	}
+}
+
+/* The arg at index i of the body's args array whose single key is kind,
+ * or NULL; with kind "path"/"file" the path string of a path/file arg. */
+static const msgpack_object *st_arg(const struct st_body *b, size_t i, const char *kind)
+{
+	const msgpack_object *a = st_get(b, "args"), *m;
+
+	if (!a || a->type != MSGPACK_OBJECT_ARRAY || i >= a->via.array.size)
+		return NULL;
+	m = &a->via.array.ptr[i];
+	if (m->type != MSGPACK_OBJECT_MAP || m->via.map.size < 1 ||
+	    !st_obj_str_is(&m->via.map.ptr[0].key, kind))
+		return NULL;
+	return &m->via.map.ptr[0].val;
+}
+
+/* The "path" of a file_arg/path_arg map m into buf. */
+static const char *st_argpath(const msgpack_object *m, char *buf, size_t n)
+{
+	snprintf(buf, n, "<none>");
+	if (m && m->type == MSGPACK_OBJECT_MAP)
+		for (uint32_t i = 0; i < m->via.map.size; i++)
+			if (st_obj_str_is(&m->via.map.ptr[i].key, "path") &&
+			    m->via.map.ptr[i].val.type == MSGPACK_OBJECT_STR)
+				snprintf(buf, n, "%.*s", (int)m->via.map.ptr[i].val.via.str.size,
+					 m->via.map.ptr[i].val.via.str.ptr);
+	return buf;
+}
+
+/* How a child opens the target in st_test_files. */
+struct st_open {
+	const char *what;
+	const char *cwd;  /* chdir first, or NULL */
+	const char *dir;  /* openat dirfd from this directory, or NULL: AT_FDCWD */
+	char name[PATH_MAX];
+	int flags;
+};
+
+/* Child body: one openat as described by arg, then exit. */
+static void st_open_child(void *arg)
+{
+	struct st_open *o = arg;
+	int dfd = AT_FDCWD;
+
+	if (o->cwd && chdir(o->cwd))
+		_exit(119);
+	if (o->dir && (dfd = open(o->dir, O_RDONLY | O_DIRECTORY)) < 0)
+		_exit(118);
+	_exit(openat(dfd, o->name, o->flags) < 0 ? 1 : 0);
+}
+
+/* Check the open of pid: file_arg path want, return ok or errno. */
+static void st_check_open(struct cbpf *cb, const char *what, pid_t pid, const char *want,
+			  int want_err)
+{
+	const struct st_rec *rec = st_find_file(pid, VIGIL_OP_OPENAT);
+	char got[PATH_MAX + 16], name[160];
+	const msgpack_object *ret;
+	struct st_body b;
+
+	snprintf(name, sizeof(name), "file: %s: openat record", what);
+	st_check(rec != NULL, name, NULL);
+	if (!rec || st_body(cb, rec, &b))
+		return;
+	snprintf(name, sizeof(name), "file: %s: function_name security_file_open", what);
+	st_check(st_obj_str_is(st_get(&b, "function_name"), "security_file_open"), name, NULL);
+	snprintf(name, sizeof(name), "file: %s: path", what);
+	st_argpath(st_arg(&b, 0, "file_arg"), got, sizeof(got));
+	st_check(!strcmp(got, want), name, got);
+	ret = st_get(&b, "return");
+	ret = ret && ret->type == MSGPACK_OBJECT_MAP && ret->via.map.size == 1 ?
+		      &ret->via.map.ptr[0].val :
+		      NULL;
+	snprintf(name, sizeof(name), "file: %s: return %s", what, want_err ? "-errno" : "fd");
+	st_check(ret && (want_err ? ret->type == MSGPACK_OBJECT_NEGATIVE_INTEGER &&
+					    ret->via.i64 == -want_err :
+				    ret->type == MSGPACK_OBJECT_POSITIVE_INTEGER),
+		 name, NULL);
+	st_check(st_uint_is(&b, "start_ktime", 0) == 0 && st_uint_is(&b, "pid", pid),
+		 "file: pid and start_ktime set", NULL);
+	st_body_free(&b);
+}
+
+/* Test: opens spelled every evasive way resolve to the real path. */
+static void st_test_files(struct cbpf *cb)
+{
+	char tmpl[] = "/tmp/cbpf-file.XXXXXX", bind[] = "/tmp/cbpf-bind.XXXXXX";
+	char real[PATH_MAX], target[PATH_MAX + 16], sub[PATH_MAX + 16], link[PATH_MAX + 16];
+	struct st_open o;
+	int fd, bound = 0;
+	pid_t pid;
+
+	if (!cbpf_has(cb, VIGIL_EV_FILE)) {
+		st_check(0, "file: file.bpf.o loaded", cbpf_note(cb));
+		return;
+	}
+	if (!mkdtemp(tmpl) || !realpath(tmpl, real)) {
+		st_check(0, "file: setup", strerror(errno));
+		return;
+	}
+	snprintf(target, sizeof(target), "%s/shadow", real);
+	snprintf(sub, sizeof(sub), "%s/sub", real);
+	snprintf(link, sizeof(link), "%s/link", real);
+	fd = open(target, O_CREAT | O_WRONLY, 0600);
+	if (fd >= 0)
+		close(fd);
+	if (fd < 0 || mkdir(sub, 0700) || symlink(target, link)) {
+		st_check(0, "file: setup", strerror(errno));
+		goto out;
+	}
+	struct {
+		const char *what, *cwd, *dir, *name;
+	} cases[] = {
+		{ "cd dir; open shadow", real, NULL, "shadow" },
+		{ "dir//./shadow", NULL, NULL, "%s//./shadow" },
+		{ "dir/sub/../shadow", NULL, NULL, "%s/sub/../shadow" },
+		{ "symlink", NULL, NULL, "%s/link" },
+		{ "openat dirfd", NULL, real, "shadow" },
+		{ "openat dirfd ../", NULL, sub, "../shadow" },
+		{ "cwd sub, ../link", sub, NULL, "../link" },
+	};
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		memset(&o, 0, sizeof(o));
+		o.cwd = cases[i].cwd;
+		o.dir = cases[i].dir;
+		snprintf(o.name, sizeof(o.name), cases[i].name, real);
+		o.flags = O_RDONLY;
+		pid = st_spawn(NULL, st_open_child, &o);
+		st_wait(pid);
+		st_drain(cb);
+		st_check_open(cb, cases[i].what, pid, target, 0);
+	}
+	/* a failed open: the user's string joined to the dirfd's path, -ENOENT */
+	memset(&o, 0, sizeof(o));
+	o.dir = sub;
+	snprintf(o.name, sizeof(o.name), "..//nothere");
+	pid = st_spawn(NULL, st_open_child, &o);
+	st_wait(pid);
+	st_drain(cb);
+	snprintf(link, sizeof(link), "%s/nothere", real);
+	st_check_open(cb, "failed open", pid, link, ENOENT);
+	/* a bind mount of the directory: the path seen through the mount */
+	if (mkdtemp(bind) && !mount(real, bind, NULL, MS_BIND, NULL)) {
+		bound = 1;
+		memset(&o, 0, sizeof(o));
+		snprintf(o.name, sizeof(o.name), "%s/shadow", bind);
+		pid = st_spawn(NULL, st_open_child, &o);
+		st_wait(pid);
+		st_drain(cb);
+		snprintf(link, sizeof(link), "%s/shadow", bind);
+		st_check_open(cb, "bind mount (kernel view: the mount's path)", pid, link, 0);
+	} else {
+		st_check(0, "file: bind mount setup", strerror(errno));
+	}
+out:
+	if (bound)
+		umount2(bind, MNT_DETACH);
+	rmdir(bind);
+	snprintf(link, sizeof(link), "%s/link", real);
+	unlink(link);
+	unlink(target);
+	rmdir(sub);
+	rmdir(real);
+}
+
+/* Test: malformed file/net records are counted and skipped. */
+static void st_test_bad_file_records(struct cbpf *cb)
+{
+	struct vigil_ev_file f = {.hdr = {.type = VIGIL_EV_FILE, .size = sizeof(f)},
+				  .op = VIGIL_OP_OPENAT};
+	struct vigil_ev_net n = {.hdr = {.type = VIGIL_EV_NET, .size = sizeof(n)}};
+	uint64_t before = cb->bad_records;
+	size_t count = st_nrecs;
+
+	cb->emit = st_keep;
+	f.path_len = 5; /* tail beyond the record */
+	cbpf_on_sample(cb, &f, sizeof(f));
+	f.path_len = 0;
+	f.op = 0; /* unknown operation */
+	cbpf_on_sample(cb, &f, sizeof(f));
+	f.op = VIGIL_OP_FILE_MAX;
+	cbpf_on_sample(cb, &f, sizeof(f));
+	f.op = VIGIL_OP_OPENAT;
+	f.name_len = 0xffff; /* longer than VIGIL_PATH_MAX */
+	cbpf_on_sample(cb, &f, sizeof(f));
+	cbpf_on_sample(cb, &n, sizeof(n)); /* net op 0 */
+	cbpf_on_sample(cb, &f, sizeof(f) - 8); /* short */
+	cb->emit = NULL;
+	st_check(cb->bad_records - before == 6 && st_nrecs == count,
+		 "validation: 6 bad file/net records counted and skipped", NULL);
+}
+
 /* Self-test entry point. */
 int main(void)
 {
@@ -842,6 +1050,8 @@ int main(void)
 	st_test_lost();
 	st_test_long_args(cb);
 	st_test_bad_records(cb);
+	st_test_files(cb);
+	st_test_bad_file_records(cb);
 
 	cbpf_stats(cb, &st);
 	printf("info: emitted exec=%llu exit=%llu clone=%llu lost=%llu received=%llu bad=%llu\n",

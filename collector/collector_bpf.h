@@ -16,7 +16,7 @@ struct cbpf;
 
 /* One record from the ring. data/len are the raw events.h record (header
  * included), valid only during the emit callback. type is a static string:
- * "process_exec" | "process_exit" | "process_clone". */
+ * "process_exec" | "process_exit" | "process_clone" | "process_kprobe". */
 struct cbpf_rec {
 	const char *type;
 	const void *data;
@@ -48,7 +48,7 @@ int cbpf_fd(const struct cbpf *cb);
  * the ring could not be read. */
 int cbpf_drain(struct cbpf *cb, int (*emit)(void *arg, const struct cbpf_rec *r), void *arg);
 
-/* Pack the raw body map of r (docs/wire.md 4.1/4.2/4.3) into pk. An invalid
+/* Pack the raw body map of r (docs/wire.md 4.1/4.2/4.3, docs/wire.d/collector.md) into pk. An invalid
  * record packs as an empty map. */
 void cbpf_pack(const struct cbpf *cb, const struct cbpf_rec *r, msgpack_packer *pk);
 
@@ -58,6 +58,27 @@ void cbpf_refresh_clock(struct cbpf *cb);
 
 /* Read the counters (per-CPU map values summed). */
 void cbpf_stats(const struct cbpf *cb, struct cbpf_stats *st);
+
+/* Every file and network operation (bit n = VIGIL_OP n of events.h). */
+#define CBPF_OPS_FILE 0x0000000000fffffeull /* VIGIL_OP_OPEN .. VIGIL_OP_FSETXATTR */
+#define CBPF_OPS_NET 0x000000ff00000000ull  /* VIGIL_OP_CONNECT .. VIGIL_OP_EXEC_STDIO */
+#define CBPF_OPS_ALL (CBPF_OPS_FILE | CBPF_OPS_NET)
+
+/* Rewrite the in-kernel filter: which operations are sent (ops, as above),
+ * and whether every chmod is sent or only those setting setuid/setgid.
+ * The collector's own process is always left out. With no file operation
+ * wanted the file programs are detached (opens then cost nothing), and
+ * attached again when one is. Returns 0 or -errno. */
+int cbpf_set_filter(struct cbpf *cb, uint64_t ops, int chmod_all);
+
+/* What could not be loaded (missing tracepoints, objects), "" if nothing. */
+const char *cbpf_note(const struct cbpf *cb);
+
+/* Whether records of type (VIGIL_EV_*) can be produced by what is loaded. */
+int cbpf_has(const struct cbpf *cb, unsigned type);
+
+/* Counter name of a record type ("process_exec", "file", "net"); NULL if unused. */
+const char *cbpf_kind_name(unsigned type);
 
 /* Wire name of a record type ("process_exec", ...), "unknown" otherwise. */
 const char *cbpf_type_name(unsigned type);

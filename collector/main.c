@@ -5,10 +5,12 @@
 #include <zmq.h>
 
 #include "collector_bpf.h"
+#include "events.h"
 #include "stage.h"
 #include "wire.h"
 
-static const char *opt_output, *opt_hwm = "10000", *opt_ringbuf_mb = "8";
+static const char *opt_output, *opt_hwm = "10000", *opt_ringbuf_mb = "8",
+		  *opt_events = "process", *opt_chmod_all = "0";
 static struct wire_out out;
 static void *out_sock;
 static struct cbpf *cb;
@@ -18,6 +20,9 @@ static const struct stage_opt opts[] = {
 	{ "output", &opt_output, NULL, "PUSH endpoint to bind (default ipc://RUNDIR/collector.out)" },
 	{ "hwm", &opt_hwm, NULL, "high-water mark of the output (default 10000)" },
 	{ "ringbuf-mb", &opt_ringbuf_mb, NULL, "ring buffer size in MiB, a power of 2 (default 8)" },
+	{ "events", &opt_events, NULL,
+	  "event kinds sent, comma-separated: process,file,net (default process)" },
+	{ "chmod-all", &opt_chmod_all, NULL, "1: every chmod, 0: only setuid/setgid (default 0)" },
 	{ 0 },
 };
 
@@ -55,7 +60,7 @@ static void status(struct stage *st)
 
 	cbpf_stats(cb, &s);
 	for (t = 0; t < 8; t++) {
-		const char *name = cbpf_type_name(t);
+		const char *name = cbpf_kind_name(t);
 
 		if (!name)
 			continue;
@@ -67,12 +72,35 @@ static void status(struct stage *st)
 	counters_set(cs, "drop.bad_record", s.bad_records);
 }
 
+/* The operation mask of an --events list; -1 on an unknown kind. */
+static int64_t events_mask(const char *list)
+{
+	char buf[256], *tok, *save = NULL;
+	int64_t ops = 0;
+
+	snprintf(buf, sizeof(buf), "%s", list);
+	for (tok = strtok_r(buf, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
+		if (!strcmp(tok, "file"))
+			ops |= (int64_t)CBPF_OPS_FILE;
+		else if (!strcmp(tok, "net"))
+			ops |= (int64_t)CBPF_OPS_NET;
+		else if (strcmp(tok, "process")) {
+			log_error("--events: unknown kind '%s' (process, file, net)", tok);
+			return -1;
+		}
+	}
+	return ops;
+}
+
 static int setup(struct stage *st)
 {
+	int64_t ops = events_mask(opt_events);
 	char a[512], err[512];
 	int hwm = atoi(opt_hwm);
 	size_t rb = strtoul(opt_ringbuf_mb, NULL, 10) << 20;
 
+	if (ops < 0)
+		return EXIT_PERM;
 	if (rb == 0 || (rb & (rb - 1))) {
 		log_error("--ringbuf-mb must be a power of two");
 		return EXIT_PERM;
@@ -90,7 +118,15 @@ static int setup(struct stage *st)
 		log_error("BPF: %s", err);
 		return EXIT_PERM;
 	}
-	stage_info(st, "programs", "sched_process_exec sched_process_exit sched_process_fork");
+	if (cbpf_set_filter(cb, (uint64_t)ops, atoi(opt_chmod_all)) < 0) {
+		log_error("BPF: cannot write the filter map");
+		return EXIT_PERM;
+	}
+	if (cbpf_note(cb)[0])
+		log_warn("BPF: not everything is available: %s", cbpf_note(cb));
+	stage_info(st, "programs", "sched_process_exec sched_process_exit sched_process_fork%s",
+		   cbpf_has(cb, VIGIL_EV_FILE) ? " file" : "");
+	stage_info(st, "events", "%s", opt_events);
 	stage_info(st, "ringbuf_bytes", "%zu", rb);
 	cbpf_prog_ids(cb, err, sizeof(err));
 	stage_info(st, "prog_ids", "%s", err);

@@ -36,6 +36,8 @@
 #define VIGIL_EV_EXEC		1
 #define VIGIL_EV_EXIT		2
 #define VIGIL_EV_CLONE		3
+#define VIGIL_EV_FILE		4	/* struct vigil_ev_file */
+#define VIGIL_EV_NET		5	/* struct vigil_ev_net */
 #define VIGIL_EV_MAX		8	/* counter array size; types are < this */
 
 #define VIGIL_PATH_MAX		4095
@@ -104,6 +106,132 @@ struct vigil_ev_clone {
 	__u64 pktime;			/* parent->group_leader->start_time */
 };
 
+
+/*
+ * File operations (vigil_ev_file.op). The collector names each after the
+ * kernel function Tetragon users hook for the same thing.
+ */
+#define VIGIL_OP_OPEN		1	/* security_file_open */
+#define VIGIL_OP_OPENAT		2
+#define VIGIL_OP_OPENAT2	3
+#define VIGIL_OP_CREAT		4
+#define VIGIL_OP_UNLINK		5	/* security_path_unlink */
+#define VIGIL_OP_UNLINKAT	6	/* flags & AT_REMOVEDIR: security_path_rmdir */
+#define VIGIL_OP_RMDIR		7	/* security_path_rmdir */
+#define VIGIL_OP_RENAME		8	/* security_path_rename */
+#define VIGIL_OP_RENAMEAT	9
+#define VIGIL_OP_RENAMEAT2	10
+#define VIGIL_OP_LINK		11	/* security_path_link */
+#define VIGIL_OP_LINKAT		12
+#define VIGIL_OP_SYMLINK	13	/* security_path_symlink */
+#define VIGIL_OP_SYMLINKAT	14
+#define VIGIL_OP_TRUNCATE	15	/* security_path_truncate */
+#define VIGIL_OP_FTRUNCATE	16
+#define VIGIL_OP_CHMOD		17	/* security_path_chmod */
+#define VIGIL_OP_FCHMOD		18
+#define VIGIL_OP_FCHMODAT	19
+#define VIGIL_OP_FCHMODAT2	20
+#define VIGIL_OP_SETXATTR	21	/* security_inode_setxattr */
+#define VIGIL_OP_LSETXATTR	22
+#define VIGIL_OP_FSETXATTR	23
+#define VIGIL_OP_FILE_MAX	24
+
+/* Network operations (vigil_ev_net.op). */
+#define VIGIL_OP_CONNECT	32	/* security_socket_connect */
+#define VIGIL_OP_ACCEPT		33	/* security_socket_accept */
+#define VIGIL_OP_ACCEPT4	34
+#define VIGIL_OP_LISTEN		35	/* security_socket_listen */
+#define VIGIL_OP_BIND		36	/* security_socket_bind */
+#define VIGIL_OP_DUP2		37	/* sys_dup2: a socket put on fd 0, 1 or 2 */
+#define VIGIL_OP_DUP3		38	/* sys_dup3: likewise */
+#define VIGIL_OP_EXEC_STDIO	39	/* sys_execve: exec with a socket on fd 0 or 1 */
+#define VIGIL_OP_NET_MAX	40
+
+/* vigil_ev_file.fflags */
+#define VIGIL_F_RESOLVED	0x0001	/* path is the file itself, from the kernel object */
+#define VIGIL_F_DIR		0x0002	/* path is the directory name is relative to */
+#define VIGIL_F_TRUNC		0x0004	/* path lost its leading part */
+#define VIGIL_F_ERROR		0x0008	/* path could not be resolved */
+#define VIGIL_F_NAME_ERROR	0x0010	/* the user string could not be read */
+#define VIGIL_F_RESOLVED2	0x0100	/* the same four for path2/name2 */
+#define VIGIL_F_DIR2		0x0200
+#define VIGIL_F_TRUNC2		0x0400
+#define VIGIL_F_ERROR2		0x0800
+#define VIGIL_F_NAME2_ERROR	0x1000
+
+/*
+ * VIGIL_EV_FILE: 72 bytes, then the tail (no padding, no NULs):
+ *   path[path_len]    kernel-resolved absolute path: of the file itself
+ *                     (VIGIL_F_RESOLVED: from the opened file or the fd),
+ *                     or of the directory name is relative to (VIGIL_F_DIR:
+ *                     the dirfd or the cwd); empty when name is absolute
+ *   name[name_len]    the user's string, as passed (empty for a successful
+ *                     open, whose path is resolved)
+ *   path2, name2      second operand: rename/link new name; for symlink,
+ *                     name is the link target (never resolved) and
+ *                     path2/name2 the new link
+ * Each string is at most VIGIL_PATH_MAX bytes.
+ */
+struct vigil_ev_file {
+	struct vigil_ev_hdr hdr;
+	__u64 start_ktime;		/* group_leader->start_time */
+	__u16 op;			/* VIGIL_OP_* */
+	__u16 fflags;			/* VIGIL_F_* */
+	__s32 ret;			/* syscall result: fd, 0 or -errno */
+	__u32 flags;			/* open flags, rename/at flags */
+	__u32 mode;			/* open/creat/chmod mode argument */
+	__u32 imode;			/* i_mode of the resolved file, 0 = unknown */
+	__u16 path_len;
+	__u16 name_len;
+	__u16 path2_len;
+	__u16 name2_len;
+	__u32 pad0;
+	__u64 size;			/* truncate length */
+};
+#define VIGIL_FILE_TAIL_MAX	(4 * (VIGIL_PATH_MAX + 1))
+
+/*
+ * In-kernel filter, the single value of the "filter" array map shared by all
+ * objects; the collector writes it at start and may rewrite it any time.
+ * Bit n of ops enables VIGIL_OP n (file and network operations); an event of
+ * a disabled operation, or of ignore_tgid (the collector itself), is not
+ * built or sent. chmod_all = 0 sends only chmods that set S_ISUID/S_ISGID.
+ */
+struct vigil_filter {
+	__u64 ops;
+	__u32 ignore_tgid;
+	__u32 chmod_all;
+};
+
+/* vigil_ev_net.nflags */
+#define VIGIL_N_SOCK		0x0001	/* family..daddr describe the socket */
+#define VIGIL_N_UADDR		0x0002	/* ua_* hold the user's sockaddr */
+
+/*
+ * VIGIL_EV_NET: 112 bytes, no tail. Addresses are in network byte order
+ * (IPv4 in the first 4 bytes), ports in host byte order.
+ */
+struct vigil_ev_net {
+	struct vigil_ev_hdr hdr;
+	__u64 start_ktime;		/* group_leader->start_time */
+	__u16 op;			/* VIGIL_OP_* */
+	__u16 nflags;			/* VIGIL_N_* */
+	__s32 ret;			/* syscall result */
+	__u16 family;			/* sk_family */
+	__u16 type;			/* sk_type */
+	__u16 protocol;			/* sk_protocol */
+	__u16 state;			/* sk_state (TCP_*) */
+	__u16 sport;
+	__u16 dport;
+	__s32 fd;			/* socket fd; dup2/3: newfd */
+	__u8 saddr[16];
+	__u8 daddr[16];
+	__u16 ua_family;		/* connect/bind: the user's sockaddr */
+	__u16 ua_port;
+	__u32 arg;			/* listen: backlog; dup2/3: oldfd */
+	__u8 ua_addr[16];
+};
+
 #define VIGIL_OFF(t, f) __builtin_offsetof(t, f)
 
 _Static_assert(sizeof(struct vigil_ev_hdr) == 24, "hdr size");
@@ -129,6 +257,21 @@ _Static_assert(sizeof(struct vigil_ev_clone) == 48, "clone size");
 _Static_assert(VIGIL_OFF(struct vigil_ev_clone, pktime) == 40, "clone.pktime");
 _Static_assert(VIGIL_OFF(struct vigil_ev_clone, ppid) == 24, "clone.ppid");
 _Static_assert(VIGIL_OFF(struct vigil_ev_clone, start_ktime) == 32, "clone.start_ktime");
+
+_Static_assert(sizeof(struct vigil_ev_file) == 72, "file size");
+_Static_assert(VIGIL_OFF(struct vigil_ev_file, op) == 32, "file.op");
+_Static_assert(VIGIL_OFF(struct vigil_ev_file, ret) == 36, "file.ret");
+_Static_assert(VIGIL_OFF(struct vigil_ev_file, imode) == 48, "file.imode");
+_Static_assert(VIGIL_OFF(struct vigil_ev_file, path_len) == 52, "file.path_len");
+_Static_assert(VIGIL_OFF(struct vigil_ev_file, size) == 64, "file.size");
+
+_Static_assert(sizeof(struct vigil_filter) == 16, "filter size");
+_Static_assert(sizeof(struct vigil_ev_net) == 112, "net size");
+_Static_assert(VIGIL_OFF(struct vigil_ev_net, family) == 40, "net.family");
+_Static_assert(VIGIL_OFF(struct vigil_ev_net, fd) == 52, "net.fd");
+_Static_assert(VIGIL_OFF(struct vigil_ev_net, saddr) == 56, "net.saddr");
+_Static_assert(VIGIL_OFF(struct vigil_ev_net, ua_family) == 88, "net.ua_family");
+_Static_assert(VIGIL_OFF(struct vigil_ev_net, ua_addr) == 96, "net.ua_addr");
 
 _Static_assert(VIGIL_PATH_MAX < 65536 && VIGIL_ARGS_MAX < 65536, "lengths fit u16");
 

@@ -39,6 +39,29 @@ struct {
 	__type(value, __u64);
 } emitted SEC(".maps");
 
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct vigil_filter);
+} filter SEC(".maps");
+
+/* The filter value; NULL only if the map is broken (then nothing is sent). */
+static __always_inline struct vigil_filter *get_filter(void)
+{
+	__u32 key = 0;
+
+	return bpf_map_lookup_elem(&filter, &key);
+}
+
+/* Whether operation op of the current process passes the filter. */
+static __always_inline int op_wanted(struct vigil_filter *f, __u32 op, __u32 tgid)
+{
+	if (!f || op >= 64 || !(f->ops & (1ULL << op)))
+		return 0;
+	return tgid != f->ignore_tgid;
+}
+
 /* Set by the collector before load. */
 const volatile __u64 wake_bytes = 64 << 10;
 const volatile __u64 wake_ns = 200 * 1000;

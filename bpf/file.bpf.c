@@ -1,0 +1,536 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * file.bpf.c - file access events: opens and the writes that matter for
+ * persistence and tampering (unlink, rename, link, symlink, truncate, chmod
+ * setting setuid/setgid, setxattr of security.capability), one
+ * struct vigil_ev_file per syscall, written to the shared ring.
+ *
+ * One program per syscall on its sys_exit tracepoint, nothing at sys_enter:
+ * the arguments are still in the task's user pt_regs at exit
+ * (bpf_task_pt_regs), so one program and no per-call map entry suffice, and
+ * the result is known. A successful open is resolved from the file the new
+ * fd points to (task -> files -> fdt -> fd[ret] -> f_path, walked like
+ * d_path), so relative names, dirfds, "..", "//", symlinks and bind mounts
+ * cannot hide what was opened. A failed open, and the path operations
+ * (whose object may be gone at exit), carry the user's string plus the
+ * kernel-resolved path of the directory it is relative to (dirfd or cwd).
+ */
+#include "vmlinux.h"
+#include <bpf/bpf_helpers.h>
+#include <bpf/bpf_tracing.h>
+#include <bpf/bpf_core_read.h>
+#include "events.h"
+#include "vigil_common.h"
+#include "vigil_path.h"
+
+char LICENSE[] SEC("license") = "GPL";
+
+#define AT_FDCWD	-100
+#define AT_REMOVEDIR	0x200
+#define S_ISUID		04000
+#define S_ISGID		02000
+#define O_CREAT_WRONLY_TRUNC 01101	/* creat() = open(O_CREAT|O_WRONLY|O_TRUNC) */
+
+#define TAIL_MASK	(VIGIL_FILE_TAIL_MAX - 1)
+
+_Static_assert((VIGIL_FILE_TAIL_MAX & TAIL_MASK) == 0, "tail size is a power of 2");
+
+struct file_scratch {
+	struct vigil_ev_file ev;
+	__u8 tail[VIGIL_FILE_TAIL_MAX + VIGIL_PATH_MAX + 1];
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct file_scratch);
+} file_heap SEC(".maps");
+
+/* Context of a syscalls/sys_exit_* tracepoint. */
+struct sys_exit_ctx {
+	__u64 common;
+	long nr;
+	long ret;
+};
+
+/* One event being built. */
+struct fctx {
+	struct file_scratch *s;
+	struct task_struct *task;
+	struct pt_regs *regs;
+	__u32 off;		/* bytes of tail written */
+};
+
+/* Syscall argument n (1..5) of the current task, from its user registers. */
+#define ARG(c, n) ({ struct pt_regs *vigil_regs_ = (c)->regs;				\
+		      (unsigned long)PT_REGS_PARM##n##_CORE_SYSCALL(vigil_regs_); })
+
+/* Start an event of op with result ret; 0 when the filter says no. */
+static __always_inline int begin(struct fctx *c, __u32 op, long ret)
+{
+	struct vigil_ev_file *ev;
+	struct task_struct *task;
+	__u64 id = bpf_get_current_pid_tgid();
+	__u32 key = 0;
+
+	if (!op_wanted(get_filter(), op, id >> 32))
+		return 0;
+	c->s = bpf_map_lookup_elem(&file_heap, &key);
+	if (!c->s)
+		return 0;
+	task = bpf_get_current_task_btf();
+	c->task = task;
+	c->regs = (struct pt_regs *)bpf_task_pt_regs(task);
+	c->off = 0;
+	ev = &c->s->ev;
+	ev->hdr.type = VIGIL_EV_FILE;
+	ev->hdr.ktime = bpf_ktime_get_ns();
+	ev->hdr.pid = id >> 32;
+	ev->hdr.tid = (__u32)id;
+	ev->start_ktime = BPF_CORE_READ(task, group_leader, start_time);
+	ev->op = op;
+	ev->fflags = 0;
+	ev->ret = ret;
+	ev->flags = 0;
+	ev->mode = 0;
+	ev->imode = 0;
+	ev->path_len = 0;
+	ev->name_len = 0;
+	ev->path2_len = 0;
+	ev->name2_len = 0;
+	ev->pad0 = 0;
+	ev->size = 0;
+	return 1;
+}
+
+/* Append the resolved path p; returns its length, 0 with err set on failure. */
+static __always_inline __u32 put_path(struct fctx *c, const struct path *p, __u16 *fflags,
+				      __u16 err, __u16 trunc_flag)
+{
+	int n, trunc = 0;
+
+	n = copy_path(p, &c->task->fs->root, &c->s->tail[c->off & TAIL_MASK], &trunc);
+	if (trunc)
+		*fflags |= trunc_flag;
+	if (n <= 0) {
+		*fflags |= err;
+		return 0;
+	}
+	c->off += n;
+	return n;
+}
+
+/* Append the user string u; returns its length (NUL excluded). */
+static __always_inline __u32 put_user(struct fctx *c, const char *u, __u16 *fflags, __u16 err)
+{
+	long n;
+
+	n = bpf_probe_read_user_str(&c->s->tail[c->off & TAIL_MASK], VIGIL_PATH_MAX + 1, u);
+	if (n <= 0) {
+		*fflags |= err;
+		return 0;
+	}
+	n -= 1;
+	c->off += n;
+	return n;
+}
+
+/*
+ * Append the file behind fd as the first operand (path, resolved); also
+ * records its i_mode. Returns 0, or -1 when fd has no file.
+ */
+static __always_inline int put_fd(struct fctx *c, int fd)
+{
+	struct vigil_ev_file *ev = &c->s->ev;
+	struct file *f = fd_file(c->task, fd);
+	__u16 ff = ev->fflags;
+
+	if (!f) {
+		ev->fflags |= VIGIL_F_ERROR;
+		return -1;
+	}
+	ev->imode = BPF_CORE_READ(f, f_inode, i_mode);
+	ev->path_len = put_path(c, &f->f_path, &ff, VIGIL_F_ERROR, VIGIL_F_TRUNC);
+	if (ev->path_len)
+		ff |= VIGIL_F_RESOLVED;
+	ev->fflags = ff;
+	return ev->path_len ? 0 : -1;
+}
+
+/*
+ * Append a (dirfd, user string) operand: the resolved directory (unless the
+ * string is absolute) then the string. second selects path2/name2.
+ */
+static __always_inline void put_operand(struct fctx *c, int dfd, const char *u, int second)
+{
+	struct vigil_ev_file *ev = &c->s->ev;
+	struct file *f;
+	const struct path *dir = NULL;
+	__u16 ff = ev->fflags;
+	__u32 plen = 0, nlen;
+	char first = 0;
+
+	bpf_probe_read_user(&first, 1, u);
+	if (first != '/') {
+		if (dfd == AT_FDCWD) {
+			dir = &c->task->fs->pwd;
+		} else {
+			f = fd_file(c->task, dfd);
+			if (f)
+				dir = &f->f_path;
+		}
+		if (dir)
+			plen = put_path(c, dir, &ff, second ? VIGIL_F_ERROR2 : VIGIL_F_ERROR,
+					second ? VIGIL_F_TRUNC2 : VIGIL_F_TRUNC);
+		else
+			ff |= second ? VIGIL_F_ERROR2 : VIGIL_F_ERROR;
+		if (plen)
+			ff |= second ? VIGIL_F_DIR2 : VIGIL_F_DIR;
+	}
+	nlen = put_user(c, u, &ff, second ? VIGIL_F_NAME2_ERROR : VIGIL_F_NAME_ERROR);
+	if (second) {
+		ev->path2_len = plen;
+		ev->name2_len = nlen;
+	} else {
+		ev->path_len = plen;
+		ev->name_len = nlen;
+	}
+	ev->fflags = ff;
+}
+
+/* Send the event built in c. */
+static __always_inline void finish(struct fctx *c)
+{
+	__u64 size = sizeof(struct vigil_ev_file) + c->off;
+
+	if (size > sizeof(struct file_scratch))
+		return;
+	c->s->ev.hdr.size = size;
+	emit_rec(c->s, size, VIGIL_EV_FILE);
+}
+
+/* An open: resolved from the new fd when it succeeded, else the user's string. */
+static __always_inline int do_open(struct fctx *c, int dfd, const char *name, __u32 flags,
+				   __u32 mode, long ret)
+{
+	c->s->ev.flags = flags;
+	c->s->ev.mode = mode;
+	if (ret < 0 || put_fd(c, ret) < 0) {
+		c->off = 0;
+		c->s->ev.path_len = 0;
+		put_operand(c, dfd, name, 0);
+	}
+	finish(c);
+	return 0;
+}
+
+SEC("tracepoint/syscalls/sys_exit_openat")
+int vigil_openat(struct sys_exit_ctx *ctx)
+{
+	struct fctx c;
+
+	if (!begin(&c, VIGIL_OP_OPENAT, ctx->ret))
+		return 0;
+	return do_open(&c, ARG(&c, 1), (const char *)ARG(&c, 2), ARG(&c, 3), ARG(&c, 4),
+		       ctx->ret);
+}
+
+SEC("tracepoint/syscalls/sys_exit_open")
+int vigil_open(struct sys_exit_ctx *ctx)
+{
+	struct fctx c;
+
+	if (!begin(&c, VIGIL_OP_OPEN, ctx->ret))
+		return 0;
+	return do_open(&c, AT_FDCWD, (const char *)ARG(&c, 1), ARG(&c, 2), ARG(&c, 3),
+		       ctx->ret);
+}
+
+SEC("tracepoint/syscalls/sys_exit_creat")
+int vigil_creat(struct sys_exit_ctx *ctx)
+{
+	struct fctx c;
+
+	if (!begin(&c, VIGIL_OP_CREAT, ctx->ret))
+		return 0;
+	return do_open(&c, AT_FDCWD, (const char *)ARG(&c, 1), O_CREAT_WRONLY_TRUNC,
+		       ARG(&c, 2), ctx->ret);
+}
+
+SEC("tracepoint/syscalls/sys_exit_openat2")
+int vigil_openat2(struct sys_exit_ctx *ctx)
+{
+	struct open_how how = {};
+	struct fctx c;
+
+	if (!begin(&c, VIGIL_OP_OPENAT2, ctx->ret))
+		return 0;
+	bpf_probe_read_user(&how, sizeof(how), (void *)ARG(&c, 3));
+	return do_open(&c, ARG(&c, 1), (const char *)ARG(&c, 2), how.flags, how.mode, ctx->ret);
+}
+
+/* A one-operand path operation (unlink, rmdir, truncate, chmod, setxattr). */
+static __always_inline int do_path1(struct fctx *c, int dfd, const char *name, __u32 flags)
+{
+	c->s->ev.flags = flags;
+	put_operand(c, dfd, name, 0);
+	finish(c);
+	return 0;
+}
+
+SEC("tracepoint/syscalls/sys_exit_unlink")
+int vigil_unlink(struct sys_exit_ctx *ctx)
+{
+	struct fctx c;
+
+	if (!begin(&c, VIGIL_OP_UNLINK, ctx->ret))
+		return 0;
+	return do_path1(&c, AT_FDCWD, (const char *)ARG(&c, 1), 0);
+}
+
+SEC("tracepoint/syscalls/sys_exit_unlinkat")
+int vigil_unlinkat(struct sys_exit_ctx *ctx)
+{
+	struct fctx c;
+
+	if (!begin(&c, VIGIL_OP_UNLINKAT, ctx->ret))
+		return 0;
+	return do_path1(&c, ARG(&c, 1), (const char *)ARG(&c, 2), ARG(&c, 3));
+}
+
+SEC("tracepoint/syscalls/sys_exit_rmdir")
+int vigil_rmdir(struct sys_exit_ctx *ctx)
+{
+	struct fctx c;
+
+	if (!begin(&c, VIGIL_OP_RMDIR, ctx->ret))
+		return 0;
+	return do_path1(&c, AT_FDCWD, (const char *)ARG(&c, 1), 0);
+}
+
+/* A two-operand path operation (rename, link). */
+static __always_inline int do_path2(struct fctx *c, int dfd1, const char *n1, int dfd2,
+				    const char *n2, __u32 flags)
+{
+	c->s->ev.flags = flags;
+	put_operand(c, dfd1, n1, 0);
+	put_operand(c, dfd2, n2, 1);
+	finish(c);
+	return 0;
+}
+
+SEC("tracepoint/syscalls/sys_exit_rename")
+int vigil_rename(struct sys_exit_ctx *ctx)
+{
+	struct fctx c;
+
+	if (!begin(&c, VIGIL_OP_RENAME, ctx->ret))
+		return 0;
+	return do_path2(&c, AT_FDCWD, (const char *)ARG(&c, 1), AT_FDCWD,
+			(const char *)ARG(&c, 2), 0);
+}
+
+SEC("tracepoint/syscalls/sys_exit_renameat")
+int vigil_renameat(struct sys_exit_ctx *ctx)
+{
+	struct fctx c;
+
+	if (!begin(&c, VIGIL_OP_RENAMEAT, ctx->ret))
+		return 0;
+	return do_path2(&c, ARG(&c, 1), (const char *)ARG(&c, 2), ARG(&c, 3),
+			(const char *)ARG(&c, 4), 0);
+}
+
+SEC("tracepoint/syscalls/sys_exit_renameat2")
+int vigil_renameat2(struct sys_exit_ctx *ctx)
+{
+	struct fctx c;
+
+	if (!begin(&c, VIGIL_OP_RENAMEAT2, ctx->ret))
+		return 0;
+	return do_path2(&c, ARG(&c, 1), (const char *)ARG(&c, 2), ARG(&c, 3),
+			(const char *)ARG(&c, 4), ARG(&c, 5));
+}
+
+SEC("tracepoint/syscalls/sys_exit_link")
+int vigil_link(struct sys_exit_ctx *ctx)
+{
+	struct fctx c;
+
+	if (!begin(&c, VIGIL_OP_LINK, ctx->ret))
+		return 0;
+	return do_path2(&c, AT_FDCWD, (const char *)ARG(&c, 1), AT_FDCWD,
+			(const char *)ARG(&c, 2), 0);
+}
+
+SEC("tracepoint/syscalls/sys_exit_linkat")
+int vigil_linkat(struct sys_exit_ctx *ctx)
+{
+	struct fctx c;
+
+	if (!begin(&c, VIGIL_OP_LINKAT, ctx->ret))
+		return 0;
+	return do_path2(&c, ARG(&c, 1), (const char *)ARG(&c, 2), ARG(&c, 3),
+			(const char *)ARG(&c, 4), ARG(&c, 5));
+}
+
+/* symlink: the target is a string stored as is, the new link an operand. */
+static __always_inline int do_symlink(struct fctx *c, const char *target, int dfd,
+				      const char *linkpath)
+{
+	__u16 ff = c->s->ev.fflags;
+
+	c->s->ev.name_len = put_user(c, target, &ff, VIGIL_F_NAME_ERROR);
+	c->s->ev.fflags = ff;
+	put_operand(c, dfd, linkpath, 1);
+	finish(c);
+	return 0;
+}
+
+SEC("tracepoint/syscalls/sys_exit_symlink")
+int vigil_symlink(struct sys_exit_ctx *ctx)
+{
+	struct fctx c;
+
+	if (!begin(&c, VIGIL_OP_SYMLINK, ctx->ret))
+		return 0;
+	return do_symlink(&c, (const char *)ARG(&c, 1), AT_FDCWD, (const char *)ARG(&c, 2));
+}
+
+SEC("tracepoint/syscalls/sys_exit_symlinkat")
+int vigil_symlinkat(struct sys_exit_ctx *ctx)
+{
+	struct fctx c;
+
+	if (!begin(&c, VIGIL_OP_SYMLINKAT, ctx->ret))
+		return 0;
+	return do_symlink(&c, (const char *)ARG(&c, 1), ARG(&c, 2), (const char *)ARG(&c, 3));
+}
+
+SEC("tracepoint/syscalls/sys_exit_truncate")
+int vigil_truncate(struct sys_exit_ctx *ctx)
+{
+	struct fctx c;
+
+	if (!begin(&c, VIGIL_OP_TRUNCATE, ctx->ret))
+		return 0;
+	c.s->ev.size = ARG(&c, 2);
+	return do_path1(&c, AT_FDCWD, (const char *)ARG(&c, 1), 0);
+}
+
+SEC("tracepoint/syscalls/sys_exit_ftruncate")
+int vigil_ftruncate(struct sys_exit_ctx *ctx)
+{
+	struct fctx c;
+
+	if (!begin(&c, VIGIL_OP_FTRUNCATE, ctx->ret))
+		return 0;
+	c.s->ev.size = ARG(&c, 2);
+	put_fd(&c, ARG(&c, 1));
+	finish(&c);
+	return 0;
+}
+
+/* Whether a chmod to mode is sent: setuid/setgid always, others on request. */
+static __always_inline int chmod_wanted(__u32 mode)
+{
+	struct vigil_filter *f = get_filter();
+
+	return (mode & (S_ISUID | S_ISGID)) || (f && f->chmod_all);
+}
+
+SEC("tracepoint/syscalls/sys_exit_chmod")
+int vigil_chmod(struct sys_exit_ctx *ctx)
+{
+	struct fctx c;
+
+	if (!begin(&c, VIGIL_OP_CHMOD, ctx->ret) || !chmod_wanted(ARG(&c, 2)))
+		return 0;
+	c.s->ev.mode = ARG(&c, 2);
+	return do_path1(&c, AT_FDCWD, (const char *)ARG(&c, 1), 0);
+}
+
+SEC("tracepoint/syscalls/sys_exit_fchmodat")
+int vigil_fchmodat(struct sys_exit_ctx *ctx)
+{
+	struct fctx c;
+
+	if (!begin(&c, VIGIL_OP_FCHMODAT, ctx->ret) || !chmod_wanted(ARG(&c, 3)))
+		return 0;
+	c.s->ev.mode = ARG(&c, 3);
+	return do_path1(&c, ARG(&c, 1), (const char *)ARG(&c, 2), 0);
+}
+
+SEC("tracepoint/syscalls/sys_exit_fchmodat2")
+int vigil_fchmodat2(struct sys_exit_ctx *ctx)
+{
+	struct fctx c;
+
+	if (!begin(&c, VIGIL_OP_FCHMODAT2, ctx->ret) || !chmod_wanted(ARG(&c, 3)))
+		return 0;
+	c.s->ev.mode = ARG(&c, 3);
+	return do_path1(&c, ARG(&c, 1), (const char *)ARG(&c, 2), ARG(&c, 4));
+}
+
+SEC("tracepoint/syscalls/sys_exit_fchmod")
+int vigil_fchmod(struct sys_exit_ctx *ctx)
+{
+	struct fctx c;
+
+	if (!begin(&c, VIGIL_OP_FCHMOD, ctx->ret) || !chmod_wanted(ARG(&c, 2)))
+		return 0;
+	c.s->ev.mode = ARG(&c, 2);
+	put_fd(&c, ARG(&c, 1));
+	finish(&c);
+	return 0;
+}
+
+/* Whether the user string at u is "security.capability". */
+static __always_inline int is_capability_xattr(const char *u)
+{
+	static const char want[] = "security.capability";
+	char buf[sizeof(want)] = {};
+
+	if (bpf_probe_read_user_str(buf, sizeof(buf), u) != sizeof(want))
+		return 0;
+	for (int i = 0; i < (int)sizeof(want); i++)
+		if (buf[i] != want[i])
+			return 0;
+	return 1;
+}
+
+/* setxattr/lsetxattr: path operand; only security.capability is sent. */
+static __always_inline int do_setxattr(struct sys_exit_ctx *ctx, __u32 op)
+{
+	struct fctx c;
+
+	if (!begin(&c, op, ctx->ret) || !is_capability_xattr((const char *)ARG(&c, 2)))
+		return 0;
+	return do_path1(&c, AT_FDCWD, (const char *)ARG(&c, 1), 0);
+}
+
+SEC("tracepoint/syscalls/sys_exit_setxattr")
+int vigil_setxattr(struct sys_exit_ctx *ctx)
+{
+	return do_setxattr(ctx, VIGIL_OP_SETXATTR);
+}
+
+SEC("tracepoint/syscalls/sys_exit_lsetxattr")
+int vigil_lsetxattr(struct sys_exit_ctx *ctx)
+{
+	return do_setxattr(ctx, VIGIL_OP_LSETXATTR);
+}
+
+SEC("tracepoint/syscalls/sys_exit_fsetxattr")
+int vigil_fsetxattr(struct sys_exit_ctx *ctx)
+{
+	struct fctx c;
+
+	if (!begin(&c, VIGIL_OP_FSETXATTR, ctx->ret) ||
+	    !is_capability_xattr((const char *)ARG(&c, 2)))
+		return 0;
+	put_fd(&c, ARG(&c, 1));
+	finish(&c);
+	return 0;
+}

@@ -1,0 +1,123 @@
+"""e2e: with the whole tree under s6, this process opens one file spelled every evasive
+way (relative after chdir, dirfd, "..", "//", ".", a symlink) and each open reaches the
+JSON export as a process_kprobe security_file_open whose file_arg path is the real
+absolute path, with the fd as return; a failed open carries -ENOENT, the joined path and
+the user's string; unlink, rename, chmod u+s and setxattr security.capability come out as
+security_path_unlink / _rename / _chmod and security_inode_setxattr with real paths."""
+import errno
+import os
+import tempfile
+
+from vigiltest import Tree, check, need_root, run_test
+
+
+def kprobes(t, fn, pred, timeout=3.0):
+    """The export's process_kprobe events of this process with function fn matching pred."""
+    me = os.getpid()
+    return t.find("process_kprobe", lambda e: e.get("function_name") == fn
+                  and e["process"]["pid"] == me and pred(e), timeout)["process_kprobe"]
+
+
+def arg_path(e, i=0):
+    a = e["args"][i]
+    v = a.get("file_arg") or a.get("path_arg") or {}
+    return v.get("path")
+
+
+def labelled(e, label):
+    for a in e["args"]:
+        if a.get("label") == label:
+            return [v for k, v in a.items() if k != "label"][0]
+    return None
+
+
+def test():
+    need_root()
+    base = os.path.realpath(tempfile.mkdtemp(prefix="vigil-file-"))
+    target = os.path.join(base, "shadow")
+    sub = os.path.join(base, "sub")
+    os.mkdir(sub)
+    with open(target, "w") as f:
+        f.write("x")
+    os.symlink(target, os.path.join(base, "link"))
+    old = os.getcwd()
+    # the enforcer is not needed to see events
+    t = Tree(stages=["collector", "enricher", "evaluator", "exporter"],
+             env={"VIGIL_COLLECTOR_OPTS": "--events process,file"})
+    try:
+        t.start()
+        fds = []
+        os.chdir(base)
+        fds.append(("relative after chdir", os.open("shadow", os.O_RDONLY)))
+        os.chdir(old)
+        fds.append(("dir//./shadow", os.open(base + "//./shadow", os.O_RDONLY)))
+        fds.append(("sub/../shadow", os.open(sub + "/../shadow", os.O_RDONLY)))
+        fds.append(("symlink", os.open(os.path.join(base, "link"), os.O_RDONLY)))
+        d = os.open(sub, os.O_RDONLY | os.O_DIRECTORY)
+        fds.append(("dirfd ../shadow", os.open("../shadow", os.O_RDONLY, dir_fd=d)))
+        for what, fd in fds:
+            e = kprobes(t, "security_file_open",
+                        lambda e, fd=fd: e.get("return", {}).get("int_arg") == fd
+                        and arg_path(e) == target)
+            check(labelled(e, "syscall") == "openat", f"{what}: syscall {e['args']}")
+            check(e["args"][0]["file_arg"].get("permission") == "-rw-r--r--",
+                  f"{what}: permission {e['args'][0]}")
+            check(e.get("action") == "KPROBE_ACTION_POST", f"{what}: action")
+            check(e["process"]["binary"].endswith("python3") or "python" in
+                  e["process"]["binary"], f"{what}: process {e['process'].get('binary')}")
+            os.close(fd)
+        # a failed open: -ENOENT, the dirfd-joined path, the user's string
+        try:
+            os.open("..//nothere", os.O_RDONLY, dir_fd=d)
+        except FileNotFoundError:
+            pass
+        e = kprobes(t, "security_file_open",
+                    lambda e: arg_path(e) == os.path.join(base, "nothere"))
+        check(e["return"]["int_arg"] == -errno.ENOENT, f"failed open return {e['return']}")
+        check("unresolvedPath" in e["args"][0]["file_arg"].get("flags", ""),
+              f"failed open flags {e['args'][0]}")
+        check(labelled(e, "user_path") == "..//nothere", f"user_path {e['args']}")
+        os.close(d)
+        # persistence/tampering writes
+        os.chmod(target, 0o4755)
+        e = kprobes(t, "security_path_chmod", lambda e: arg_path(e) == target)
+        check(labelled(e, "mode") == 0o4755 and e["return"]["int_arg"] == 0,
+              f"chmod args {e['args']}")
+        os.chmod(target, 0o644)   # no setuid bit: not sent by default
+        try:
+            os.setxattr(target, "security.capability", b"\x01\x00\x00\x02" + b"\x00" * 16)
+        except OSError:
+            pass
+        e = kprobes(t, "security_inode_setxattr", lambda e: arg_path(e) == target)
+        check(labelled(e, "name") == "security.capability", f"setxattr args {e['args']}")
+        os.chdir(base)
+        os.rename("shadow", "sub/../shadow2")
+        os.chdir(old)
+        e = kprobes(t, "security_path_rename", lambda e: arg_path(e) == target)
+        check(arg_path(e, 1) == os.path.join(base, "shadow2"), f"rename args {e['args']}")
+        os.unlink(os.path.join(base, "shadow2"))
+        e = kprobes(t, "security_path_unlink",
+                    lambda e: arg_path(e) == os.path.join(base, "shadow2"))
+        check(e["return"]["int_arg"] == 0, f"unlink return {e['return']}")
+        # the chmod without setuid/setgid was filtered in the kernel
+        n = [x for x in t.events() if x.get("process_kprobe", {}).get("function_name") ==
+             "security_path_chmod" and x["process_kprobe"]["process"]["pid"] == os.getpid()]
+        check(len(n) == 1, f"{len(n)} chmod events, want 1 (0644 is filtered)")
+        check(t.counter("collector", "ringbuf_lost.file") == 0, "no file events lost")
+        check(t.counter("collector", "kernel.emitted.file") > 0, "file events counted")
+        t.stop()
+        left = t.leaked_progs()
+        check(not left, f"BPF programs left loaded after stop: {left}")
+    finally:
+        os.chdir(old)
+        t.cleanup()
+        for p in ("link", "shadow", "shadow2"):
+            try:
+                os.unlink(os.path.join(base, p))
+            except OSError:
+                pass
+        os.rmdir(sub)
+        os.rmdir(base)
+
+
+run_test(test)
