@@ -35,6 +35,7 @@ TOOL_BIN := $(patsubst %.c,$(B)/%,$(TOOL_SRC))
 
 # Each area may add its own rules, libraries (LDLIBS_<stage> += ...), extra unit test
 # binaries (UNIT_BIN += ...) and tools in mk/<area>.mk.
+.DEFAULT_GOAL := all
 -include $(sort $(wildcard mk/*.mk))
 
 .PHONY: all deps run check bench clean install

@@ -1,24 +1,45 @@
 /* enricher — says who did it: turns raw collector events into Tetragon-shaped events
- * with process, parent and exec_ids from the process cache (issue 4 adds containers
- * and pods). */
+ * with process, parent (and on request ancestors), exec_ids, the container id from the
+ * cgroup and, with Kubernetes configured, the pod. Events that cannot be enriched yet
+ * (their process's exec or their pod has not arrived) are held briefly, in order per
+ * process, then emitted with a flag: never dropped. */
+#include <malloc.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 #include <zmq.h>
 
 #include "enricher_cache.h"
+#include "enricher_cgroup.h"
+#include "enricher_k8s.h"
 #include "stage.h"
 #include "wire.h"
 
 #define BATCH 512
+#define MAX_ANCESTORS 64
+
+/* Why an event is being held, and the flags it leaves with. */
+enum { HOLD_NOPROC = 1, HOLD_POD = 2, HOLD_ORDER = 3 };
+enum { F_MISS = 1, F_NOPOD = 2 };
+/* What of the raw body goes out with the event. */
+enum { K_EXEC, K_EXIT, K_GENERIC };
 
 static const char *opt_input, *opt_input2, *opt_output, *opt_node, *opt_hwm = "10000",
-		  *opt_cap = "131072";
+		  *opt_cap = "131072", *opt_hold = "100", *opt_pod_wait = "1000",
+		  *opt_pend_max = "10000", *opt_linger = "2000", *opt_ancestors = "",
+		  *opt_cgroot, *opt_k8s_url, *opt_k8s_token, *opt_k8s_ca, *opt_enforcer,
+		  *opt_backoff = "30000";
+static int opt_k8s, opt_annotations;
 static char node_name[256];
 static struct wire_in in, in2;
 static struct wire_out out;
-static void *in_sock, *in2_sock, *out_sock;
-static uint64_t *c_exec, *c_exit, *c_clone;
+static void *in_sock, *in2_sock, *out_sock, *k8s_sock, *enf_sock;
+static uint64_t *c_exec, *c_exit, *c_clone, *c_held, *c_miss, *c_nopod, *c_overflow,
+	*c_pm_sent, *c_pm_drop, *c_docker;
+static unsigned ancestors_mask;
+static uint64_t hold_ns, pod_wait_ns, pend_max, pm_seq;
+static int k8s_on;
+static struct stage *g_st;
 
 static const struct stage_opt opts[] = {
 	{ "input", &opt_input, NULL, "PULL endpoint to connect (default ipc://RUNDIR/collector.out)" },
@@ -28,54 +49,483 @@ static const struct stage_opt opts[] = {
 	{ "node-name", &opt_node, NULL, "node name in exec_ids (default $NODE_NAME or hostname)" },
 	{ "hwm", &opt_hwm, NULL, "high-water mark of the output (default 10000)" },
 	{ "cache-size", &opt_cap, NULL, "process cache capacity (default 131072)" },
+	{ "hold-ms", &opt_hold, NULL,
+	  "how long an event waits for its process's exec (default 100)" },
+	{ "pod-wait-ms", &opt_pod_wait, NULL,
+	  "how long an event from a pod's container waits for the pod (default 1000)" },
+	{ "pending-max", &opt_pend_max, NULL, "held events at most (default 10000)" },
+	{ "exit-linger-ms", &opt_linger, NULL,
+	  "how long an exited process stays findable (default 2000)" },
+	{ "ancestors", &opt_ancestors, NULL,
+	  "event kinds that get ancestors: exec,exit,kprobe,tracepoint,lsm or all (default none)" },
+	{ "cgroup-root", &opt_cgroot, NULL, "cgroup2 mount (default: from /proc/self/mountinfo)" },
+	{ "k8s", NULL, &opt_k8s, "enable Kubernetes pod metadata (in-cluster configuration)" },
+	{ "k8s-url", &opt_k8s_url, NULL, "API server URL (implies --k8s)" },
+	{ "k8s-token-file", &opt_k8s_token, NULL,
+	  "bearer token file (default /var/run/secrets/kubernetes.io/serviceaccount/token)" },
+	{ "k8s-ca", &opt_k8s_ca, NULL,
+	  "CA bundle (default /var/run/secrets/kubernetes.io/serviceaccount/ca.crt)" },
+	{ "k8s-backoff-max-ms", &opt_backoff, NULL, "reconnect backoff cap (default 30000)" },
+	{ "pod-annotations", NULL, &opt_annotations, "add pod_annotations to the pod" },
+	{ "enforcer", &opt_enforcer, NULL,
+	  "PUSH endpoint for pod_meta (default ipc://RUNDIR/enforcer.in; with Kubernetes only)" },
 	{ 0 },
 };
+
+/* ---- held events -------------------------------------------------------- */
+
+struct pend {
+	struct pend *next;
+	struct proc *p;       /* resolved process (a reference), or NULL */
+	uint64_t deadline;    /* for the current reason */
+	uint32_t pid;
+	uint8_t reason, kind, flags;
+	char type[24];
+	char *body;           /* the raw body, packed */
+	size_t len;
+};
+static struct pend *pq_head, **pq_tail = &pq_head;
+static uint64_t pq_len;
 
 static void pack_str(msgpack_packer *pk, const char *s)
 {
 	msgpack_pack_str_with_body(pk, s, strlen(s));
 }
 
-/* Pack a Process map with only the fields we know (protojson omits empties anyway). */
-static void pack_proc(msgpack_packer *pk, const struct proc *p)
+/* The kind bit used by --ancestors for an event type. */
+static unsigned kind_bit(const char *type)
 {
-	const char *strs[] = { "cwd", p->cwd, "binary", p->binary, "arguments", p->arguments,
-			       "flags", p->flags, "parent_exec_id", p->parent_exec_id };
-	size_t i, n = 6;
+	static const char *const names[] = { "process_exec", "process_exit", "process_kprobe",
+					     "process_tracepoint", "process_lsm" };
+	unsigned i;
 
-	for (i = 1; i < sizeof(strs) / sizeof(strs[0]); i += 2)
-		n += strs[i] != NULL;
-	msgpack_pack_map(pk, n + p->extra_n);
+	for (i = 0; i < 5; i++)
+		if (strcmp(type, names[i]) == 0)
+			return 1u << i;
+	return 1u << 5;
+}
+
+/* Parse the --ancestors list; -1 on an unknown word. */
+static int parse_ancestors(const char *s)
+{
+	char buf[256], *tok, *save = NULL;
+
+	snprintf(buf, sizeof(buf), "%s", s);
+	for (tok = strtok_r(buf, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
+		char type[64];
+
+		if (strcmp(tok, "all") == 0) {
+			ancestors_mask = ~0u;
+			continue;
+		}
+		if (strcmp(tok, "none") == 0)
+			continue;
+		snprintf(type, sizeof(type), "process_%s", tok);
+		if (kind_bit(type) == 1u << 5) {
+			log_error("--ancestors: unknown event kind '%s'", tok);
+			return -1;
+		}
+		ancestors_mask |= kind_bit(type);
+	}
+	return 0;
+}
+
+/* The pod and container of p, when Kubernetes knows them. Returns 1 when p is in a pod's
+ * container cgroup (so *pod may be NULL: not known yet), else 0. */
+static int pod_of(const struct proc *p, const struct cg_entry **cgp, const struct k8s_pod **pod,
+		  const struct k8s_container **c)
+{
+	const struct cg_entry *cg = p->cgroup_id ? cgroup_lookup(p->cgroup_id) : NULL;
+
+	*cgp = cg;
+	*pod = NULL;
+	*c = NULL;
+	if (!cg || !cg->info.id[0] || !cg->info.pod_uid[0] || !k8s_on)
+		return 0;
+	*pod = k8s_pod_get(cg->info.pod_uid);
+	if (*pod)
+		*c = k8s_container(*pod, cg->info.id);
+	return 1;
+}
+
+/* Does p belong to a pod container whose metadata has not arrived yet? */
+static int needs_pod(const struct proc *p)
+{
+	const struct cg_entry *cg;
+	const struct k8s_pod *pod;
+	const struct k8s_container *c;
+
+	return pod_of(p, &cg, &pod, &c) && (!pod || !c);
+}
+
+/* Pack a Process map. tokens: extra flags for this event only (may be ""). */
+static void pack_proc(msgpack_packer *pk, const struct proc *p, const char *tokens)
+{
+	const char *cwd = cache_str(p, PB_CWD), *bin = cache_str(p, PB_BINARY),
+		   *args = cache_str(p, PB_ARGS), *fl = p->clone ? "clone" : cache_str(p, PB_FLAGS);
+	const struct cg_entry *cg;
+	const struct k8s_pod *pod;
+	const struct k8s_container *c;
+	char id[448], flags[512];
+	size_t n = 6 + p->extra_n;
+	int has_parent = p->parent || p->ppid;
+
+	pod_of(p, &cg, &pod, &c);
+	snprintf(flags, sizeof(flags), "%s%s%s", fl ? fl : "", fl && *tokens ? " " : "", tokens);
+	n += (cwd != NULL) + (bin != NULL) + (args != NULL) + (flags[0] != 0) + has_parent;
+	n += (cg && cg->info.id[0]) + (pod != NULL);
+	msgpack_pack_map(pk, n);
 	if (p->extra_n) /* already-packed entries: append the bytes as they are */
 		pk->callback(pk->data, p->extra, p->extra_len);
 	pack_str(pk, "exec_id");
-	pack_str(pk, p->exec_id);
+	pack_str(pk, cache_exec_id_buf(p->ktime, p->pid, id, sizeof(id)));
 	pack_str(pk, "pid");
 	msgpack_pack_uint32(pk, p->pid);
 	pack_str(pk, "uid");
 	msgpack_pack_uint32(pk, p->uid);
-	for (i = 1; i < sizeof(strs) / sizeof(strs[0]); i += 2)
-		if (strs[i]) {
-			pack_str(pk, strs[i - 1]);
-			pack_str(pk, strs[i]);
-		}
+	if (cwd) {
+		pack_str(pk, "cwd");
+		pack_str(pk, cwd);
+	}
+	if (bin) {
+		pack_str(pk, "binary");
+		pack_str(pk, bin);
+	}
+	if (args) {
+		pack_str(pk, "arguments");
+		pack_str(pk, args);
+	}
+	if (flags[0]) {
+		pack_str(pk, "flags");
+		pack_str(pk, flags);
+	}
 	pack_str(pk, "start_time");
 	msgpack_pack_uint64(pk, p->start_time);
 	pack_str(pk, "auid");
 	msgpack_pack_uint32(pk, p->auid);
 	pack_str(pk, "tid");
 	msgpack_pack_uint32(pk, p->tid);
+	if (has_parent) {
+		pack_str(pk, "parent_exec_id");
+		if (p->parent)
+			pack_str(pk, cache_exec_id_buf(p->parent->ktime, p->parent->pid, id, sizeof(id)));
+		else
+			pack_str(pk, cache_exec_id_buf(p->pktime, p->ppid, id, sizeof(id)));
+	}
+	if (cg && cg->info.id[0]) {
+		pack_str(pk, "docker"); /* as Tetragon: the first 31 characters */
+		msgpack_pack_str_with_body(pk, cg->info.id, 31);
+	}
+	if (pod) {
+		pack_str(pk, "pod");
+		k8s_pack_pod(pk, pod, c, opt_annotations);
+	}
 }
 
-/* Copy a msgpack string field of ev into an entry field. */
-static void take_str(const msgpack_object *ev, const char *key, char **field)
+static int is_raw_key(const msgpack_object *k)
 {
-	const char *s;
-	size_t n;
+	static const char *const raw[] = { "time", "ktime", "pid", "tid", "start_ktime", "ppid",
+					   "pktime", "cgroup_id" };
+	size_t i;
 
-	if (wire_get_str(ev, key, &s, &n) == 0)
-		cache_set(field, s, n);
+	for (i = 0; i < sizeof(raw) / sizeof(raw[0]); i++)
+		if (k->type == MSGPACK_OBJECT_STR && wire_streq(k->via.str.ptr, k->via.str.size, raw[i]))
+			return 1;
+	return 0;
 }
+
+static void send_pod_meta(const struct cg_entry *cg, const struct k8s_pod *pod, int del);
+
+/* Tell the enforcer about p's container cgroup the first time we see it with its pod. */
+static void maybe_pod_meta(const struct proc *p)
+{
+	const struct cg_entry *cg;
+	const struct k8s_pod *pod;
+	const struct k8s_container *c;
+
+	if (pod_of(p, &cg, &pod, &c) && pod && c && !cg->sent) {
+		send_pod_meta(cg, pod, 0);
+		((struct cg_entry *)cg)->sent = 1;
+	}
+}
+
+/* Emit {process, parent, [ancestors], ...body..., node_name, time}. */
+static void emit(const char *type, int kind, struct proc *p, const msgpack_object *ev,
+		 unsigned flags)
+{
+	const msgpack_object_map *m = &ev->via.map;
+	msgpack_packer *pk;
+	struct proc *a;
+	const char *sig = NULL;
+	char tokens[32];
+	uint64_t time = 0, status = 0;
+	size_t i, n = 3 + (p->parent != NULL), na = 0, siglen = 0;
+	int anc = (ancestors_mask & kind_bit(type)) && p->parent && p->parent->parent;
+
+	wire_get_u64(ev, "time", &time);
+	snprintf(tokens, sizeof(tokens), "%s%s%s", flags & F_MISS ? "miss" : "",
+		 (flags & F_MISS) && (flags & F_NOPOD) ? " " : "", flags & F_NOPOD ? "noPod" : "");
+	if (kind == K_EXIT) {
+		wire_get_u64(ev, "status", &status);
+		wire_get_str(ev, "signal", &sig, &siglen);
+		n += 1 + (sig != NULL);
+	} else if (kind == K_GENERIC) {
+		for (i = 0; i < m->size; i++)
+			n += !is_raw_key(&m->ptr[i].key);
+	}
+	if (anc)
+		for (a = p->parent->parent; a && na < MAX_ANCESTORS; a = a->parent)
+			na++;
+	n += anc;
+	pk = wire_begin(&out, type);
+	msgpack_pack_map(pk, n);
+	pack_str(pk, "process");
+	pack_proc(pk, p, tokens);
+	if (p->parent) {
+		pack_str(pk, "parent");
+		pack_proc(pk, p->parent, "");
+	}
+	if (anc) {
+		pack_str(pk, "ancestors");
+		msgpack_pack_array(pk, na);
+		for (a = p->parent->parent, i = 0; i < na; a = a->parent, i++)
+			pack_proc(pk, a, "");
+	}
+	if (kind == K_EXIT) {
+		pack_str(pk, "status");
+		msgpack_pack_uint64(pk, status);
+		if (sig) {
+			pack_str(pk, "signal");
+			msgpack_pack_str_with_body(pk, sig, siglen);
+		}
+	} else if (kind == K_GENERIC) {
+		for (i = 0; i < m->size; i++)
+			if (!is_raw_key(&m->ptr[i].key)) {
+				msgpack_pack_object(pk, m->ptr[i].key);
+				msgpack_pack_object(pk, m->ptr[i].val);
+			}
+	}
+	pack_str(pk, "node_name");
+	pack_str(pk, node_name);
+	pack_str(pk, "time");
+	msgpack_pack_uint64(pk, time);
+	if (cache_str(p, PB_BINARY) && p->cgroup_id) {
+		const struct cg_entry *cg = cgroup_lookup(p->cgroup_id);
+
+		if (cg && cg->info.id[0])
+			(*c_docker)++;
+	}
+	if (kind == K_GENERIC)
+		(*counters_get2(stage_counters(in.st), "events.", type))++;
+	if (k8s_on)
+		maybe_pod_meta(p);
+	if (flags & F_MISS)
+		(*c_miss)++;
+	if (flags & F_NOPOD)
+		(*c_nopod)++;
+	wire_end(&out);
+}
+
+/* Is an event of pid already held (so a new one must queue behind it)? Held events that
+ * wait for the exec itself do not block the exec. */
+static int pend_has_pid(uint32_t pid, int for_exec)
+{
+	struct pend *q;
+
+	for (q = pq_head; q; q = q->next)
+		if (q->pid == pid && !(for_exec && q->reason == HOLD_NOPROC && !q->p))
+			return 1;
+	return 0;
+}
+
+/* Hold an event: copy its body. p may be NULL (its process is not known yet). */
+static void pend_add(const char *type, int kind, uint32_t pid, struct proc *p,
+		     const msgpack_object *ev, int reason, uint64_t wait_ns);
+
+/* Resolve the process of a held event whose exec never came: /proc, else a stub. */
+static struct proc *resolve_late(uint32_t pid, uint64_t start, uint64_t wall_off)
+{
+	struct proc *p = cache_from_procfs(pid, start);
+
+	if (!p) {
+		p = cache_put(pid, start);
+		p->start_ktime = start;
+		cache_set_strings(p, NULL, 0, NULL, 0, NULL, 0, "unknown", 7);
+	}
+	if (start)
+		p->start_time = start + wall_off;
+	return p;
+}
+
+/* Emit an event now, or hold it when its pod or earlier events of its process are
+ * awaited. Takes no ownership of p (a held event takes a reference). */
+static void deliver(const char *type, int kind, struct proc *p, const msgpack_object *ev)
+{
+	if (pend_has_pid(p->pid, kind == K_EXEC))
+		pend_add(type, kind, p->pid, p, ev, HOLD_ORDER, 0);
+	else if (needs_pod(p))
+		pend_add(type, kind, p->pid, p, ev, HOLD_POD, pod_wait_ns);
+	else
+		emit(type, kind, p, ev, 0);
+}
+
+/* A tiny set of pids for one scan of the held queue. */
+struct pidset {
+	uint32_t *v;
+	size_t mask;
+};
+
+/* Add pid to the set (0 is never stored: pid 0 events are never held). */
+static void pidset_add(struct pidset *s, uint32_t pid)
+{
+	size_t i = (pid * 2654435761u) & s->mask;
+
+	while (s->v[i] && s->v[i] != pid)
+		i = (i + 1) & s->mask;
+	s->v[i] = pid;
+}
+
+/* Is pid in the set? */
+static int pidset_has(const struct pidset *s, uint32_t pid)
+{
+	size_t i = (pid * 2654435761u) & s->mask;
+
+	while (s->v[i]) {
+		if (s->v[i] == pid)
+			return 1;
+		i = (i + 1) & s->mask;
+	}
+	return 0;
+}
+
+/* Free one held event (its body and its reference). */
+static void pend_free(struct pend *q)
+{
+	if (q->p)
+		cache_unref(q->p);
+	free(q->body);
+	free(q);
+}
+
+/* Try to release q: 1 when emitted, 0 when it must keep waiting. force: emit anyway. */
+static int pend_try(struct pend *q, uint64_t now, int force)
+{
+	msgpack_unpacked up;
+	size_t off = 0;
+
+	if (!q->p) {
+		struct proc *p = cache_get(q->pid);
+
+		if (!p && now < q->deadline && !force)
+			return 0;
+		msgpack_unpacked_init(&up);
+		if (msgpack_unpack_next(&up, q->body, q->len, &off) != MSGPACK_UNPACK_SUCCESS) {
+			msgpack_unpacked_destroy(&up);
+			return 1; /* cannot happen: we packed it */
+		}
+		if (!p) {
+			uint64_t start = 0, time = 0, ktime = 0;
+
+			wire_get_u64(&up.data, "start_ktime", &start);
+			wire_get_u64(&up.data, "time", &time);
+			wire_get_u64(&up.data, "ktime", &ktime);
+			p = resolve_late(q->pid, start, time - ktime);
+			q->flags |= F_MISS;
+		}
+		cache_ref(p);
+		q->p = p;
+		msgpack_unpacked_destroy(&up);
+	}
+	if (!force && needs_pod(q->p)) {
+		if (q->reason != HOLD_POD) {
+			q->reason = HOLD_POD;
+			q->deadline = now + pod_wait_ns;
+		}
+		if (now < q->deadline)
+			return 0;
+	}
+	if (needs_pod(q->p))
+		q->flags |= F_NOPOD;
+	off = 0;
+	msgpack_unpacked_init(&up);
+	if (msgpack_unpack_next(&up, q->body, q->len, &off) == MSGPACK_UNPACK_SUCCESS)
+		emit(q->type, q->kind, q->p, &up.data, q->flags);
+	msgpack_unpacked_destroy(&up);
+	return 1;
+}
+
+/* Release every held event that can go, keeping per-process order. */
+static void pend_scan(void)
+{
+	struct pend **qp, *q;
+	struct pidset blocked;
+	uint64_t now;
+	size_t sz = 16;
+
+	if (!pq_head)
+		return;
+	now = mono_ns();
+	while (sz < pq_len * 2)
+		sz <<= 1;
+	blocked.v = calloc(sz, sizeof(uint32_t));
+	if (!blocked.v)
+		log_panic("out of memory");
+	blocked.mask = sz - 1;
+	for (qp = &pq_head; (q = *qp);) {
+		if (!pidset_has(&blocked, q->pid) && pend_try(q, now, 0)) {
+			*qp = q->next;
+			pend_free(q);
+			pq_len--;
+			continue;
+		}
+		pidset_add(&blocked, q->pid);
+		qp = &q->next;
+	}
+	pq_tail = qp;
+	free(blocked.v);
+}
+
+static void pend_add(const char *type, int kind, uint32_t pid, struct proc *p,
+		     const msgpack_object *ev, int reason, uint64_t wait_ns)
+{
+	struct pend *q = calloc(1, sizeof(*q));
+	msgpack_sbuffer sb;
+	msgpack_packer pk;
+
+	if (!q)
+		log_panic("out of memory");
+	if (pq_len >= pend_max && pq_head) { /* full: the oldest goes out now, flagged */
+		struct pend *o = pq_head;
+
+		pend_try(o, mono_ns(), 1);
+		pq_head = o->next;
+		if (!pq_head)
+			pq_tail = &pq_head;
+		pend_free(o);
+		pq_len--;
+		(*c_overflow)++;
+	}
+	msgpack_sbuffer_init(&sb);
+	msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
+	msgpack_pack_object(&pk, *ev);
+	q->body = sb.data;
+	q->len = sb.size;
+	q->pid = pid;
+	q->kind = (uint8_t)kind;
+	q->reason = (uint8_t)reason;
+	q->deadline = mono_ns() + wait_ns;
+	snprintf(q->type, sizeof(q->type), "%s", type);
+	if (p) {
+		cache_ref(p);
+		q->p = p;
+	}
+	*pq_tail = q;
+	pq_tail = &q->next;
+	pq_len++;
+	(*c_held)++;
+}
+
+/* ---- raw events ------------------------------------------------------------ */
 
 /* Keep the collector's extra Process fields (raw key "process": cap, ns, ...) packed, to
  * be merged into every Process map of this entry. Keys we build ourselves are skipped. */
@@ -110,27 +560,29 @@ static void take_extra(const msgpack_object *ev, struct proc *p)
 	p->extra_n = 0;
 	if (n) {
 		p->extra = sb.data; /* ownership moves to the entry */
-		p->extra_len = sb.size;
+		p->extra_len = (uint32_t)sb.size;
 		p->extra_n = n;
 		sb.data = NULL;
 	}
 	msgpack_sbuffer_destroy(&sb);
 }
 
-/* Join an array of strings with a separator into an entry field. */
-static void take_join(const msgpack_object *ev, const char *key, char sep, char **field)
+
+/* Join an array of strings with a separator into buf (malloc'd, caller frees);
+ * returns the length, 0 when absent. */
+static size_t join_arr(const msgpack_object *ev, const char *key, char sep, char **buf)
 {
 	const msgpack_object *a = wire_get(ev, key);
 	size_t i, len = 0;
-	char *buf;
 
+	*buf = NULL;
 	if (!a || a->type != MSGPACK_OBJECT_ARRAY || a->via.array.size == 0)
-		return;
+		return 0;
 	for (i = 0; i < a->via.array.size; i++)
 		if (a->via.array.ptr[i].type == MSGPACK_OBJECT_STR)
 			len += a->via.array.ptr[i].via.str.size + 1;
-	buf = malloc(len + 1);
-	if (!buf)
+	*buf = malloc(len + 1);
+	if (!*buf)
 		log_panic("out of memory");
 	len = 0;
 	for (i = 0; i < a->via.array.size; i++) {
@@ -139,15 +591,17 @@ static void take_join(const msgpack_object *ev, const char *key, char sep, char 
 		if (s->type != MSGPACK_OBJECT_STR)
 			continue;
 		if (len)
-			buf[len++] = sep;
-		memcpy(buf + len, s->via.str.ptr, s->via.str.size);
+			(*buf)[len++] = sep;
+		memcpy(*buf + len, s->via.str.ptr, s->via.str.size);
 		len += s->via.str.size;
 	}
-	cache_set(field, buf, len);
-	free(buf);
+	(*buf)[len] = '\0';
+	return len;
 }
 
-/* The parent of a process: from the cache, else from /proc, else NULL. */
+/* The parent process ppid (started at pktime when known), with a reference the caller
+ * drops: the cache, else /proc, else NULL. A cached entry with another start time is a
+ * reused pid and is replaced. */
 static struct proc *find_parent(uint32_t ppid, uint64_t pktime, int64_t wall_off)
 {
 	struct proc *pp;
@@ -155,205 +609,196 @@ static struct proc *find_parent(uint32_t ppid, uint64_t pktime, int64_t wall_off
 	if (ppid == 0)
 		return NULL;
 	pp = cache_get(ppid);
+	if (pp && pktime && pp->start_ktime && pp->start_ktime != pktime && pp->ktime != pktime)
+		pp = NULL; /* the cached one is an older process with the same pid */
 	if (!pp && (pp = cache_from_procfs(ppid, pktime)))
 		pp->start_time = (uint64_t)((int64_t)pktime + wall_off);
+	if (pp)
+		cache_ref(pp);
 	return pp;
 }
 
-/* Emit {process, parent, [status, signal], node_name, time}. */
-static void emit(const char *type, const struct proc *p, const struct proc *pp, uint64_t time,
-		 const msgpack_object *ev)
+/* Re-parent p when the raw event names another real parent (reparenting to a
+ * subreaper or init after the parent died). */
+static void maybe_reparent(struct proc *p, const msgpack_object *ev, int64_t wall_off)
 {
-	msgpack_packer *pk = wire_begin(&out, type);
-	uint64_t status = 0;
-	const char *sig = NULL;
-	size_t siglen = 0, n = 3 + (pp != NULL);
-	int is_exit = strcmp(type, "process_exit") == 0;
+	uint64_t ppid, pktime = 0;
+	struct proc *pp;
 
-	if (is_exit) {
-		wire_get_u64(ev, "status", &status);
-		wire_get_str(ev, "signal", &sig, &siglen);
-		n += 1 + (sig != NULL);
-	}
-	msgpack_pack_map(pk, n);
-	pack_str(pk, "process");
-	pack_proc(pk, p);
-	if (pp) {
-		pack_str(pk, "parent");
-		pack_proc(pk, pp);
-	}
-	if (is_exit) {
-		pack_str(pk, "status");
-		msgpack_pack_uint64(pk, status);
-		if (sig) {
-			pack_str(pk, "signal");
-			msgpack_pack_str_with_body(pk, sig, siglen);
-		}
-	}
-	pack_str(pk, "node_name");
-	pack_str(pk, node_name);
-	pack_str(pk, "time");
-	msgpack_pack_uint64(pk, time);
-	wire_end(&out);
+	if (wire_get_u64(ev, "ppid", &ppid) < 0 || ppid > UINT32_MAX || ppid == p->ppid)
+		return;
+	wire_get_u64(ev, "pktime", &pktime);
+	pp = find_parent((uint32_t)ppid, pktime, wall_off);
+	cache_set_parent(p, pp);
+	cache_unref(pp);
+	p->ppid = (uint32_t)ppid;
+	p->pktime = pktime;
+	cache_count_reparent();
 }
 
 static int on_exec(const msgpack_object *ev)
 {
-	uint64_t time, ktime, pid, tid = 0, ppid = 0, pktime = 0, uid = 0, auid = 4294967295u;
-	struct proc *p, *pp;
+	uint64_t time, ktime, pid, tid = 0, ppid = 0, pktime = 0, uid = 0, auid = 4294967295u,
+				   start = 0, cgid = 0;
+	const char *bin = NULL, *cwd = NULL;
+	size_t blen = 0, clen = 0, alen, flen;
+	char *args, *flags;
+	struct proc *p, *pp, *old;
 	int64_t off;
 
 	if (wire_get_u64(ev, "time", &time) < 0 || wire_get_u64(ev, "ktime", &ktime) < 0 ||
-	    wire_get_u64(ev, "pid", &pid) < 0 || pid > UINT32_MAX)
+	    wire_get_u64(ev, "pid", &pid) < 0 || pid > UINT32_MAX || pid == 0)
 		return -1;
 	wire_get_u64(ev, "tid", &tid);
 	wire_get_u64(ev, "ppid", &ppid);
 	wire_get_u64(ev, "pktime", &pktime);
 	wire_get_u64(ev, "euid", &uid);
 	wire_get_u64(ev, "auid", &auid);
+	wire_get_u64(ev, "start_ktime", &start);
+	wire_get_u64(ev, "cgroup_id", &cgid);
 	off = (int64_t)time - (int64_t)ktime;
-	pp = find_parent((uint32_t)ppid, pktime, off);
-	p = cache_put((uint32_t)pid, ktime);
-	pp = pp ? cache_get((uint32_t)ppid) : NULL; /* cache_put may have evicted the parent */
+	old = cache_peek((uint32_t)pid);
+	if (old && start && old->start_ktime && old->start_ktime != start) {
+		cache_count_pid_reuse();
+		old = NULL;
+	}
+	if (ppid > UINT32_MAX)
+		ppid = 0;
+	if (ppid) {
+		pp = find_parent((uint32_t)ppid, pktime, off);
+		if (old && old->ppid && old->ppid != ppid)
+			cache_count_reparent();
+	} else if (old && old->parent) { /* exec without a parent in the record: keep it */
+		pp = old->parent;
+		cache_ref(pp);
+		ppid = old->ppid;
+		pktime = old->pktime;
+	} else {
+		pp = NULL;
+	}
+	if (old) {
+		if (!start)
+			start = old->start_ktime;
+		if (!cgid)
+			cgid = old->cgroup_id;
+	}
+	p = cache_put((uint32_t)pid, ktime); /* replaces old (exec without fork, thread exec) */
+	cache_set_parent(p, pp);
+	cache_unref(pp);
 	p->tid = tid ? (uint32_t)tid : (uint32_t)pid;
 	p->ppid = (uint32_t)ppid;
+	p->pktime = pktime;
 	p->uid = (uint32_t)uid;
 	p->auid = (uint32_t)auid;
 	p->start_time = time;
-	take_str(ev, "binary", &p->binary);
-	take_str(ev, "cwd", &p->cwd);
-	take_join(ev, "args", ' ', &p->arguments);
-	take_join(ev, "flags", ' ', &p->flags);
+	p->start_ktime = start;
+	p->cgroup_id = cgid;
+	wire_get_str(ev, "binary", &bin, &blen);
+	wire_get_str(ev, "cwd", &cwd, &clen);
+	alen = join_arr(ev, "args", ' ', &args);
+	flen = join_arr(ev, "flags", ' ', &flags);
+	cache_set_strings(p, bin, blen, args, alen, cwd, clen, flags, flen);
+	free(args);
+	free(flags);
 	take_extra(ev, p);
-	if (pp)
-		cache_set(&p->parent_exec_id, pp->exec_id, strlen(pp->exec_id));
-	else if (ppid) {
-		p->parent_exec_id = cache_exec_id(pktime, (uint32_t)ppid);
-	}
 	(*c_exec)++;
-	emit("process_exec", p, pp, time, ev);
+	deliver("process_exec", K_EXEC, p, ev);
 	return 0;
 }
 
 static int on_clone(const msgpack_object *ev)
 {
-	uint64_t time, ktime, pid, ppid, pktime = 0;
-	struct proc *p, *pp;
+	uint64_t time, ktime, pid, ppid, pktime = 0, start = 0;
+	struct proc *p, *pp, *old;
 
 	if (wire_get_u64(ev, "time", &time) < 0 || wire_get_u64(ev, "ktime", &ktime) < 0 ||
 	    wire_get_u64(ev, "pid", &pid) < 0 || wire_get_u64(ev, "ppid", &ppid) < 0 ||
-	    pid > UINT32_MAX || ppid > UINT32_MAX)
+	    pid > UINT32_MAX || ppid > UINT32_MAX || pid == 0)
 		return -1;
 	wire_get_u64(ev, "pktime", &pktime);
+	wire_get_u64(ev, "start_ktime", &start);
+	if (!start)
+		start = ktime;
+	old = cache_peek((uint32_t)pid);
+	if (old && old->start_ktime == start) { /* its exec overtook the clone: nothing new */
+		(*c_clone)++;
+		return 0;
+	}
+	if (old && !old->exited)
+		cache_count_pid_reuse();
 	pp = find_parent((uint32_t)ppid, pktime, (int64_t)time - (int64_t)ktime);
 	p = cache_put((uint32_t)pid, ktime);
-	pp = pp ? cache_get((uint32_t)ppid) : NULL; /* cache_put may have evicted the parent */
+	cache_set_parent(p, pp);
 	p->ppid = (uint32_t)ppid;
+	p->pktime = pktime;
 	p->start_time = time;
-	p->auid = 4294967295u;
+	p->start_ktime = start;
+	p->clone = 1;
 	if (pp) {
 		p->uid = pp->uid;
 		p->auid = pp->auid;
-		if (pp->binary)
-			cache_set(&p->binary, pp->binary, strlen(pp->binary));
-		if (pp->arguments)
-			cache_set(&p->arguments, pp->arguments, strlen(pp->arguments));
-		if (pp->cwd)
-			cache_set(&p->cwd, pp->cwd, strlen(pp->cwd));
-		cache_set(&p->parent_exec_id, pp->exec_id, strlen(pp->exec_id));
+		p->cgroup_id = pp->cgroup_id;
+		cache_share_strings(p, pp);
+		if (pp->extra_n && (p->extra = malloc(pp->extra_len))) {
+			memcpy(p->extra, pp->extra, pp->extra_len);
+			p->extra_len = pp->extra_len;
+			p->extra_n = pp->extra_n;
+		}
 	}
-	cache_set(&p->flags, "clone", 5);
+	cache_unref(pp);
 	(*c_clone)++;
+	if (pq_head)
+		pend_scan();
 	return 0;
 }
 
 static int on_exit_(const msgpack_object *ev)
 {
 	uint64_t time, ktime, pid, start = 0;
-	struct proc *p, *pp;
+	struct proc *p;
 
 	if (wire_get_u64(ev, "time", &time) < 0 || wire_get_u64(ev, "ktime", &ktime) < 0 ||
-	    wire_get_u64(ev, "pid", &pid) < 0 || pid > UINT32_MAX)
+	    wire_get_u64(ev, "pid", &pid) < 0 || pid > UINT32_MAX || pid == 0)
 		return -1;
+	wire_get_u64(ev, "start_ktime", &start);
 	p = cache_get((uint32_t)pid);
-	if (!p) {
-		wire_get_u64(ev, "start_ktime", &start);
-		p = cache_from_procfs((uint32_t)pid, start);
-		if (!p) {
-			p = cache_put((uint32_t)pid, start);
-			p->auid = 4294967295u;
-			cache_set(&p->flags, "unknown", 7);
-		}
-	}
-	pp = p->ppid ? cache_get(p->ppid) : NULL;
+	if (p && start && p->start_ktime && p->start_ktime != start)
+		p = NULL; /* a reused pid: the cached entry is another process */
+	if (!p)
+		p = resolve_late((uint32_t)pid, start, time - ktime);
+	maybe_reparent(p, ev, (int64_t)time - (int64_t)ktime);
 	(*c_exit)++;
-	emit("process_exit", p, pp, time, ev);
+	cache_ref(p);
+	deliver("process_exit", K_EXIT, p, ev);
 	cache_mark_exited(p);
+	cache_unref(p);
 	return 0;
 }
 
-/* The process of an event from pid: the cache, else /proc (procFS), else a stub. */
-static struct proc *find_process(uint32_t pid, uint64_t start_ktime)
-{
-	struct proc *p = cache_get(pid);
-
-	if (!p && !(p = cache_from_procfs(pid, start_ktime))) {
-		p = cache_put(pid, start_ktime);
-		p->auid = 4294967295u;
-		cache_set(&p->flags, "unknown", 7);
-	}
-	return p;
-}
-
-static int is_raw_key(const msgpack_object *k)
-{
-	static const char *const raw[] = { "time", "ktime", "pid", "tid", "start_ktime" };
-	size_t i;
-
-	for (i = 0; i < sizeof(raw) / sizeof(raw[0]); i++)
-		if (k->type == MSGPACK_OBJECT_STR && wire_streq(k->via.str.ptr, k->via.str.size, raw[i]))
-			return 1;
-	return 0;
-}
-
-/* process_kprobe / _tracepoint / _lsm: the collector already packed the Tetragon-shaped
- * details (function_name, args, return, ...); we add process, parent and node. */
+/* process_kprobe / _tracepoint / _lsm: the producer already packed the Tetragon-shaped
+ * details (function_name, args, return, ...); we add process, parent and node. An event
+ * whose process is not known yet waits --hold-ms for its exec. */
 static int on_generic(const char *type, const msgpack_object *ev)
 {
-	uint64_t time, pid, tid = 0, start = 0;
-	const msgpack_object_map *m = &ev->via.map;
-	struct proc *p, *pp;
-	msgpack_packer *pk;
-	size_t i, n = 0;
+	uint64_t time, pid, start = 0, ktime = 0;
+	struct proc *p;
 
 	if (wire_get_u64(ev, "time", &time) < 0 || wire_get_u64(ev, "pid", &pid) < 0 ||
 	    pid > UINT32_MAX)
 		return -1;
-	wire_get_u64(ev, "tid", &tid);
 	wire_get_u64(ev, "start_ktime", &start);
-	p = find_process((uint32_t)pid, start);
-	pp = p->ppid ? cache_get(p->ppid) : NULL;
-	for (i = 0; i < m->size; i++)
-		n += !is_raw_key(&m->ptr[i].key);
-	pk = wire_begin(&out, type);
-	msgpack_pack_map(pk, n + 3 + (pp != NULL));
-	pack_str(pk, "process");
-	pack_proc(pk, p);
-	if (pp) {
-		pack_str(pk, "parent");
-		pack_proc(pk, pp);
+	wire_get_u64(ev, "ktime", &ktime);
+	p = pid ? cache_get((uint32_t)pid) : NULL;
+	if (p && start && p->start_ktime && p->start_ktime != start && !p->procfs)
+		p = NULL;
+	if (pid == 0) { /* the kernel itself: nothing to wait for */
+		p = resolve_late(0, start, time - ktime);
+	} else if (!p || pend_has_pid((uint32_t)pid, 0)) {
+		pend_add(type, K_GENERIC, (uint32_t)pid, NULL, ev, HOLD_NOPROC, hold_ns);
+		return 0;
 	}
-	for (i = 0; i < m->size; i++)
-		if (!is_raw_key(&m->ptr[i].key)) {
-			msgpack_pack_object(pk, m->ptr[i].key);
-			msgpack_pack_object(pk, m->ptr[i].val);
-		}
-	pack_str(pk, "node_name");
-	pack_str(pk, node_name);
-	pack_str(pk, "time");
-	msgpack_pack_uint64(pk, time);
-	(*counters_get2(stage_counters(in.st), "events.", type))++;
-	wire_end(&out);
+	maybe_reparent(p, ev, (int64_t)time - (int64_t)ktime);
+	deliver(type, K_GENERIC, p, ev);
 	return 0;
 }
 
@@ -369,9 +814,11 @@ static void on_input(struct stage *st, void *arg)
 			break;
 		if (r < 0)
 			continue;
-		if (wire_streq(m.type, m.type_len, "process_exec"))
+		if (wire_streq(m.type, m.type_len, "process_exec")) {
 			r = on_exec(m.ev);
-		else if (wire_streq(m.type, m.type_len, "process_exit"))
+			if (r == 0 && pq_head)
+				pend_scan();
+		} else if (wire_streq(m.type, m.type_len, "process_exit"))
 			r = on_exit_(m.ev);
 		else if (wire_streq(m.type, m.type_len, "process_clone"))
 			r = on_clone(m.ev);
@@ -392,29 +839,217 @@ static void on_input(struct stage *st, void *arg)
 	}
 }
 
+/* ---- Kubernetes and the enforcer --------------------------------------------- */
+
+/* Send one pod_meta to the enforcer without blocking; a full queue counts a drop. */
+static void send_pod_meta(const struct cg_entry *cg, const struct k8s_pod *pod, int del)
+{
+	const struct k8s_container *c = pod ? k8s_container(pod, cg->info.id) : NULL;
+	msgpack_sbuffer sb;
+	msgpack_packer pk;
+	size_t i;
+
+	if (!enf_sock)
+		return;
+	msgpack_sbuffer_init(&sb);
+	msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
+	msgpack_pack_map(&pk, 5);
+	pack_str(&pk, "v");
+	msgpack_pack_uint8(&pk, WIRE_VERSION);
+	pack_str(&pk, "type");
+	pack_str(&pk, "pod_meta");
+	pack_str(&pk, "src");
+	pack_str(&pk, stage_name(g_st));
+	pack_str(&pk, "seq");
+	msgpack_pack_uint64(&pk, ++pm_seq);
+	pack_str(&pk, "ev");
+	msgpack_pack_map(&pk, del ? 2 : 6);
+	pack_str(&pk, "op");
+	pack_str(&pk, del ? "del" : "set");
+	pack_str(&pk, "cgroup_id");
+	msgpack_pack_uint64(&pk, cg->id);
+	if (!del) {
+		pack_str(&pk, "namespace");
+		pack_str(&pk, pod->ns);
+		pack_str(&pk, "pod");
+		pack_str(&pk, pod->name);
+		pack_str(&pk, "container");
+		pack_str(&pk, c && c->name ? c->name : "");
+		pack_str(&pk, "labels");
+		msgpack_pack_map(&pk, pod->nlabels);
+		for (i = 0; i < pod->nlabels * 2; i++)
+			pack_str(&pk, pod->labels[i]);
+	}
+	if (zmq_send(enf_sock, sb.data, sb.size, ZMQ_DONTWAIT) < 0)
+		(*c_pm_drop)++;
+	else
+		(*c_pm_sent)++;
+	msgpack_sbuffer_destroy(&sb);
+}
+
+struct pod_change {
+	const struct k8s_pod *pod;
+	int deleted;
+};
+
+/* For one cached container cgroup: send pod_meta if it belongs to the changed pod. */
+static void pod_cg(struct cg_entry *cg, void *arg)
+{
+	const struct pod_change *pc = arg;
+
+	if (strcmp(cg->info.pod_uid, pc->pod->uid) != 0)
+		return;
+	if (pc->deleted) {
+		if (cg->sent)
+			send_pod_meta(cg, NULL, 1);
+		cg->sent = 0;
+	} else if (k8s_container(pc->pod, cg->info.id)) {
+		send_pod_meta(cg, pc->pod, 0);
+		cg->sent = 1;
+	}
+}
+
+/* A pod was added, changed or deleted. */
+static void on_pod(const struct k8s_pod *pod, int deleted)
+{
+	struct pod_change pc = { pod, deleted };
+
+	cgroup_foreach(pod_cg, &pc);
+}
+
+static void on_k8s(struct stage *st, void *arg)
+{
+	(void)st;
+	(void)arg;
+	k8s_drain(on_pod);
+	if (pq_head)
+		pend_scan();
+}
+
+/* ---- the stage ------------------------------------------------------------- */
+
+static void on_timer(struct stage *st)
+{
+	static uint64_t last_trim, last_in;
+	static int busy;
+	uint64_t now = mono_ns(), n_in = *stage_counter(st, "in");
+
+	pend_scan();
+	cache_expire(now);
+	/* After a burst, hand the freed message and entry memory back to the kernel: the
+	 * RSS then shows what the cache holds, not the burst's high-water mark. */
+	if (now - last_trim > 1000000000ull) {
+		if (n_in != last_in)
+			busy = 1;
+		else if (busy) {
+			malloc_trim(0);
+			busy = 0;
+		}
+		last_in = n_in;
+		last_trim = now;
+	}
+}
+
 static void status(struct stage *st)
 {
 	struct cache_stats cs;
+	struct cg_stats gs;
+	const char *names[32];
+	uint64_t vals[32];
+	size_t i, n;
 
 	cache_get_stats(&cs);
 	counters_set(stage_counters(st), "cache.size", cs.size);
+	counters_set(stage_counters(st), "cache.objects", cs.objects);
 	counters_set(stage_counters(st), "cache.evictions", cs.evictions);
 	counters_set(stage_counters(st), "cache.misses", cs.misses);
 	counters_set(stage_counters(st), "cache.procfs", cs.procfs);
+	counters_set(stage_counters(st), "cache.pid_reuse", cs.pid_reuse);
+	counters_set(stage_counters(st), "cache.reparent", cs.reparent);
+	counters_set(stage_counters(st), "pending.size", pq_len);
+	cgroup_get_stats(&gs);
+	counters_set(stage_counters(st), "cgroup.entries", gs.entries);
+	counters_set(stage_counters(st), "cgroup.resolved", gs.resolved);
+	counters_set(stage_counters(st), "cgroup.failed", gs.failed);
+	counters_set(stage_counters(st), "cgroup.walks", gs.walks);
+	if (k8s_on) {
+		n = k8s_counters(names, vals, 32);
+		for (i = 0; i < n; i++)
+			counters_set(stage_counters(st), names[i], vals[i]);
+	}
+}
+
+/* Start the Kubernetes watcher and the pod_meta socket. 0 or an exit code. */
+static int setup_k8s(struct stage *st, int hwm)
+{
+	static char url[600];
+	struct k8s_config kc = { 0 };
+	char ep[512];
+	const char *host = getenv("KUBERNETES_SERVICE_HOST"), *port = getenv("KUBERNETES_SERVICE_PORT");
+
+	if (opt_k8s_url) {
+		kc.url = opt_k8s_url;
+	} else if (host && *host) {
+		snprintf(url, sizeof(url), strchr(host, ':') ? "https://[%s]:%s" : "https://%s:%s",
+			 host, port && *port ? port : "443");
+		kc.url = url;
+	} else {
+		log_error("--k8s: neither --k8s-url nor KUBERNETES_SERVICE_HOST is set");
+		return EXIT_PERM;
+	}
+	kc.token_file = opt_k8s_token ? opt_k8s_token
+				      : "/var/run/secrets/kubernetes.io/serviceaccount/token";
+	kc.ca_file = opt_k8s_ca ? opt_k8s_ca : "/var/run/secrets/kubernetes.io/serviceaccount/ca.crt";
+	kc.node = node_name;
+	kc.backoff_max_ms = (unsigned)strtoul(opt_backoff, NULL, 10);
+	k8s_sock = k8s_start(stage_zctx(st), &kc);
+	if (!k8s_sock)
+		return EXIT_TEMP;
+	stage_watch(st, k8s_sock, -1, on_k8s, NULL);
+	stage_info(st, "k8s_url", "%s", kc.url);
+	enf_sock = stage_socket(st, ZMQ_PUSH, hwm);
+	if (!opt_enforcer)
+		opt_enforcer = stage_endpoint(st, "enforcer", "in", ep, sizeof(ep));
+	if (stage_connect(st, enf_sock, opt_enforcer) < 0)
+		return EXIT_PERM;
+	stage_info(st, "enforcer", "%s", opt_enforcer);
+	opt_enforcer = NULL;
+	k8s_on = 1;
+	return 0;
 }
 
 static int setup(struct stage *st)
 {
 	char a[512], b[512];
-	int hwm = atoi(opt_hwm);
+	int hwm = atoi(opt_hwm), r;
 
+	g_st = st;
 	if (opt_node)
 		snprintf(node_name, sizeof(node_name), "%s", opt_node);
 	else if (getenv("NODE_NAME"))
 		snprintf(node_name, sizeof(node_name), "%s", getenv("NODE_NAME"));
 	else if (gethostname(node_name, sizeof(node_name) - 1) < 0)
 		node_name[0] = '\0';
+	if (parse_ancestors(opt_ancestors) < 0)
+		return EXIT_PERM;
+	hold_ns = strtoull(opt_hold, NULL, 10) * 1000000ull;
+	pod_wait_ns = strtoull(opt_pod_wait, NULL, 10) * 1000000ull;
+	pend_max = strtoull(opt_pend_max, NULL, 10);
+	if (!pend_max)
+		pend_max = 1;
 	cache_init(node_name, (uint32_t)strtoul(opt_cap, NULL, 10));
+	cache_set_linger((uint32_t)strtoul(opt_linger, NULL, 10));
+	cgroup_init(opt_cgroot);
+	c_exec = stage_counter(st, "events.process_exec");
+	c_exit = stage_counter(st, "events.process_exit");
+	c_clone = stage_counter(st, "events.process_clone");
+	c_held = stage_counter(st, "pending.held");
+	c_miss = stage_counter(st, "pending.miss");
+	c_nopod = stage_counter(st, "pending.nopod");
+	c_overflow = stage_counter(st, "pending.overflow");
+	c_pm_sent = stage_counter(st, "pod_meta.sent");
+	c_pm_drop = stage_counter(st, "pod_meta.drop");
+	c_docker = stage_counter(st, "events.container");
 	in_sock = stage_socket(st, ZMQ_PULL, hwm);
 	out_sock = stage_socket(st, ZMQ_PUSH, hwm);
 	if (!opt_input)
@@ -429,9 +1064,6 @@ static int setup(struct stage *st)
 	stage_info(st, "output", "%s", opt_output);
 	stage_info(st, "node_name", "%s", node_name);
 	opt_input = opt_output = NULL;
-	c_exec = stage_counter(st, "events.process_exec");
-	c_exit = stage_counter(st, "events.process_exit");
-	c_clone = stage_counter(st, "events.process_clone");
 	wire_in_init(&in, st, in_sock);
 	wire_out_init(&out, st, out_sock);
 	in2_sock = stage_socket(st, ZMQ_PULL, hwm);
@@ -445,15 +1077,21 @@ static int setup(struct stage *st)
 	wire_in_init(&in2, st, in2_sock);
 	stage_watch(st, in_sock, -1, on_input, &in);
 	stage_watch(st, in2_sock, -1, on_input, &in2);
+	if ((opt_k8s || opt_k8s_url) && (r = setup_k8s(st, hwm)) != 0)
+		return r;
 	return 0;
 }
 
 static void shutdown_(struct stage *st)
 {
 	(void)st;
+	if (k8s_on)
+		k8s_stop();
 	zmq_close(in_sock);
 	zmq_close(in2_sock);
 	zmq_close(out_sock);
+	if (enf_sock)
+		zmq_close(enf_sock);
 	wire_out_free(&out);
 }
 
@@ -464,6 +1102,8 @@ int main(int argc, char **argv)
 		.summary = "vigil enricher: process ancestry, containers and pods for every event",
 		.opts = opts,
 		.setup = setup,
+		.timer = on_timer,
+		.timer_ms = 20,
 		.status = status,
 		.shutdown = shutdown_,
 	};

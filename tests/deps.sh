@@ -3,7 +3,11 @@
 # quiet when everything is already installed (one dpkg-query, no apt run).
 PKGS="make gcc clang llvm libbpf-dev bpftool libelf-dev zlib1g-dev pkg-config
 libzmq3-dev libmsgpack-dev libyaml-dev libcurl4-openssl-dev s6 execline
-python3-zmq python3-msgpack python3-yaml iproute2 procps util-linux"
+python3-zmq python3-msgpack python3-yaml iproute2 procps util-linux python3-kubernetes
+qemu-system-x86 busybox-static
+libgrpc-dev protobuf-c-compiler libprotobuf-c-dev protobuf-compiler python3-grpcio python3-protobuf openssl
+auditd bpftrace python3-matplotlib
+libmicrohttpd-dev python3-prometheus-client"
 missing=""
 for p in $PKGS; do
 	dpkg-query -W -f='${Status}\n' "$p" 2>/dev/null | grep -q '^install ok installed$' ||

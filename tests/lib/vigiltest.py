@@ -334,20 +334,44 @@ class Tree:
         (s.bind if bind else s.connect)(endpoint)
         return s
 
-    def events(self):
-        """Every exported line, parsed."""
+    def _export_files(self):
+        """(path, inode) of the rotated files (export.N ... export.1) and the live one."""
         out = []
+        n = 1
+        while True:
+            try:
+                out.insert(0, (f"{self.export}.{n}", os.stat(f"{self.export}.{n}").st_ino))
+            except FileNotFoundError:
+                break
+            n += 1
         try:
-            with open(self.export, "rb") as f:
-                for n, line in enumerate(f, 1):
-                    if not line.endswith(b"\n"):
-                        break  # being written: not a line yet
-                    try:
-                        out.append(json.loads(line))
-                    except ValueError:
-                        raise TestFailure(f"export line {n} is not JSON: {line[:300]!r}")
+            out.append((self.export, os.stat(self.export).st_ino))
         except FileNotFoundError:
             pass
+        return out
+
+    def events(self):
+        """Every exported line, parsed, oldest first: the rotated files and then the live
+        one (a busy machine can rotate mid-test). A rotation while reading is detected
+        by the files' inodes, and the read is done again."""
+        for _ in range(20):
+            before = self._export_files()
+            out = []
+            for path, _ino in before:
+                try:
+                    with open(path, "rb") as f:
+                        for n, line in enumerate(f, 1):
+                            if not line.endswith(b"\n"):
+                                break  # being written: not a line yet
+                            try:
+                                out.append(json.loads(line))
+                            except ValueError:
+                                raise TestFailure(
+                                    f"{path} line {n} is not JSON: {line[:300]!r}")
+                except FileNotFoundError:
+                    pass
+            if self._export_files()[:len(before)] == before:
+                return out
         return out
 
     def find(self, kind, pred, timeout=2.0):

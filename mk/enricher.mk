@@ -1,0 +1,11 @@
+# enricher: libcurl for the Kubernetes client; unit tests that link enricher modules.
+LDLIBS_enricher += -lcurl -lpthread
+
+$(B)/tests/test_enricher_cgroup: tests/unit/test_enricher_cgroup.c $(B)/enricher/enricher_cgroup.o $(LIBA)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -Ienricher -o $@ $^ $(LDLIBS_BASE)
+
+$(B)/tests/test_enricher_json: tests/unit/test_enricher_json.c $(B)/enricher/enricher_json.o \
+		$(B)/enricher/enricher_k8s.o $(LIBA)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -Ienricher -o $@ $^ $(LDLIBS_BASE) -lcurl -lpthread
