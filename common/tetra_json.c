@@ -578,6 +578,8 @@ static const msgpack_object *tj_lookup(const msgpack_object *m, const char *key)
 int tj_event_line(const char *type, const msgpack_object *ev, struct strbuf *out)
 {
 	static const char *const lifted[] = {"node_name", "time", NULL};
+	/* "_vigil" carries pipeline-internal facts (docs/wire.md §4.4): never exported. */
+	static const char *const skipped[] = {"node_name", "time", "_vigil", NULL};
 	int first = 1;
 
 	if (!type || !ev || !out || ev->type != MSGPACK_OBJECT_MAP)
@@ -585,7 +587,7 @@ int tj_event_line(const char *type, const msgpack_object *ev, struct strbuf *out
 	strbuf_putc(out, '{');
 	tj_str(out, type, strlen(type));
 	strbuf_append(out, ":{", 2);
-	tj_ev_members(ev, 0, lifted, out, 1, &first);
+	tj_ev_members(ev, 0, skipped, out, 1, &first);
 	strbuf_putc(out, '}');
 	/* GetEventsResponse's own fields, in Tetragon's order: node_name=1000, time=1001. */
 	for (const char *const *l = lifted; *l; l++) {

@@ -14,6 +14,7 @@
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
+#include <zlib.h>
 
 #include "strbuf.h"
 
@@ -36,6 +37,7 @@ struct xfile {
 	int midline;	     /* the file ends inside a line: its rest must follow there */
 	size_t flush_at;     /* pending size at which xfile_write flushes */
 	struct strbuf buf;
+	int compress; /* gzip rotated files to <path>.<n>.gz */
 	uint64_t lines, bytes, rotations, errors, dropped, reopens;
 };
 
@@ -138,17 +140,57 @@ static void xf_check(struct xfile *xf)
 		xf->errors++;
 }
 
+/* gzip src into dst (through dst.tmp, mode as the file) and remove src.
+ * Returns -1 on failure, leaving src in place. */
+static int xf_gzip(const struct xfile *xf, const char *src, const char *dst)
+{
+	char tmp[4096 + 8], buf[65536];
+	int in = open(src, O_RDONLY | O_CLOEXEC), out, ok = 1;
+	gzFile gz;
+	ssize_t n;
+
+	if (in < 0)
+		return -1;
+	snprintf(tmp, sizeof(tmp), "%s.tmp", dst);
+	out = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, xf->mode);
+	if (out < 0 || fchmod(out, xf->mode) < 0 || !(gz = gzdopen(out, "wb"))) {
+		if (out >= 0)
+			close(out);
+		close(in);
+		unlink(tmp);
+		return -1;
+	}
+	while ((n = read(in, buf, sizeof(buf))) > 0)
+		if (gzwrite(gz, buf, (unsigned)n) != (int)n) {
+			ok = 0;
+			break;
+		}
+	if (n < 0)
+		ok = 0;
+	close(in);
+	if (gzclose(gz) != Z_OK)
+		ok = 0;
+	if (!ok || rename(tmp, dst) < 0) {
+		unlink(tmp);
+		return -1;
+	}
+	unlink(src);
+	return 0;
+}
+
 /* Shift path.K to path.K+1 (the oldest is overwritten), path to path.1, and
- * open a fresh path. Returns -1 if the file could not be moved (the old one
- * stays open) or the new one not opened (fd is then -1). */
+ * open a fresh path; with compression the backups are path.K.gz and path.1 is
+ * compressed after the new file is open. Returns -1 if the file could not be
+ * moved (the old one stays open) or the new one not opened (fd is then -1). */
 static int xf_rotate(struct xfile *xf)
 {
 	size_t room = strlen(xf->path) + 24;
+	const char *gz = xf->compress ? ".gz" : "";
 
 	if (xf->backups > 0) {
 		for (int k = xf->backups - 1; k >= 1; k--) {
-			snprintf(xf->name_a, room, "%s.%d", xf->path, k);
-			snprintf(xf->name_b, room, "%s.%d", xf->path, k + 1);
+			snprintf(xf->name_a, room, "%s.%d%s", xf->path, k, gz);
+			snprintf(xf->name_b, room, "%s.%d%s", xf->path, k + 1, gz);
 			if (rename(xf->name_a, xf->name_b) < 0 && errno != ENOENT)
 				xf->errors++;
 		}
@@ -167,6 +209,11 @@ static int xf_rotate(struct xfile *xf)
 	if (xf_openfd(xf, NULL, 0) < 0) {
 		xf->errors++;
 		return -1;
+	}
+	if (xf->compress && xf->backups > 0) {
+		snprintf(xf->name_a, room, "%s.1.gz", xf->path);
+		if (xf_gzip(xf, xf->name_b, xf->name_a) < 0)
+			xf->errors++; /* path.1 stays, uncompressed */
 	}
 	return 0;
 }
@@ -317,6 +364,11 @@ void xfile_close(struct xfile *xf)
 	free(xf->name_a);
 	free(xf->name_b);
 	free(xf);
+}
+
+void xfile_set_compress(struct xfile *xf, int on)
+{
+	xf->compress = on;
 }
 
 uint64_t xfile_lines(const struct xfile *xf)

@@ -27,6 +27,9 @@ struct xfile;
 struct xfile *xfile_open(const char *path, unsigned mode, uint64_t max_bytes, int backups,
 			 char *err, size_t errlen);
 
+/* gzip rotated files (path.N.gz) from the next rotation on. */
+void xfile_set_compress(struct xfile *xf, int on);
+
 /* Queue line (len bytes, no '\n' inside) and a newline. Returns 0, or -1 with
  * errno ENOBUFS when the line was dropped because 8 MiB are already pending. */
 int xfile_write(struct xfile *xf, const char *line, size_t len);

@@ -82,7 +82,8 @@ def test():
         lines = out.splitlines()
         check(len(lines) == 1, f"tap exporter --count 1 printed {len(lines)} lines: {out!r}")
         ev = json.loads(lines[0])
-        kinds = [k for k in ("process_exec", "process_exit") if k in ev]
+        kinds = [k for k in ("process_exec", "process_exit", "process_kprobe",
+                             "process_tracepoint", "process_lsm") if k in ev]
         check(len(kinds) == 1, f"tap exporter line is not a Tetragon event: {lines[0][:500]}")
         check(ev[kinds[0]]["process"].get("exec_id") and ev.get("node_name") == "vigil-test"
               and ev.get("time", "").endswith("Z"), f"tap exporter line {lines[0][:500]}")
