@@ -44,17 +44,20 @@ def parse(text):
 def raw(port, data):
     """Send raw bytes; return what came back before the server closed (or b'')."""
     s = socket.create_connection(("127.0.0.1", port), timeout=5)
+    buf = b""
     try:
         s.sendall(data)
-        s.shutdown(socket.SHUT_WR)
-        buf = b""
+        try:
+            s.shutdown(socket.SHUT_WR)
+        except OSError:
+            pass  # the server may already have closed on us (an oversized request)
         while True:
             b = s.recv(65536)
             if not b:
                 return buf
             buf += b
     except (ConnectionResetError, BrokenPipeError):
-        return b""
+        return buf
     finally:
         s.close()
 

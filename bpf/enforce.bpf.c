@@ -1,0 +1,827 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * enforce.bpf.c - the enforcer's kernel side: rule maps (see enforce.h) and
+ * the programs that consult them, by tier:
+ *
+ *   Override   lsm/file_open, lsm/bprm_check_security, lsm/socket_connect
+ *              return -errno (only where BPF LSM loads; the enforcer probes).
+ *   Override   cgroup/connect4|6, cgroup/sendmsg4|6 on the cgroup v2 root:
+ *   (network)  returning 0 makes connect()/sendmsg() fail with EPERM.
+ *   Sigkill    sys_exit_openat|openat2 and sched_process_exec: the path is
+ *              resolved from the opened file (not the user's string, so
+ *              relative paths, symlinks and ".." cannot dodge a rule), and
+ *              bpf_send_signal() kills the caller before it returns to user
+ *              space. The open itself has happened; no byte was read.
+ *   Kill map   raw_tp/sys_enter: a process (tgid + start time) or a whole
+ *              cgroup listed by the enforcer gets its signal at its next
+ *              syscall.
+ *
+ * Every block, kill and would-block is one record in the events ring buffer.
+ */
+#include "vmlinux.h"
+#include <bpf/bpf_helpers.h>
+#include <bpf/bpf_tracing.h>
+#include <bpf/bpf_core_read.h>
+#include <bpf/bpf_endian.h>
+#include "enforce.h"
+
+char LICENSE[] SEC("license") = "GPL";
+
+#define AF_INET		2
+#define AF_INET6	10
+#define IPPROTO_TCP	6
+#define IPPROTO_UDP	17
+#define FMODE_READ	0x1
+#define FMODE_WRITE	0x2
+#define SIGKILL		9
+
+#define PATH_MAX_	4095
+#define NAME_MAX_	255
+#define PATH_DEPTH	1024
+#define PATHBUF_END	(PATH_MAX_ + 1)
+#define PATHBUF_SZ	(PATHBUF_END + NAME_MAX_ + 1)
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct enf_conf);
+} enf_conf SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 2);
+	__type(key, __u32);
+	__type(value, struct enf_slotconf);
+} enf_slotconf SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 2 * ENF_MAX_RULES);
+	__type(key, __u32);
+	__type(value, struct enf_rule);
+} enf_rules SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LPM_TRIE);
+	__uint(max_entries, ENF_LPM_ENTRIES);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, struct enf_lpm_key);
+	__type(value, __u64);
+} enf_lpm SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, ENF_SCOPE_ENTRIES);
+	__type(key, struct enf_scope_key);
+	__type(value, __u64);
+} enf_scope SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, ENF_KILL_ENTRIES);
+	__type(key, __u32);
+	__type(value, struct enf_kill);
+} enf_killpid SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, ENF_KILL_ENTRIES);
+	__type(key, __u64);
+	__type(value, struct enf_kill);
+} enf_killcg SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_RINGBUF);
+	__uint(max_entries, 1 << 20);
+} enf_events SEC(".maps");
+
+/*
+ * Never read by a program: the enforcer updates it after flipping conf.slot, because
+ * the kernel waits for every running program (synchronize_rcu) when a map-in-map
+ * changes. After that no program can still be reading the old slot, so it can be
+ * cleared: there is no moment where neither the old nor the new rules hold.
+ */
+struct enf_sync_inner {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, __u32);
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY_OF_MAPS);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__array(values, struct enf_sync_inner);
+} enf_sync SEC(".maps");
+
+/* Per-CPU scratch: the LPM lookup key and the path being resolved. */
+struct enf_scratch {
+	struct enf_lpm_key key;
+	char buf[PATHBUF_SZ];
+	char save[ENF_PATH_MAX + 1];	/* the opened file's path while exe is resolved */
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct enf_scratch);
+} enf_heap SEC(".maps");
+
+/* What one operation looks like to the rules. */
+struct op {
+	__u64 cand;		/* candidate rules */
+	__u64 bin;		/* rules whose binaries list holds the acting binary */
+	__u64 notbin;		/* rules whose not_binaries list holds the binary */
+	__u32 uid;
+	__u32 fmode;		/* file_open: FMODE_READ / FMODE_WRITE */
+	__u32 proto;		/* connect: IPPROTO_* (0 unknown) */
+	__u32 port;		/* connect: host order */
+	__u32 tier;
+	__u32 kind;
+};
+
+/* The slot in force, or -1 when no rule set was ever installed. */
+static __always_inline int cur_slot(__u32 *monitor_all)
+{
+	__u32 z = 0;
+	struct enf_conf *c = bpf_map_lookup_elem(&enf_conf, &z);
+
+	if (!c || !c->generation)
+		return -1;
+	*monitor_all = c->monitor_all;
+	return c->slot & 1;
+}
+
+/* Rules of this slot whose policy covers the current cgroup. */
+static __always_inline __u64 scope_mask(struct enf_slotconf *sc, __u32 slot)
+{
+	struct enf_scope_key k = { .cgid = bpf_get_current_cgroup_id(), .slot = slot };
+	__u64 *v = bpf_map_lookup_elem(&enf_scope, &k);
+
+	return sc->scope_all | (v ? *v : sc->scope_host);
+}
+
+/* LPM lookup of (slot, kind, bytes[0..len)) with the trailing NUL when exact. */
+static __always_inline __u64 lpm_bits(struct enf_scratch *s, __u32 slot, __u32 kind,
+				      __u32 nbytes)
+{
+	__u64 *v;
+
+	if (nbytes > ENF_LPM_DATA - ENF_LPM_HDR)
+		nbytes = ENF_LPM_DATA - ENF_LPM_HDR;
+	s->key.data[0] = slot;
+	s->key.data[1] = kind;
+	s->key.prefixlen = (ENF_LPM_HDR + nbytes) * 8;
+	v = bpf_map_lookup_elem(&enf_lpm, &s->key);
+	return v ? *v : 0;
+}
+
+/* Does rule r accept the details of op? (its LPM part already matched) */
+static __always_inline int rule_ok(struct enf_rule *r, struct op *o, __u32 bit)
+{
+	__u64 m = 1ULL << bit;
+	int i, ok;
+
+	if (r->tier != o->tier || r->kind != o->kind)
+		return 0;
+	if ((r->flags & ENF_F_NEED_BIN) && !(o->bin & m))
+		return 0;
+	if ((r->flags & ENF_F_NOTBIN) && (o->notbin & m))
+		return 0;
+	if (r->flags & (ENF_F_READ | ENF_F_WRITE)) {
+		ok = ((r->flags & ENF_F_READ) && (o->fmode & FMODE_READ)) ||
+		     ((r->flags & ENF_F_WRITE) && (o->fmode & FMODE_WRITE));
+		if (!ok)
+			return 0;
+	}
+	if (r->flags & (ENF_F_TCP | ENF_F_UDP)) {
+		ok = ((r->flags & ENF_F_TCP) && o->proto == IPPROTO_TCP) ||
+		     ((r->flags & ENF_F_UDP) && o->proto == IPPROTO_UDP);
+		if (!ok)
+			return 0;
+	}
+	if (r->nports) {
+		ok = 0;
+		for (i = 0; i < ENF_MAX_PORTS; i++)
+			if (i < r->nports && o->port >= r->port_lo[i] && o->port <= r->port_hi[i])
+				ok = 1;
+		if (!ok)
+			return 0;
+	}
+	if (r->nuids) {
+		ok = 0;
+		for (i = 0; i < ENF_MAX_UIDS; i++)
+			if (i < r->nuids && o->uid == r->uids[i])
+				ok = 1;
+		if (!ok)
+			return 0;
+	}
+	return 1;
+}
+
+/* State of the decision loop, shared with its bpf_loop callback. */
+struct dctx {
+	struct op o;
+	__u32 slot;
+	__u32 monitor_all;
+	int found;		/* rule index of an enforcing match, or -1 */
+	int mon;		/* rule index of the first monitoring match, or -1 */
+};
+
+/* One rule bit: record an enforcing match (and stop) or the first monitoring one. */
+static long decide_step(__u64 i, void *data)
+{
+	struct dctx *d = data;
+	struct enf_rule *r;
+	__u32 idx;
+
+	if (i >= ENF_MAX_RULES || !((d->o.cand >> i) & 1))
+		return 0;
+	idx = d->slot * ENF_MAX_RULES + (__u32)i;
+	r = bpf_map_lookup_elem(&enf_rules, &idx);
+	if (!r || !rule_ok(r, &d->o, i))
+		return 0;
+	if ((r->flags & ENF_F_MONITOR) || d->monitor_all) {
+		if (d->mon < 0)
+			d->mon = idx;
+		return 0;
+	}
+	d->found = idx;
+	return 1;
+}
+
+/*
+ * The rule that decides: the first enforcing rule that matches, else the first
+ * monitoring one. Returns its index in enf_rules, or -1. *monitor says whether
+ * it only reports.
+ */
+static __always_inline int decide(struct op *o, __u32 slot, __u32 monitor_all, int *monitor)
+{
+	struct dctx d = { .o = *o, .slot = slot, .monitor_all = monitor_all,
+			  .found = -1, .mon = -1 };
+
+	bpf_loop(ENF_MAX_RULES, decide_step, &d, 0);
+	if (d.found >= 0) {
+		*monitor = 0;
+		return d.found;
+	}
+	*monitor = 1;
+	return d.mon;
+}
+
+/* Fill the common part of a report record. */
+static __always_inline void ev_base(struct enf_event *e, struct enf_rule *r, __u32 hook,
+				    __u32 done)
+{
+	__u64 pt = bpf_get_current_pid_tgid();
+
+	e->ktime = bpf_ktime_get_ns();
+	e->start_ktime = 0;
+	e->cgid = bpf_get_current_cgroup_id();
+	e->pid = pt >> 32;
+	e->tid = (__u32)pt;
+	e->uid = (__u32)bpf_get_current_uid_gid();
+	e->err = done == ENF_D_OVERRIDE ? r->err : 0;
+	e->sig = done == ENF_D_SIGKILL || done == ENF_D_SIGNAL ? r->sig : 0;
+	e->hook = hook;
+	e->done = done;
+	e->kind = r->kind;
+	e->family = 0;
+	e->port = 0;
+	e->proto = 0;
+	__builtin_memset(e->addr, 0, sizeof(e->addr));
+	e->path[0] = 0;
+	bpf_get_current_comm(e->comm, sizeof(e->comm));
+	__builtin_memcpy(e->policy, r->policy, sizeof(e->policy));
+}
+
+/* ---- network: cgroup sock_addr hooks ----------------------------------- */
+
+/* Decide a connect/sendmsg; 1 lets it through, 0 blocks it with EPERM. */
+static __always_inline int net_check(struct bpf_sock_addr *ctx, int v6, __u32 hook)
+{
+	struct enf_scratch *s;
+	struct enf_slotconf *sc;
+	struct enf_rule *r;
+	struct enf_event *e;
+	struct op o = {};
+	__u32 z = 0, monitor_all = 0, kind, addr4 = 0, slot;
+	int sl, idx, mon, mapped = 0;
+
+	sl = cur_slot(&monitor_all);
+	if (sl < 0)
+		return 1;
+	slot = sl;
+	sc = bpf_map_lookup_elem(&enf_slotconf, &slot);
+	s = bpf_map_lookup_elem(&enf_heap, &z);
+	if (!sc || !s)
+		return 1;
+	if (v6) {
+		/* ::ffff:a.b.c.d is an IPv4 destination: v4 rules apply. */
+		if (ctx->user_ip6[0] == 0 && ctx->user_ip6[1] == 0 &&
+		    ctx->user_ip6[2] == bpf_htonl(0xffff)) {
+			mapped = 1;
+			addr4 = ctx->user_ip6[3];
+		}
+	} else {
+		addr4 = ctx->user_ip4;
+	}
+	if (!v6 || mapped) {
+		kind = ENF_K_NET4;
+		__builtin_memcpy(&s->key.data[ENF_LPM_HDR], &addr4, 4);
+		o.cand = lpm_bits(s, slot, kind, 4);
+	} else {
+		__u32 a0 = ctx->user_ip6[0], a1 = ctx->user_ip6[1];
+		__u32 a2 = ctx->user_ip6[2], a3 = ctx->user_ip6[3];
+
+		kind = ENF_K_NET6;
+		__builtin_memcpy(&s->key.data[ENF_LPM_HDR], &a0, 4);
+		__builtin_memcpy(&s->key.data[ENF_LPM_HDR + 4], &a1, 4);
+		__builtin_memcpy(&s->key.data[ENF_LPM_HDR + 8], &a2, 4);
+		__builtin_memcpy(&s->key.data[ENF_LPM_HDR + 12], &a3, 4);
+		o.cand = lpm_bits(s, slot, kind, 16);
+	}
+	/* v4 and v6 destinations are one rule kind (connect). */
+	o.cand |= sc->any[ENF_K_NET4];
+	o.cand &= scope_mask(sc, slot);
+	if (!o.cand)
+		return 1;
+	o.kind = ENF_K_NET4;
+	o.tier = ENF_T_CGROUP;
+	o.uid = (__u32)bpf_get_current_uid_gid();
+	o.proto = ctx->protocol;
+	o.port = bpf_ntohs((__u16)ctx->user_port);
+	idx = decide(&o, slot, monitor_all, &mon);
+	if (idx < 0)
+		return 1;
+	r = bpf_map_lookup_elem(&enf_rules, &idx);
+	if (!r)
+		return 1;
+	e = bpf_ringbuf_reserve(&enf_events, sizeof(*e), 0);
+	if (e) {
+		ev_base(e, r, hook, mon ? ENF_D_MONITOR : ENF_D_OVERRIDE);
+		e->err = mon ? r->err : 1;	/* EPERM: all a cgroup hook can give */
+		e->family = kind == ENF_K_NET4 ? 4 : 6;
+		e->port = o.port;
+		e->proto = o.proto;
+		if (kind == ENF_K_NET4)
+			__builtin_memcpy(e->addr, &addr4, 4);
+		else
+			__builtin_memcpy(e->addr, &s->key.data[ENF_LPM_HDR], 16);
+		bpf_ringbuf_submit(e, 0);
+	}
+	return mon ? 1 : 0;
+}
+
+SEC("cgroup/connect4")
+int vigil_enf_c4(struct bpf_sock_addr *ctx)
+{
+	return net_check(ctx, 0, ENF_H_CONNECT4);
+}
+
+SEC("cgroup/connect6")
+int vigil_enf_c6(struct bpf_sock_addr *ctx)
+{
+	return net_check(ctx, 1, ENF_H_CONNECT6);
+}
+
+SEC("cgroup/sendmsg4")
+int vigil_enf_s4(struct bpf_sock_addr *ctx)
+{
+	return net_check(ctx, 0, ENF_H_SENDMSG4);
+}
+
+SEC("cgroup/sendmsg6")
+int vigil_enf_s6(struct bpf_sock_addr *ctx)
+{
+	return net_check(ctx, 1, ENF_H_SENDMSG6);
+}
+
+/* ---- path resolution (after process.bpf.c's walk) ------------------------ */
+
+struct walk {
+	struct dentry *dentry;
+	struct vfsmount *vfsmnt;
+	struct mount *mnt;
+	struct dentry *root_dentry;
+	struct vfsmount *root_mnt;
+	__u32 off;		/* the path is buf[off, PATHBUF_END) */
+	__u32 done;
+	__u32 trunc;
+};
+
+/* struct mount that embeds a vfsmount (container_of, CO-RE relocated). */
+static __always_inline struct mount *real_mount(struct vfsmount *m)
+{
+	return (struct mount *)((void *)m - bpf_core_field_offset(struct mount, mnt));
+}
+
+/* Prepend "/" + the dentry's name; 1 when it does not fit. */
+static __always_inline int prepend_name(struct walk *w, struct dentry *d)
+{
+	struct enf_scratch *s;
+	const unsigned char *name;
+	__u32 z = 0, len;
+	int newoff;
+
+	s = bpf_map_lookup_elem(&enf_heap, &z);
+	if (!s)
+		return 1;
+	name = BPF_CORE_READ(d, d_name.name);
+	len = BPF_CORE_READ(d, d_name.len);
+	if (len > NAME_MAX_)
+		len = NAME_MAX_;
+	newoff = (int)w->off - (int)len - 1;
+	if (newoff < 1) {
+		w->trunc = 1;
+		return 1;
+	}
+	s->buf[newoff & PATH_MAX_] = '/';
+	bpf_probe_read_kernel(&s->buf[(newoff + 1) & PATH_MAX_], len & NAME_MAX_, name);
+	w->off = newoff;
+	return 0;
+}
+
+/* One step up the dentry / mount chain; 1 stops the loop. */
+static long walk_step(__u64 idx, void *data)
+{
+	struct walk *w = data;
+	struct dentry *d = w->dentry, *parent, *mnt_root;
+	struct vfsmount *vfsmnt = w->vfsmnt;
+	struct mount *mnt = w->mnt, *mp;
+
+	if (d == w->root_dentry && vfsmnt == w->root_mnt) {
+		w->done = 1;
+		return 1;
+	}
+	mnt_root = BPF_CORE_READ(vfsmnt, mnt_root);
+	parent = BPF_CORE_READ(d, d_parent);
+	if (d == mnt_root) {
+		mp = BPF_CORE_READ(mnt, mnt_parent);
+		if (!mp)
+			return 1;
+		if (mp == mnt) {
+			w->done = 1;
+			return 1;
+		}
+		w->dentry = BPF_CORE_READ(mnt, mnt_mountpoint);
+		w->mnt = mp;
+		w->vfsmnt = (struct vfsmount *)((void *)mp +
+				bpf_core_field_offset(struct mount, mnt));
+		return 0;
+	}
+	if (d == parent || !parent) {
+		if (!prepend_name(w, d))
+			w->done = 1;
+		return 1;
+	}
+	if (prepend_name(w, d))
+		return 1;
+	w->dentry = parent;
+	return 0;
+}
+
+/*
+ * Resolve p (relative to the caller's root) into the LPM key's data after the
+ * header. Returns the path length (at most ENF_PATH_MAX; longer paths keep
+ * their first ENF_PATH_MAX bytes, which still match prefixes), or -1.
+ */
+static __always_inline int resolve(struct enf_scratch *s, const struct path *p)
+{
+	struct task_struct *t = bpf_get_current_task_btf();
+	struct walk w = {};
+	__u32 len;
+
+	w.dentry = BPF_CORE_READ(p, dentry);
+	w.vfsmnt = BPF_CORE_READ(p, mnt);
+	w.root_dentry = BPF_CORE_READ(t, fs, root.dentry);
+	w.root_mnt = BPF_CORE_READ(t, fs, root.mnt);
+	if (!w.dentry || !w.vfsmnt)
+		return -1;
+	w.mnt = real_mount(w.vfsmnt);
+	w.off = PATHBUF_END;
+	bpf_loop(PATH_DEPTH, walk_step, &w, 0);
+	if (w.trunc || !w.done)
+		return -1;
+	if (w.off >= PATHBUF_END) {
+		w.off = PATHBUF_END - 1;
+		s->buf[w.off & PATH_MAX_] = '/';
+	}
+	len = PATHBUF_END - w.off;
+	if (len > ENF_PATH_MAX)
+		len = ENF_PATH_MAX;
+	if (bpf_probe_read_kernel(&s->key.data[ENF_LPM_HDR], len & 255,
+				  &s->buf[w.off & PATH_MAX_]))
+		return -1;
+	/* NUL after the path: an exact entry carries it, so it must match. */
+	s->key.data[(ENF_LPM_HDR + len) & 255] = 0;
+	return len;
+}
+
+/* Rules whose binaries / not_binaries lists hold the binary in the key now. */
+static __always_inline void bin_bits(struct enf_scratch *s, __u32 slot, int len,
+				     __u64 *bin, __u64 *notbin)
+{
+	if (bin)
+		*bin = lpm_bits(s, slot, ENF_K_BIN, len + 1);
+	if (notbin)
+		*notbin = lpm_bits(s, slot, ENF_K_NOTBIN, len + 1);
+}
+
+/*
+ * Decide an open or exec of file f. tier says which rules apply (sigkill tier
+ * from tracepoints, LSM tier from LSM hooks). Returns 0 to allow, or the
+ * rule index + 1 with *mon, and leaves the path in the scratch.
+ */
+static __always_inline int file_decide(struct file *f, __u32 kind, __u32 tier, int *mon,
+				       int *plen)
+{
+	struct enf_scratch *s;
+	struct enf_slotconf *sc;
+	struct task_struct *t;
+	struct op o = {};
+	__u32 z = 0, monitor_all = 0, slot;
+	__u64 need;
+	int sl, len, idx;
+
+	sl = cur_slot(&monitor_all);
+	if (sl < 0)
+		return 0;
+	slot = sl;
+	sc = bpf_map_lookup_elem(&enf_slotconf, &slot);
+	s = bpf_map_lookup_elem(&enf_heap, &z);
+	if (!sc || !s)
+		return 0;
+	/* Cheap exits first: nothing of this kind in scope, no walk. */
+	need = sc->kind[kind] & scope_mask(sc, slot);
+	if (!need)
+		return 0;
+	len = resolve(s, &f->f_path);
+	if (len < 0)
+		return 0;
+	o.cand = (lpm_bits(s, slot, kind, len + 1) | sc->any[kind]) & need;
+	if (!o.cand)
+		return 0;
+	o.kind = kind;
+	o.tier = tier;
+	o.uid = (__u32)bpf_get_current_uid_gid();
+	o.fmode = BPF_CORE_READ(f, f_mode);
+	if (kind == ENF_K_EXEC) {
+		/* An exec allow-list exempts the new binary. */
+		bin_bits(s, slot, len, NULL, &o.notbin);
+	}
+	*plen = len;
+	if (kind == ENF_K_FILE) {
+		/* binaries / not_binaries name the acting process's binary. */
+		struct file *exe;
+		int elen;
+
+		t = bpf_get_current_task_btf();
+		exe = BPF_CORE_READ(t, mm, exe_file);
+		if (exe) {
+			/* Keep the file's path for the lookup and the report. */
+			bpf_probe_read_kernel(s->save, ENF_PATH_MAX + 1, &s->key.data[ENF_LPM_HDR]);
+			elen = resolve(s, &exe->f_path);
+			if (elen >= 0)
+				bin_bits(s, slot, elen, &o.bin, &o.notbin);
+			bpf_probe_read_kernel(&s->key.data[ENF_LPM_HDR], ENF_PATH_MAX + 1, s->save);
+		}
+	}
+	idx = decide(&o, slot, monitor_all, mon);
+	return idx < 0 ? 0 : idx + 1;
+}
+
+/* Report a file/exec decision; returns the rule (NULL if gone). */
+static __always_inline struct enf_rule *file_report(int ridx, __u32 hook, __u32 done, int len)
+{
+	struct enf_scratch *s;
+	struct enf_rule *r;
+	struct enf_event *e;
+	__u32 z = 0, idx = ridx - 1;
+	struct task_struct *t = bpf_get_current_task_btf();
+
+	r = bpf_map_lookup_elem(&enf_rules, &idx);
+	s = bpf_map_lookup_elem(&enf_heap, &z);
+	if (!r || !s)
+		return r;
+	e = bpf_ringbuf_reserve(&enf_events, sizeof(*e), 0);
+	if (!e)
+		return r;
+	ev_base(e, r, hook, done);
+	e->start_ktime = BPF_CORE_READ(t, group_leader, start_time);
+	bpf_probe_read_kernel(e->path, sizeof(e->path), &s->key.data[ENF_LPM_HDR]);
+	e->path[(len & 255) < ENF_PATH_MAX ? (len & 255) : ENF_PATH_MAX] = 0;
+	bpf_ringbuf_submit(e, 0);
+	return r;
+}
+
+/* Sigkill tier: act on an opened/executed file, after the fact. */
+static __always_inline void sigkill_file(struct file *f, __u32 kind, __u32 hook)
+{
+	struct enf_rule *r;
+	int ridx, mon = 0, len = 0;
+
+	if (!f)
+		return;
+	ridx = file_decide(f, kind, ENF_T_SIGKILL, &mon, &len);
+	if (!ridx)
+		return;
+	if (mon) {
+		file_report(ridx, hook, ENF_D_MONITOR, len);
+		return;
+	}
+	{
+		__u32 idx = ridx - 1;
+
+		r = bpf_map_lookup_elem(&enf_rules, &idx);
+		if (!r)
+			return;
+		bpf_send_signal(r->sig ? r->sig : SIGKILL);
+		file_report(ridx, hook, r->action == ENF_A_SIGNAL ? ENF_D_SIGNAL : ENF_D_SIGKILL,
+			    len);
+	}
+}
+
+/* The struct file behind fd in the current task (NULL if none). */
+static __always_inline struct file *fd_file(long fd)
+{
+	struct task_struct *t = bpf_get_current_task_btf();
+	struct file **fds;
+	struct file *f = NULL;
+	unsigned int max;
+
+	if (fd < 0)
+		return NULL;
+	max = BPF_CORE_READ(t, files, fdt, max_fds);
+	if ((unsigned long)fd >= max)
+		return NULL;
+	fds = BPF_CORE_READ(t, files, fdt, fd);
+	if (bpf_probe_read_kernel(&f, sizeof(f), &fds[fd]))
+		return NULL;
+	return f;
+}
+
+SEC("tracepoint/syscalls/sys_exit_openat")
+int vigil_enf_open(struct trace_event_raw_sys_exit *ctx)
+{
+	sigkill_file(fd_file(ctx->ret), ENF_K_FILE, ENF_H_SYS_OPENAT);
+	return 0;
+}
+
+SEC("tracepoint/syscalls/sys_exit_openat2")
+int vigil_enf_open2(struct trace_event_raw_sys_exit *ctx)
+{
+	sigkill_file(fd_file(ctx->ret), ENF_K_FILE, ENF_H_SYS_OPENAT2);
+	return 0;
+}
+
+/* The legacy open(2) and creat(2) syscalls and open_by_handle_at(2) open files too:
+ * without these a process could step around the openat rules. */
+SEC("tracepoint/syscalls/sys_exit_open")
+int vigil_enf_open0(struct trace_event_raw_sys_exit *ctx)
+{
+	sigkill_file(fd_file(ctx->ret), ENF_K_FILE, ENF_H_SYS_OPEN);
+	return 0;
+}
+
+SEC("tracepoint/syscalls/sys_exit_creat")
+int vigil_enf_creat(struct trace_event_raw_sys_exit *ctx)
+{
+	sigkill_file(fd_file(ctx->ret), ENF_K_FILE, ENF_H_SYS_CREAT);
+	return 0;
+}
+
+SEC("tracepoint/syscalls/sys_exit_open_by_handle_at")
+int vigil_enf_openh(struct trace_event_raw_sys_exit *ctx)
+{
+	sigkill_file(fd_file(ctx->ret), ENF_K_FILE, ENF_H_SYS_OPEN_BY_HANDLE);
+	return 0;
+}
+
+SEC("tp_btf/sched_process_exec")
+int BPF_PROG(vigil_enf_exec, struct task_struct *p, pid_t old_pid, struct linux_binprm *bprm)
+{
+	sigkill_file(BPF_CORE_READ(bprm, file), ENF_K_EXEC, ENF_H_EXEC);
+	return 0;
+}
+
+/* ---- kill map ----------------------------------------------------------- */
+
+/* Report a kill-map kill. */
+static __always_inline void kill_report(struct enf_kill *k, __u64 start)
+{
+	struct enf_event *e = bpf_ringbuf_reserve(&enf_events, sizeof(*e), 0);
+	__u64 pt = bpf_get_current_pid_tgid();
+
+	if (!e)
+		return;
+	__builtin_memset(e, 0, sizeof(*e));
+	e->ktime = bpf_ktime_get_ns();
+	e->start_ktime = start;
+	e->cgid = bpf_get_current_cgroup_id();
+	e->pid = pt >> 32;
+	e->tid = (__u32)pt;
+	e->uid = (__u32)bpf_get_current_uid_gid();
+	e->sig = k->sig;
+	e->hook = ENF_H_KILLMAP;
+	e->done = k->sig == SIGKILL ? ENF_D_SIGKILL : ENF_D_SIGNAL;
+	bpf_get_current_comm(e->comm, sizeof(e->comm));
+	__builtin_memcpy(e->policy, k->policy, sizeof(e->policy));
+	bpf_ringbuf_submit(e, 0);
+}
+
+SEC("raw_tp/sys_enter")
+int vigil_enf_kill(void *ctx)
+{
+	struct task_struct *t;
+	struct enf_kill *k;
+	__u32 tgid = bpf_get_current_pid_tgid() >> 32, z = 0;
+	struct enf_conf *c = bpf_map_lookup_elem(&enf_conf, &z);
+	__u64 cg, start;
+
+	/* Every syscall of the node comes here: one array lookup when nothing is listed. */
+	if (!c || !c->kill_active)
+		return 0;
+	k = bpf_map_lookup_elem(&enf_killpid, &tgid);
+	if (k) {
+		t = bpf_get_current_task_btf();
+		start = BPF_CORE_READ(t, group_leader, start_time);
+		if (start == k->start_ktime) {
+			bpf_send_signal(k->sig);
+			kill_report(k, start);
+			bpf_map_delete_elem(&enf_killpid, &tgid);
+			return 0;
+		}
+	}
+	cg = bpf_get_current_cgroup_id();
+	k = bpf_map_lookup_elem(&enf_killcg, &cg);
+	if (k) {
+		t = bpf_get_current_task_btf();
+		/* One report per process: only its first thread to get here reports. */
+		if (!(BPF_CORE_READ(t, signal, flags) & 0x4 /* SIGNAL_GROUP_EXIT */)) {
+			bpf_send_signal(k->sig);
+			kill_report(k, BPF_CORE_READ(t, group_leader, start_time));
+		}
+	}
+	return 0;
+}
+
+/* ---- start time of a pid, for verdicts that lack it ---------------------- */
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct enf_lookup);
+} enf_lookup SEC(".maps");
+
+SEC("iter/task")
+int vigil_enf_iter(struct bpf_iter__task *ctx)
+{
+	struct task_struct *t = ctx->task;
+	struct enf_lookup *l;
+	__u32 z = 0;
+
+	if (!t)
+		return 0;
+	l = bpf_map_lookup_elem(&enf_lookup, &z);
+	if (l && t->tgid == l->tgid && t->pid == t->tgid) {
+		l->start = t->start_time;
+		l->found = 1;
+	}
+	return 0;
+}
+
+/* ---- Override: BPF LSM (loaded only where the kernel allows it) ----------- */
+
+/* LSM verdict for a file: -errno, or 0. */
+static __always_inline int lsm_file(struct file *f, __u32 kind, __u32 hook)
+{
+	struct enf_rule *r;
+	int ridx, mon = 0, len = 0;
+	__u32 idx;
+
+	ridx = file_decide(f, kind, ENF_T_LSM, &mon, &len);
+	if (!ridx)
+		return 0;
+	r = file_report(ridx, hook, mon ? ENF_D_MONITOR : ENF_D_OVERRIDE, len);
+	if (mon || !r)
+		return 0;
+	idx = r->err;
+	return -(int)idx;
+}
+
+SEC("lsm/file_open")
+int BPF_PROG(vigil_enf_lfo, struct file *file)
+{
+	return lsm_file(file, ENF_K_FILE, ENF_H_LSM_FILE_OPEN);
+}
+
+SEC("lsm/bprm_check_security")
+int BPF_PROG(vigil_enf_lbprm, struct linux_binprm *bprm)
+{
+	return lsm_file(BPF_CORE_READ(bprm, file), ENF_K_EXEC, ENF_H_LSM_BPRM);
+}

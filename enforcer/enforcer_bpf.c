@@ -1,0 +1,904 @@
+/* enforcer_bpf.c — the enforcer's kernel side: load bpf/enforce.bpf.c, probe which tiers
+ * load here, attach (or adopt the links a crashed predecessor pinned), compile a policy
+ * set into the idle rule slot and flip to it, fill the kill maps, read reports. */
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <signal.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <sys/vfs.h>
+#include <unistd.h>
+
+#include "enforce.skel.h"
+#include "enforcer.h"
+#include "log.h"
+
+#define CGROUP2_MAGIC 0x63677270
+
+struct enfb {
+	struct enforce_bpf *skel;
+	struct bpf_link *links[16];
+	int nlinks;
+	char pin_dir[256];
+	int lock_fd;
+	int keep_pins;
+	int lsm;
+	struct ring_buffer *rb;
+	void (*cb)(void *, const struct enf_event *);
+	void *cb_arg;
+	char attached[160];
+	int adopted;
+	struct bpf_link *iter_link;
+};
+
+/* libbpf's messages: warnings through our log, debug chatter dropped; quiet while
+ * probing (a refused LSM load is an expected answer there, not an error). */
+static int enfb_quiet;
+static int enfb_libbpf_print(enum libbpf_print_level lvl, const char *fmt, va_list ap)
+{
+	char *buf, *line, *save = NULL;
+
+	if (lvl == LIBBPF_DEBUG || enfb_quiet)
+		return 0;
+	if (vasprintf(&buf, fmt, ap) < 0)
+		return 0;
+	/* Verifier logs come as one multi-line string: one log line each. */
+	for (line = strtok_r(buf, "\n", &save); line; line = strtok_r(NULL, "\n", &save))
+		log_warn("%s", line);
+	free(buf);
+	return 0;
+}
+
+/* The cgroup v2 mount to attach the sock_addr programs to. */
+static const char *cgroup_root(const char *want)
+{
+	static const char *const cands[] = { "/sys/fs/cgroup/unified", "/sys/fs/cgroup" };
+	struct statfs sf;
+
+	if (want)
+		return want;
+	for (size_t i = 0; i < 2; i++)
+		if (statfs(cands[i], &sf) == 0 && sf.f_type == CGROUP2_MAGIC)
+			return cands[i];
+	return NULL;
+}
+
+/* Is p a BPF LSM program (the Override tier)? */
+static int is_lsm(const struct bpf_program *p)
+{
+	return bpf_program__type(p) == BPF_PROG_TYPE_LSM;
+}
+
+/* Open the skeleton with map pins set. NULL with err. */
+static struct enforce_bpf *open_skel(struct enfb *b, int with_lsm, char *err, size_t errlen)
+{
+	struct enforce_bpf *s = enforce_bpf__open();
+	struct bpf_program *p;
+	struct bpf_map *m;
+	char path[400];
+
+	if (!s) {
+		snprintf(err, errlen, "open BPF object: %s", strerror(errno));
+		return NULL;
+	}
+	if (b->pin_dir[0])
+		bpf_object__for_each_map(m, s->obj) {
+			if (bpf_map__type(m) == BPF_MAP_TYPE_PERCPU_ARRAY ||
+			    bpf_map__type(m) == BPF_MAP_TYPE_ARRAY_OF_MAPS)
+				continue;  /* scratch and the barrier: nothing to keep */
+			snprintf(path, sizeof(path), "%s/%s", b->pin_dir, bpf_map__name(m));
+			bpf_map__set_pin_path(m, path);
+		}
+	bpf_object__for_each_program(p, s->obj)
+		if (is_lsm(p))
+			bpf_program__set_autoload(p, with_lsm);
+	return s;
+}
+
+/* Does BPF LSM load here? Loads only lsm/file_open, with unpinned maps. 0 or -errno. */
+static int probe_lsm(void)
+{
+	struct enforce_bpf *s = enforce_bpf__open();
+	struct bpf_program *p;
+	int rc;
+
+	if (!s)
+		return -errno;
+	bpf_object__for_each_program(p, s->obj)
+		bpf_program__set_autoload(p, p == s->progs.vigil_enf_lfo);
+	enfb_quiet = 1;
+	rc = enforce_bpf__load(s);
+	enfb_quiet = 0;
+	enforce_bpf__destroy(s);
+	return rc;
+}
+
+/* Take the pin directory: create it 0700 and hold an exclusive lock on it, so two
+ * enforcers never share (and unpin) one set of maps. 0, or -1 with err. */
+static int lock_pins(struct enfb *b, char *err, size_t errlen)
+{
+	if (mkdir(b->pin_dir, 0700) < 0 && errno != EEXIST) {
+		snprintf(err, errlen, "mkdir %s: %s", b->pin_dir, strerror(errno));
+		return -1;
+	}
+	chmod(b->pin_dir, 0700);
+	b->lock_fd = open(b->pin_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (b->lock_fd < 0) {
+		snprintf(err, errlen, "open %s: %s", b->pin_dir, strerror(errno));
+		return -1;
+	}
+	if (flock(b->lock_fd, LOCK_EX | LOCK_NB) < 0) {
+		snprintf(err, errlen, "%s is in use by another enforcer", b->pin_dir);
+		close(b->lock_fd);
+		b->lock_fd = -1;
+		return -1;
+	}
+	return 0;
+}
+
+/* Attach one program, or adopt its pinned link. 0, or -1 with err. */
+static int attach_one(struct enfb *b, struct bpf_program *p, int cgfd, char *err, size_t errlen)
+{
+	struct bpf_link *l = NULL;
+	char path[400];
+
+	if (b->pin_dir[0]) {
+		snprintf(path, sizeof(path), "%s/link_%s", b->pin_dir, bpf_program__name(p));
+		if (access(path, F_OK) == 0) {
+			l = bpf_link__open(path);
+			if (l) {
+				b->adopted++;
+				b->links[b->nlinks++] = l;
+				return 0;
+			}
+		}
+	}
+	if (bpf_program__type(p) == BPF_PROG_TYPE_CGROUP_SOCK_ADDR)
+		l = bpf_program__attach_cgroup(p, cgfd);
+	else
+		l = bpf_program__attach(p);
+	if (!l) {
+		snprintf(err, errlen, "attach %s: %s", bpf_program__name(p), strerror(errno));
+		return -1;
+	}
+	if (b->pin_dir[0]) {
+		if (bpf_link__pin(l, path) < 0) {
+			snprintf(err, errlen, "pin %s: %s", path, strerror(errno));
+			bpf_link__destroy(l);
+			return -1;
+		}
+		chmod(path, 0600);
+	}
+	b->links[b->nlinks++] = l;
+	return 0;
+}
+
+/* Ring buffer callback: hand the record to the owner's callback. */
+static int on_rb(void *ctx, void *data, size_t len)
+{
+	struct enfb *b = ctx;
+
+	if (len >= sizeof(struct enf_event) && b->cb)
+		b->cb(b->cb_arg, data);
+	return 0;
+}
+
+struct enfb *enfb_open(const struct enfb_opts *o, char *err, size_t errlen)
+{
+	struct enfb *b = calloc(1, sizeof(*b));
+	struct bpf_program *p;
+	struct bpf_map *m;
+	const char *cgr;
+	int cgfd = -1, rc, lsm_rc = 0, ncg = 0, ntp = 0, nlsm = 0, nkill = 0;
+
+	if (!b) {
+		snprintf(err, errlen, "out of memory");
+		return NULL;
+	}
+	b->lock_fd = -1;
+	b->keep_pins = o->keep_pins;
+	libbpf_set_print(enfb_libbpf_print);
+	if (o->pin_dir && o->pin_dir[0]) {
+		snprintf(b->pin_dir, sizeof(b->pin_dir), "%s", o->pin_dir);
+		if (lock_pins(b, err, errlen) < 0)
+			goto fail;
+	}
+	cgr = cgroup_root(o->cgroup_root);
+	if (!cgr || (cgfd = open(cgr, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0) {
+		snprintf(err, errlen, "no cgroup v2 mount for the network hooks (%s)",
+			 cgr ? strerror(errno) : "none found");
+		goto fail;
+	}
+	/* Probe: one LSM program alone (cheap to verify), then the whole object with or
+	 * without the LSM programs. */
+	if (!o->no_lsm) {
+		lsm_rc = probe_lsm();
+		b->lsm = lsm_rc == 0;
+		if (lsm_rc)
+			log_info("BPF LSM does not load here (%s): Override for files and exec "
+				 "unavailable; sigkill tier only", strerror(-lsm_rc));
+	}
+	if (!(b->skel = open_skel(b, b->lsm, err, errlen)))
+		goto fail;
+	rc = enforce_bpf__load(b->skel);
+	if (rc && b->lsm) {
+		log_warn("the LSM programs load alone but not together (%s): without them",
+			 strerror(-rc));
+		enforce_bpf__destroy(b->skel);
+		b->lsm = 0;
+		if (!(b->skel = open_skel(b, 0, err, errlen)))
+			goto fail;
+		rc = enforce_bpf__load(b->skel);
+	}
+	if (rc) {
+		snprintf(err, errlen, "load BPF object: %s", strerror(-rc));
+		goto fail;
+	}
+	if (b->pin_dir[0])
+		bpf_object__for_each_map(m, b->skel->obj)
+			if (bpf_map__pin_path(m))
+				chmod(bpf_map__pin_path(m), 0600);
+	bpf_object__for_each_program(p, b->skel->obj) {
+		if (!bpf_program__autoload(p) ||
+		    bpf_program__expected_attach_type(p) == BPF_TRACE_ITER)
+			continue;  /* the task iterator runs on demand */
+		if (attach_one(b, p, cgfd, err, errlen) < 0)
+			goto fail;
+		switch (bpf_program__type(p)) {
+		case BPF_PROG_TYPE_CGROUP_SOCK_ADDR: ncg++; break;
+		case BPF_PROG_TYPE_LSM: nlsm++; break;
+		case BPF_PROG_TYPE_RAW_TRACEPOINT: nkill++; break;
+		default: ntp++; break;
+		}
+	}
+	snprintf(b->attached, sizeof(b->attached), "cgroup:%d (%s) sigkill:%d killmap:%d lsm:%d",
+		 ncg, cgr, ntp, nkill, nlsm);
+	if (b->adopted)
+		log_info("adopted %d pinned links from %s: enforcement never lapsed", b->adopted,
+			 b->pin_dir);
+	close(cgfd);
+	cgfd = -1;
+	b->rb = ring_buffer__new(bpf_map__fd(b->skel->maps.enf_events), on_rb, b, NULL);
+	if (!b->rb) {
+		snprintf(err, errlen, "ring buffer: %s", strerror(errno));
+		goto fail;
+	}
+	return b;
+fail:
+	if (cgfd >= 0)
+		close(cgfd);
+	/* Leave whatever is pinned in force: a predecessor's rules must not lapse
+	 * because this start failed (s6 will try again). */
+	b->keep_pins = 1;
+	enfb_close(b);
+	return NULL;
+}
+
+int enfb_has_lsm(const struct enfb *b)
+{
+	return b->lsm;
+}
+
+const char *enfb_attached(const struct enfb *b)
+{
+	return b->attached;
+}
+
+/* The conf entry (zeroed when unreadable). */
+static struct enf_conf get_conf(const struct enfb *b)
+{
+	struct enf_conf c = { 0 };
+	__u32 z = 0;
+
+	bpf_map_lookup_elem(bpf_map__fd(b->skel->maps.enf_conf), &z, &c);
+	return c;
+}
+
+uint64_t enfb_generation(const struct enfb *b)
+{
+	return get_conf(b).generation;
+}
+
+/* ---- compiling a set ---- */
+
+struct lpm_ent {
+	struct enf_lpm_key k;
+	uint64_t mask;
+	int prefixish;  /* may contain longer entries (path prefix, CIDR) */
+};
+
+struct build {
+	struct lpm_ent *v;
+	size_t n, cap;
+	struct enf_rule rules[ENF_MAX_RULES];
+	int nrules;
+	struct enf_slotconf sc;
+	struct enf_scope_key *sk;
+	uint64_t *sv;
+	size_t nscope, capscope;
+};
+
+/* Add an LPM entry of nbytes data (+1 for an exact path's NUL). 0, or -1 (memory). */
+static int lpm_add(struct build *bd, int slot, int kind, const void *data, size_t nbytes,
+		   unsigned bits, int prefixish, uint64_t mask)
+{
+	struct lpm_ent *e;
+
+	if (bd->n == bd->cap) {
+		size_t nc = bd->cap ? bd->cap * 2 : 256;
+		struct lpm_ent *v = realloc(bd->v, nc * sizeof(*v));
+
+		if (!v)
+			return -1;
+		bd->v = v;
+		bd->cap = nc;
+	}
+	e = &bd->v[bd->n++];
+	memset(e, 0, sizeof(*e));
+	e->k.data[0] = slot;
+	e->k.data[1] = kind;
+	memcpy(&e->k.data[ENF_LPM_HDR], data, nbytes);
+	e->k.prefixlen = ENF_LPM_HDR * 8 + bits;
+	e->prefixish = prefixish;
+	e->mask = mask;
+	return 0;
+}
+
+/* Does entry a (shorter or equal) cover entry b? */
+static int covers(const struct lpm_ent *a, const struct lpm_ent *b)
+{
+	unsigned bits = a->k.prefixlen, full = bits / 8, rest = bits % 8;
+
+	if (a->k.prefixlen > b->k.prefixlen)
+		return 0;
+	if (memcmp(a->k.data, b->k.data, full))
+		return 0;
+	if (rest) {
+		uint8_t m = (uint8_t)(0xff << (8 - rest));
+
+		if ((a->k.data[full] & m) != (b->k.data[full] & m))
+			return 0;
+	}
+	return 1;
+}
+
+/* Order entries by length, then bytes: duplicates become neighbours. */
+static int lpm_cmp(const void *a, const void *b)
+{
+	const struct lpm_ent *x = a, *y = b;
+
+	if (x->k.prefixlen != y->k.prefixlen)
+		return x->k.prefixlen < y->k.prefixlen ? -1 : 1;
+	return memcmp(x->k.data, y->k.data, (x->k.prefixlen + 7) / 8);
+}
+
+/* Merge duplicates, then OR every covering entry's mask into each entry: the kernel
+ * returns only the longest match, which must carry the rules of all shorter ones.
+ * Only prefixes and CIDRs can cover others (an exact path ends in its NUL), so the
+ * quadratic part is over those alone. */
+static int lpm_close(struct build *bd)
+{
+	size_t i, j, n = 0, np = 0;
+	size_t *pre;
+	uint64_t *add;
+
+	if (!bd->n)
+		return 0;
+	qsort(bd->v, bd->n, sizeof(bd->v[0]), lpm_cmp);
+	for (i = 0; i < bd->n; i++) {
+		if (n && !lpm_cmp(&bd->v[n - 1], &bd->v[i])) {
+			bd->v[n - 1].mask |= bd->v[i].mask;
+			bd->v[n - 1].prefixish |= bd->v[i].prefixish;
+		} else {
+			bd->v[n++] = bd->v[i];
+		}
+	}
+	bd->n = n;
+	add = calloc(n, sizeof(*add));
+	pre = calloc(n, sizeof(*pre));
+	if (!add || !pre) {
+		free(add);
+		free(pre);
+		return -1;
+	}
+	for (i = 0; i < n; i++)
+		if (bd->v[i].prefixish)
+			pre[np++] = i;
+	for (i = 0; i < n; i++)
+		for (j = 0; j < np && bd->v[pre[j]].k.prefixlen <= bd->v[i].k.prefixlen; j++)
+			if (pre[j] != i && covers(&bd->v[pre[j]], &bd->v[i]))
+				add[i] |= bd->v[pre[j]].mask;
+	for (i = 0; i < n; i++)
+		bd->v[i].mask |= add[i];
+	free(add);
+	free(pre);
+	return 0;
+}
+
+/* Add a scope entry (cgid -> rule mask), merging. 0, or -1. */
+static int scope_add(struct build *bd, int slot, uint64_t cgid, uint64_t mask)
+{
+	for (size_t i = 0; i < bd->nscope; i++)
+		if (bd->sk[i].cgid == cgid) {
+			bd->sv[i] |= mask;
+			return 0;
+		}
+	if (bd->nscope == bd->capscope) {
+		size_t nc = bd->capscope ? bd->capscope * 2 : 64;
+		struct enf_scope_key *k = realloc(bd->sk, nc * sizeof(*k));
+		uint64_t *v;
+
+		if (!k)
+			return -1;
+		bd->sk = k;
+		v = realloc(bd->sv, nc * sizeof(*v));
+		if (!v)
+			return -1;
+		bd->sv = v;
+		bd->capscope = nc;
+	}
+	memset(&bd->sk[bd->nscope], 0, sizeof(bd->sk[0]));
+	bd->sk[bd->nscope].cgid = cgid;
+	bd->sk[bd->nscope].slot = slot;
+	bd->sv[bd->nscope++] = mask;
+	return 0;
+}
+
+/* Decide a policy's tier on this node; DISARMED with why when it cannot be enforced. */
+static void choose_tier(const struct enfb *b, struct enfp_policy *p)
+{
+	int net = 0, file = 0;
+
+	p->state = p->monitor ? ENFP_MONITOR : ENFP_ARMED;
+	p->why[0] = 0;
+	p->tier = ENF_T_NONE;
+	for (size_t i = 0; i < p->nrules; i++) {
+		struct enfp_rule *r = &p->rules[i];
+
+		if (r->kind == ENF_K_NONE) {
+			snprintf(p->why, sizeof(p->why), "rules[%zu]: kind %s needs BPF LSM hooks "
+				 "this enforcer does not implement yet", i, r->kind_name);
+			p->state = ENFP_DISARMED;
+			return;
+		}
+		if (r->kind == ENF_K_NET4) {
+			if (r->binaries.n || r->not_binaries.n) {
+				snprintf(p->why, sizeof(p->why), "rules[%zu]: connect rules cannot "
+					 "match binaries in the cgroup hooks", i);
+				p->state = ENFP_DISARMED;
+				return;
+			}
+			net = 1;
+			continue;
+		}
+		if (r->kind == ENF_K_EXEC && r->binaries.n) {
+			snprintf(p->why, sizeof(p->why), "rules[%zu]: exec rules match the new binary "
+				 "with paths/prefixes/not_binaries; binaries is not supported", i);
+			p->state = ENFP_DISARMED;
+			return;
+		}
+		file = 1;
+	}
+	if (file) {
+		if (p->action == ENF_A_OVERRIDE && b->lsm)
+			p->tier = ENF_T_LSM;
+		else if (p->action != ENF_A_OVERRIDE || p->kill_fallback || p->monitor)
+			/* A monitor policy only reports: the tracepoints can tell. */
+			p->tier = ENF_T_SIGKILL;
+		else {
+			snprintf(p->why, sizeof(p->why), "override of file/exec needs BPF LSM, "
+				 "which this kernel does not allow, and kill_fallback is false: "
+				 "not enforceable on this node");
+			p->state = ENFP_DISARMED;
+			return;
+		}
+	}
+	snprintf(p->tiers, sizeof(p->tiers), "%s%s%s", net ? "cgroup" : "",
+		 net && file ? "+" : "",
+		 file ? (p->tier == ENF_T_LSM ? "lsm" : "sigkill") : "");
+}
+
+/* Compile one rule of p as bit `bit` of slot. 0, or -1 with err. */
+static int compile_rule(struct build *bd, int slot, const struct enfp_policy *p,
+			const struct enfp_rule *r, int bit, char *err, size_t errlen)
+{
+	struct enf_rule *kr = &bd->rules[bit];
+	uint64_t m = 1ULL << bit;
+	int lk = r->kind == ENF_K_NET4 ? ENF_K_NET4 : r->kind;
+
+	memset(kr, 0, sizeof(*kr));
+	kr->kind = r->kind;
+	kr->action = p->action;
+	kr->tier = r->kind == ENF_K_NET4 ? ENF_T_CGROUP : p->tier;
+	kr->flags = r->flags | (p->monitor ? ENF_F_MONITOR : 0);
+	kr->err = p->err;
+	kr->sig = p->action == ENF_A_OVERRIDE ? 9 : p->sig;
+	kr->nports = r->nports;
+	memcpy(kr->port_lo, r->port_lo, sizeof(kr->port_lo));
+	memcpy(kr->port_hi, r->port_hi, sizeof(kr->port_hi));
+	kr->nuids = r->nuids;
+	memcpy(kr->uids, r->uids, sizeof(kr->uids));
+	snprintf(kr->policy, sizeof(kr->policy), "%s", p->name);
+	if (r->binaries.n)
+		kr->flags |= ENF_F_NEED_BIN;
+	if (r->not_binaries.n)
+		kr->flags |= ENF_F_NOTBIN;
+	for (size_t i = 0; i < r->paths.n; i++)
+		if (lpm_add(bd, slot, lk, r->paths.v[i], strlen(r->paths.v[i]) + 1,
+			    (strlen(r->paths.v[i]) + 1) * 8, 0, m) < 0)
+			goto oom;
+	for (size_t i = 0; i < r->prefixes.n; i++)
+		if (lpm_add(bd, slot, lk, r->prefixes.v[i], strlen(r->prefixes.v[i]),
+			    strlen(r->prefixes.v[i]) * 8, 1, m) < 0)
+			goto oom;
+	for (size_t i = 0; i < r->ncidrs; i++) {
+		const struct enfp_cidr *c = &r->cidrs[i];
+
+		/* A host address (/32, /128) covers nothing but itself. */
+		if (lpm_add(bd, slot, c->family == 4 ? ENF_K_NET4 : ENF_K_NET6, c->addr,
+			    c->family == 4 ? 4 : 16, c->len, c->len < (c->family == 4 ? 32 : 128),
+			    m) < 0)
+			goto oom;
+	}
+	for (size_t i = 0; i < r->binaries.n; i++)
+		if (lpm_add(bd, slot, ENF_K_BIN, r->binaries.v[i], strlen(r->binaries.v[i]) + 1,
+			    (strlen(r->binaries.v[i]) + 1) * 8, 0, m) < 0)
+			goto oom;
+	for (size_t i = 0; i < r->not_binaries.n; i++)
+		if (lpm_add(bd, slot, ENF_K_NOTBIN, r->not_binaries.v[i],
+			    strlen(r->not_binaries.v[i]) + 1,
+			    (strlen(r->not_binaries.v[i]) + 1) * 8, 0, m) < 0)
+			goto oom;
+	if (!r->paths.n && !r->prefixes.n && !r->ncidrs)
+		bd->sc.any[lk] |= m;
+	bd->sc.kind[lk] |= m;
+	return 0;
+oom:
+	snprintf(err, errlen, "out of memory");
+	return -1;
+}
+
+/* Remove every entry of slot from the LPM trie and the scope hash; zero its rules.
+ * Keys are collected in one walk, then deleted (deleting while walking would make
+ * the walk restart). */
+static void clear_slot(struct enfb *b, int slot)
+{
+	int fd = bpf_map__fd(b->skel->maps.enf_lpm);
+	struct enf_lpm_key k, *kp = NULL, *dl = NULL;
+	struct enf_scope_key sk, *skp = NULL, *sdl = NULL;
+	struct enf_rule zr = { 0 };
+	struct enf_slotconf zc = { 0 };
+	size_t n = 0, cap = 0;
+	__u32 idx;
+
+	while (bpf_map_get_next_key(fd, kp, &k) == 0) {
+		if (k.data[0] == slot) {
+			if (n == cap) {
+				struct enf_lpm_key *v = realloc(dl, (cap = cap ? cap * 2 : 256) * sizeof(*v));
+
+				if (!v)
+					break;
+				dl = v;
+			}
+			dl[n++] = k;
+		}
+		kp = &k;
+	}
+	for (size_t i = 0; i < n; i++)
+		bpf_map_delete_elem(fd, &dl[i]);
+	free(dl);
+	fd = bpf_map__fd(b->skel->maps.enf_scope);
+	n = cap = 0;
+	while (bpf_map_get_next_key(fd, skp, &sk) == 0) {
+		if ((int)sk.slot == slot) {
+			if (n == cap) {
+				struct enf_scope_key *v = realloc(sdl, (cap = cap ? cap * 2 : 64) * sizeof(*v));
+
+				if (!v)
+					break;
+				sdl = v;
+			}
+			sdl[n++] = sk;
+		}
+		skp = &sk;
+	}
+	for (size_t i = 0; i < n; i++)
+		bpf_map_delete_elem(fd, &sdl[i]);
+	free(sdl);
+	for (int i = 0; i < ENF_MAX_RULES; i++) {
+		idx = slot * ENF_MAX_RULES + i;
+		bpf_map_update_elem(bpf_map__fd(b->skel->maps.enf_rules), &idx, &zr, BPF_ANY);
+	}
+	idx = slot;
+	bpf_map_update_elem(bpf_map__fd(b->skel->maps.enf_slotconf), &idx, &zc, BPF_ANY);
+}
+
+/* Make the kernel wait for every running BPF program (a map-in-map update does
+ * synchronize_rcu before returning). 0, or -1 after a plain sleep. */
+static int rcu_barrier(struct enfb *b)
+{
+	__u32 z = 0;
+	int inner, rc;
+
+	inner = bpf_map_create(BPF_MAP_TYPE_ARRAY, NULL, 4, 4, 1, NULL);
+	if (inner < 0) {
+		usleep(50000);
+		return -1;
+	}
+	rc = bpf_map_update_elem(bpf_map__fd(b->skel->maps.enf_sync), &z, &inner, BPF_ANY);
+	close(inner);
+	if (rc < 0) {
+		usleep(50000);
+		return -1;
+	}
+	return 0;
+}
+
+int enfb_install(struct enfb *b, struct enfp_set *s, const struct enfp_pods *pods,
+		 char *err, size_t errlen)
+{
+	struct enf_conf c = get_conf(b);
+	int idle = c.generation ? (int)(c.slot ^ 1) & 1 : 0, old = idle ^ 1, bit = 0, rc = -1;
+	struct build bd = { 0 };
+	__u32 idx, z = 0;
+
+	for (size_t i = 0; i < s->n; i++) {
+		struct enfp_policy *p = &s->pols[i];
+		uint64_t pm = 0;
+
+		if (p->state == ENFP_DISARMED && p->why[0])
+			continue;  /* refused before (self-protection) */
+		choose_tier(b, p);
+		if (p->state == ENFP_DISARMED)
+			continue;
+		if (bit + (int)p->nrules > ENF_MAX_RULES) {
+			snprintf(err, errlen, "more than %d rules in the set (policy %s)",
+				 ENF_MAX_RULES, p->name);
+			goto out;
+		}
+		for (size_t j = 0; j < p->nrules; j++, bit++) {
+			if (compile_rule(&bd, idle, p, &p->rules[j], bit, err, errlen) < 0)
+				goto out;
+			pm |= 1ULL << bit;
+		}
+		if (p->scope_all)
+			bd.sc.scope_all |= pm;
+		if (p->host)
+			bd.sc.scope_host |= pm;
+		for (size_t j = 0; j < p->ncgids; j++)
+			if (scope_add(&bd, idle, p->cgids[j], pm) < 0)
+				goto oom;
+		for (size_t j = 0; pods && j < pods->n; j++)
+			if (enfp_pod_matches(p, &pods->v[j]) && scope_add(&bd, idle, pods->v[j].cgid, pm) < 0)
+				goto oom;
+	}
+	bd.nrules = bit;
+	/* Every known pod gets an entry, even an empty one: host-scoped rules must not
+	 * reach a pod through the "not in the map" default. */
+	for (size_t j = 0; pods && j < pods->n; j++)
+		if (scope_add(&bd, idle, pods->v[j].cgid, 0) < 0)
+			goto oom;
+	/* A listed cgroup that is not a pod is a host cgroup: host-scoped rules hold there. */
+	for (size_t i = 0; i < bd.nscope; i++) {
+		int pod = 0;
+
+		for (size_t j = 0; pods && j < pods->n; j++)
+			pod |= pods->v[j].cgid == bd.sk[i].cgid;
+		if (!pod)
+			bd.sv[i] |= bd.sc.scope_host;
+	}
+	if (bd.n > ENF_LPM_ENTRIES / 2) {
+		snprintf(err, errlen, "rule set larger than the map: %zu path/CIDR entries, "
+			 "at most %d", bd.n, ENF_LPM_ENTRIES / 2);
+		goto out;
+	}
+	if (lpm_close(&bd) < 0)
+		goto oom;
+	if (bd.nscope > ENF_SCOPE_ENTRIES / 2) {
+		snprintf(err, errlen, "scope larger than the map: %zu cgroups, at most %d",
+			 bd.nscope, ENF_SCOPE_ENTRIES / 2);
+		goto out;
+	}
+	/* Build the idle slot completely... */
+	clear_slot(b, idle);
+	for (size_t i = 0; i < bd.n; i++)
+		if (bpf_map_update_elem(bpf_map__fd(b->skel->maps.enf_lpm), &bd.v[i].k,
+					&bd.v[i].mask, BPF_ANY) < 0) {
+			snprintf(err, errlen, "LPM update: %s", strerror(errno));
+			clear_slot(b, idle);
+			goto out;
+		}
+	for (size_t i = 0; i < bd.nscope; i++)
+		if (bpf_map_update_elem(bpf_map__fd(b->skel->maps.enf_scope), &bd.sk[i], &bd.sv[i],
+					BPF_ANY) < 0) {
+			snprintf(err, errlen, "scope update: %s", strerror(errno));
+			clear_slot(b, idle);
+			goto out;
+		}
+	for (int i = 0; i < bd.nrules; i++) {
+		idx = idle * ENF_MAX_RULES + i;
+		bpf_map_update_elem(bpf_map__fd(b->skel->maps.enf_rules), &idx, &bd.rules[i], BPF_ANY);
+	}
+	idx = idle;
+	bpf_map_update_elem(bpf_map__fd(b->skel->maps.enf_slotconf), &idx, &bd.sc, BPF_ANY);
+	/* ...then flip with one update, then clear the old slot. */
+	c.slot = idle;
+	c.monitor_all = s->monitor_all;
+	c.generation = s->generation;
+	if (bpf_map_update_elem(bpf_map__fd(b->skel->maps.enf_conf), &z, &c, BPF_ANY) < 0) {
+		snprintf(err, errlen, "conf update: %s", strerror(errno));
+		goto out;
+	}
+	/* Wait until no program can still be reading the old slot, then clear it. */
+	if (rcu_barrier(b) < 0)
+		log_warn("no RCU barrier (%s): clearing the old slot after 50 ms instead",
+			 strerror(errno));
+	clear_slot(b, old);
+	rc = 0;
+	log_info("generation %llu in force: %d rules, %zu path/CIDR entries, %zu scoped cgroups",
+		 (unsigned long long)s->generation, bd.nrules, bd.n, bd.nscope);
+	goto out;
+oom:
+	snprintf(err, errlen, "out of memory");
+out:
+	free(bd.v);
+	free(bd.sk);
+	free(bd.sv);
+	return rc;
+}
+
+/* Tell sys_enter that the kill maps are (on) or are not (off) worth looking at. */
+static void set_kill_active(struct enfb *b, int on)
+{
+	struct enf_conf c = get_conf(b);
+	__u32 z = 0;
+
+	if ((int)c.kill_active == on)
+		return;
+	c.kill_active = on;
+	bpf_map_update_elem(bpf_map__fd(b->skel->maps.enf_conf), &z, &c, BPF_ANY);
+}
+
+int enfb_kill_pid(struct enfb *b, uint32_t pid, uint64_t start_ktime, int sig,
+		  const char *policy, char *err, size_t errlen)
+{
+	struct enf_kill k = { .start_ktime = start_ktime, .sig = sig };
+
+	snprintf(k.policy, sizeof(k.policy), "%s", policy);
+	if (bpf_map_update_elem(bpf_map__fd(b->skel->maps.enf_killpid), &pid, &k, BPF_ANY) < 0) {
+		snprintf(err, errlen, "kill map: %s", strerror(errno));
+		return -1;
+	}
+	set_kill_active(b, 1);
+	return 0;
+}
+
+int enfb_kill_cgroup(struct enfb *b, uint64_t cgid, int sig, const char *policy,
+		     char *err, size_t errlen)
+{
+	struct enf_kill k = { .sig = sig };
+
+	snprintf(k.policy, sizeof(k.policy), "%s", policy);
+	if (bpf_map_update_elem(bpf_map__fd(b->skel->maps.enf_killcg), &cgid, &k, BPF_ANY) < 0) {
+		snprintf(err, errlen, "cgroup kill map: %s", strerror(errno));
+		return -1;
+	}
+	set_kill_active(b, 1);
+	return 0;
+}
+
+int enfb_unkill_cgroup(struct enfb *b, uint64_t cgid)
+{
+	return bpf_map_delete_elem(bpf_map__fd(b->skel->maps.enf_killcg), &cgid);
+}
+
+int enfb_start_ktime(struct enfb *b, uint32_t pid, uint64_t *start)
+{
+	struct enf_lookup l = { .tgid = pid };
+	char buf[64];
+	__u32 z = 0;
+	int fd;
+
+	if (!b->iter_link) {
+		b->iter_link = bpf_program__attach_iter(b->skel->progs.vigil_enf_iter, NULL);
+		if (!b->iter_link)
+			return -1;
+	}
+	if (bpf_map_update_elem(bpf_map__fd(b->skel->maps.enf_lookup), &z, &l, BPF_ANY) < 0)
+		return -1;
+	fd = bpf_iter_create(bpf_link__fd(b->iter_link));
+	if (fd < 0)
+		return -1;
+	while (read(fd, buf, sizeof(buf)) > 0)
+		;
+	close(fd);
+	if (bpf_map_lookup_elem(bpf_map__fd(b->skel->maps.enf_lookup), &z, &l) < 0 || !l.found)
+		return 0;
+	*start = l.start;
+	return 1;
+}
+
+int enfb_kill_sweep(struct enfb *b)
+{
+	int fd = bpf_map__fd(b->skel->maps.enf_killpid);
+	__u32 k, *kp = NULL, dead[256];
+	__u64 ck;
+	int n = 0, left = 0;
+
+	/* Entries of processes that are gone (killed, or exited first) can go. */
+	while (bpf_map_get_next_key(fd, kp, &k) == 0) {
+		if (kill((pid_t)k, 0) < 0 && errno == ESRCH && n < 256)
+			dead[n++] = k;
+		else
+			left++;
+		kp = &k;
+	}
+	for (int i = 0; i < n; i++)
+		bpf_map_delete_elem(fd, &dead[i]);
+	if (bpf_map_get_next_key(bpf_map__fd(b->skel->maps.enf_killcg), NULL, &ck) == 0)
+		left++;
+	if (!left)
+		set_kill_active(b, 0);
+	return left;
+}
+
+int enfb_events_fd(const struct enfb *b)
+{
+	return ring_buffer__epoll_fd(b->rb);
+}
+
+int enfb_drain(struct enfb *b, void (*cb)(void *arg, const struct enf_event *e), void *arg)
+{
+	b->cb = cb;
+	b->cb_arg = arg;
+	return ring_buffer__consume(b->rb);
+}
+
+void enfb_close(struct enfb *b)
+{
+	struct bpf_map *m;
+	char path[400];
+
+	if (!b)
+		return;
+	if (b->rb)
+		ring_buffer__free(b->rb);
+	if (b->iter_link)
+		bpf_link__destroy(b->iter_link);
+	for (int i = 0; i < b->nlinks; i++) {
+		if (!b->keep_pins && b->pin_dir[0])
+			bpf_link__unpin(b->links[i]);
+		bpf_link__destroy(b->links[i]);
+	}
+	if (b->skel) {
+		if (!b->keep_pins && b->pin_dir[0]) {
+			bpf_object__for_each_map(m, b->skel->obj)
+				if (bpf_map__pin_path(m))
+					bpf_map__unpin(m, NULL);
+		}
+		enforce_bpf__destroy(b->skel);
+	}
+	if (!b->keep_pins && b->pin_dir[0] && b->lock_fd >= 0) {
+		/* Adopted links were opened from their pins: unpinning above removed them;
+		 * whatever else is left there is stale. */
+		const char *names[] = { "vigil_enf_c4", "vigil_enf_c6", "vigil_enf_s4",
+					"vigil_enf_s6", "vigil_enf_open", "vigil_enf_open2",
+					"vigil_enf_exec", "vigil_enf_kill", "vigil_enf_lfo",
+					"vigil_enf_lbprm", "vigil_enf_open0", "vigil_enf_creat",
+					"vigil_enf_openh" };
+		for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+			snprintf(path, sizeof(path), "%s/link_%s", b->pin_dir, names[i]);
+			unlink(path);
+		}
+		rmdir(b->pin_dir);
+	}
+	if (b->lock_fd >= 0)
+		close(b->lock_fd);
+	free(b);
+}
