@@ -1,56 +1,359 @@
 #!/usr/bin/python3
-"""make bench: the cost of vigil to the workload, as ratios against a baseline taken in
-the same run. Each round times an exec-heavy and an open-heavy loop without vigil,
-then with the whole tree running under s6; rounds alternate so machine noise hits
-both sides alike. Prints medians (min..max) and the with/without ratio, plus the
-events vigil exported and what its counters say it lost."""
+"""make bench / make bench-report: what vigil costs and loses, measured on this machine.
+
+One vigil tree under s6 (tests/lib/vigiltest.Tree) with a private export file. For each
+target rate of the workload (bench/gen.c: execs, file opens, loopback connects, every
+operation marked), rounds alternate a window *without* vigil (the collector stopped, so
+no program is attached) and a window *with* it, and measure:
+  - the workload's time per operation (added cost = with / without, same run);
+  - CPU (utime+stime from /proc/PID/stat) of each stage, per 1,000 exported events and as
+    % of one core; RSS of each stage;
+  - loss: kernel ring drops (collector ringbuf_lost), pipeline gaps (gap_total of each
+    stage), and events missing from the JSON export, counted exactly by marker;
+  - latency kernel -> exporter: receipt time on the exporter's tap minus the event's
+    kernel timestamp (build/bench/tapstat), p50/p99/p99.9.
+Then each kind alone, a burst, the saturated open/exec cost, and the same workload under
+auditd and bpftrace. Medians of the rounds with (min..max). `--report` uses 60 s windows,
+writes docs/BENCHMARKS.md and docs/bench.png."""
+import argparse
+import datetime
+import json
 import os
+import platform
+import shutil
 import statistics
 import subprocess
 import sys
+import tempfile
+import time
 
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tests", "lib"))
-from vigiltest import ROOT, Tree  # noqa: E402
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import vbench as vb  # noqa: E402
+import compare  # noqa: E402
 
-LOOP = os.path.join(ROOT, "build/bench/loop")
-ROUNDS = int(os.environ.get("VIGIL_BENCH_ROUNDS", "3"))
-WORK = {"exec": int(os.environ.get("VIGIL_BENCH_EXECS", "1000")),
-        "open": int(os.environ.get("VIGIL_BENCH_OPENS", "200000"))}
+OUT = os.path.join(vb.ROOT, "build/bench")
 
 
-def timed(kind):
-    out = subprocess.run([LOOP, kind, str(WORK[kind])], stdout=subprocess.PIPE, check=True)
-    return float(out.stdout)
+def med(xs):
+    xs = [x for x in xs if x is not None]
+    if not xs:
+        return None
+    return {"med": statistics.median(xs), "min": min(xs), "max": max(xs)}
+
+
+def fmt(m, f="{:.2f}"):
+    if not m:
+        return "n/a"
+    return f"{f.format(m['med'])} ({f.format(m['min'])}..{f.format(m['max'])})"
+
+
+def say(*a):
+    print(*a, flush=True)
+
+
+def loud(msg):
+    bar = "!" * 78
+    say(f"\n{bar}\n!! {msg}\n{bar}\n")
+
+
+# ---- the two kinds of window --------------------------------------------------
+def without_window(v, rate, dur, mix, burst=None):
+    """The collector down (its links go with it: nothing of vigil attached), same load."""
+    v.t.svc("collector", "-d")
+    v.t.svwait("collector", "-D", timeout=20)
+    try:
+        return vb.gen(vb.run_id(), rate, duration=dur, mix=mix, burst=burst)
+    finally:
+        v.t.svc("collector", "-u")
+        v.t.wait_ready("collector", 30)
+
+
+def with_window(v, rate, dur, mix, kinds, burst=None, samples=None):
+    t = v.t
+    vb.truncate_export(t)
+    c0, cpu0 = v.counters(), v.cpu()
+    tap = vb.Tap(t, samples=samples)
+    run = vb.run_id()
+    g = vb.gen(run, rate, duration=dur, mix=mix, burst=burst)
+    drained = v.drain()
+    cpu1, c1, rss = v.cpu(), v.counters(), v.rss()
+    lat = tap.stop()
+    cnt = vb.count_export(t.export, run, g["port"])
+    exp = vb.expected(g, kinds)
+    missing = {k: exp[k] - cnt[k] for k in exp}
+    cpu = {s: (cpu1[s] - cpu0[s]) if cpu1.get(s) is not None and cpu0.get(s) is not None
+           else None for s in cpu0}
+    exported = c1["exporter"].get("exported", 0) - c0["exporter"].get("exported", 0)
+    total_cpu = sum(x for x in cpu.values() if x is not None)
+    loss = v.losses(c0, c1)
+    return {"gen": g, "drained": drained, "cpu_s": cpu, "cpu_total_s": total_cpu,
+            "cpu_pct": 100 * total_cpu / g["elapsed_s"],
+            "cpu_per_1k": 1000 * total_cpu / exported if exported else None,
+            "exported": exported, "expected": exp, "found": cnt, "missing": missing,
+            "missing_total": sum(max(0, m) for m in missing.values()),
+            "generated_total": sum(exp.values()), "loss": loss,
+            "gap_total": sum(loss["gaps"].values()), "rss_mb": rss,
+            "rss_total_mb": sum(x for x in rss.values() if x), "lat": lat}
+
+
+def ratio(wo, wi, k):
+    a, b = wo[k]["ns_per_op"], wi[k]["ns_per_op"]
+    return b / a if a and b and wo[k]["ops"] and wi[k]["ops"] else None
+
+
+def rate_series(v, rate, dur, rounds, mix, kinds, tag, samples_dir=None, burst=None):
+    """Alternating rounds at one rate; per-round raw results plus summaries."""
+    rs = []
+    for r in range(rounds):
+        wo = without_window(v, rate, dur, mix, burst)
+        sp = os.path.join(samples_dir, tag.replace("/", "~") + ".lat") if samples_dir and r == 0 else None
+        wi = with_window(v, rate, dur, mix, kinds, burst, sp)
+        wi["without"] = wo
+        rs.append(wi)
+        say(f"  {tag} round {r + 1}/{rounds}: {wi['gen']['rate_achieved']:.0f} ev/s, "
+            f"vigil CPU {wi['cpu_pct']:.2f}% of a core, exported {wi['exported']}, "
+            f"missing {wi['missing_total']}, ring lost {wi['loss']['ringbuf_lost']}, "
+            f"gaps {wi['gap_total']}, p50 {wi['lat']['lat_us']['p50']} us")
+    return summarize(rs, rate, mix, kinds, tag)
+
+
+def summarize(rs, rate, mix, kinds, tag):
+    s = {"tag": tag, "rate": rate, "mix": mix, "rounds": rs,
+         "achieved": med([r["gen"]["rate_achieved"] for r in rs]),
+         "cpu_pct": med([r["cpu_pct"] for r in rs]),
+         "cpu_per_1k_ms": med([1000 * r["cpu_per_1k"] if r["cpu_per_1k"] else None
+                               for r in rs]),
+         "rss_total_mb": med([r["rss_total_mb"] for r in rs]),
+         "ring_lost": med([r["loss"]["ringbuf_lost"] for r in rs]),
+         "gaps": med([r["gap_total"] for r in rs]),
+         "missing": med([r["missing_total"] for r in rs]),
+         "generated": med([r["generated_total"] for r in rs]),
+         "zero_loss": all(r["missing_total"] == 0 and r["loss"]["ringbuf_lost"] == 0
+                          and r["gap_total"] == 0 and r["drained"] for r in rs),
+         "stage_cpu_pct": {st: med([100 * r["cpu_s"][st] / r["gen"]["elapsed_s"]
+                                    if r["cpu_s"].get(st) is not None else None for r in rs])
+                           for st in rs[0]["cpu_s"]},
+         "stage_rss_mb": {st: med([r["rss_mb"].get(st) for r in rs]) for st in rs[0]["rss_mb"]},
+         "lat": {q: med([r["lat"]["lat_us"][q] if r["lat"]["timed"] else None for r in rs])
+                 for q in ("p50", "p99", "p999", "max")},
+         "tap_gaps": sum(r["lat"]["tap_gaps"] for r in rs),
+         "ratio": {k: med([ratio(r["without"], r["gen"], k) for r in rs]) for k in vb.KINDS}}
+    return s
+
+
+def saturated(v, rounds, kinds):
+    """Flat-out loops: ns per open / per exec / per connect, without and with vigil."""
+    out = {}
+    for k, n in (("open", 200000), ("exec", 300), ("connect", 20000)):
+        wo, wi = [], []
+        for _ in range(rounds):
+            v.t.svc("collector", "-d")
+            v.t.svwait("collector", "-D", timeout=20)
+            wo.append(vb.gen(vb.run_id(), 0, count=n, mix=k)[k]["ns_per_op"])
+            v.t.svc("collector", "-u")
+            v.t.wait_ready("collector", 30)
+            wi.append(vb.gen(vb.run_id(), 0, count=n, mix=k)[k]["ns_per_op"])
+            v.drain(quiet=0.5)
+            vb.truncate_export(v.t)
+        out[k] = {"without_ns": med(wo), "with_ns": med(wi), "n": n, "captured": k in kinds,
+                  "ratio": med([b / a for a, b in zip(wo, wi)])}
+        say(f"  saturated {k}: {out[k]['without_ns']['med']:.0f} -> "
+            f"{out[k]['with_ns']['med']:.0f} ns/op ({out[k]['ratio']['med']:.2f}x)")
+    return out
+
+
+def max_zero_loss(series):
+    # A rate counts only if the generator reached 90 % of it in every round.
+    ok = [s for s in series if s["zero_loss"] and s["achieved"]["min"] >= 0.9 * s["rate"]]
+    if not ok:
+        return None
+    best = max(ok, key=lambda s: s["rate"])
+    return {"target": best["rate"], "achieved": best["achieved"]["med"]}
+
+
+# ---- output -------------------------------------------------------------------
+def mq(m):
+    return f"{m['med']:.0f}" if m else "n/a"
+
+
+def idle_window(v, dur):
+    """CPU of the tree with no workload: timers, polling and whatever else runs here."""
+    cpu0 = v.cpu()
+    time.sleep(dur)
+    cpu1 = v.cpu()
+    tot = sum(cpu1[s] - cpu0[s] for s in cpu0 if cpu0[s] is not None and cpu1[s] is not None)
+    return {"cpu_pct": 100 * tot / dur, "rss_total_mb": sum(x for x in v.rss().values() if x),
+            "stage_cpu_pct": {s: 100 * (cpu1[s] - cpu0[s]) / dur for s in cpu0
+                              if cpu0[s] is not None and cpu1[s] is not None}}
+
+
+def table(res):
+    L = []
+    w = res["window_s"]
+    L.append(f"vigil benchmark — {res['date']} — {res['machine']}")
+    L.append(f"captured kinds: {', '.join(res['kinds']) or 'none'}; not captured by this "
+             f"build: {', '.join(k for k in vb.KINDS if k not in res['kinds']) or 'none'}")
+    if res.get("missing_stages"):
+        L.append(f"!! stages that did not start and were left out: {res['missing_stages']}")
+    L.append(f"windows {w} s, {res['rounds']} rounds alternating without/with; "
+             "median (min..max)\n")
+    hdr = (f"{'load':<22}{'achieved ev/s':>15}{'CPU % core':>22}{'CPU ms/1k ev':>20}"
+           f"{'RSS MB':>9}{'generated':>11}{'missing':>9}{'ring':>6}{'gaps':>6}"
+           f"{'p50 us':>9}{'p99 us':>9}{'p99.9 us':>10}")
+    L.append(hdr)
+    for s in res["series"]:
+        L.append(f"{s['tag']:<22}{s['achieved']['med']:>15.0f}{fmt(s['cpu_pct']):>22}"
+                 f"{fmt(s['cpu_per_1k_ms']):>20}{s['rss_total_mb']['med']:>9.1f}"
+                 f"{s['generated']['med']:>11.0f}{s['missing']['med']:>9.0f}"
+                 f"{s['ring_lost']['med']:>6.0f}{s['gaps']['med']:>6.0f}"
+                 f"{mq(s['lat']['p50']):>9}{mq(s['lat']['p99']):>9}{mq(s['lat']['p999']):>10}")
+    if res.get("idle"):
+        i = res["idle"]
+        L.append(f"{'idle (no workload)':<22}{'':>15}{i['cpu_pct']:>22.2f}{'':>20}"
+                 f"{i['rss_total_mb']:>9.1f}   per stage: " + ", ".join(
+                     f"{k} {x:.2f}%" for k, x in i["stage_cpu_pct"].items()))
+    L.append("\nadded cost to the workload, time per operation with / without vigil:")
+    for s in res["series"]:
+        L.append(f"  {s['tag']:<20} " + "  ".join(
+            f"{k} {fmt(s['ratio'][k])}" for k in vb.KINDS if s["ratio"][k]))
+    L.append("\nper stage at the first load (CPU % of a core, RSS MB):")
+    s0 = res["series"][0]
+    for st in s0["stage_cpu_pct"]:
+        L.append(f"  {st:<10} CPU {fmt(s0['stage_cpu_pct'][st], '{:.3f}'):>26}   "
+                 f"RSS {fmt(s0['stage_rss_mb'][st], '{:.1f}')}")
+    L.append("\nsaturated loops (ns per operation, without -> with):")
+    for k, x in res["saturated"].items():
+        L.append(f"  {k:<8} {x['without_ns']['med']:>10.0f} -> {x['with_ns']['med']:>10.0f} "
+                 f"ratio {fmt(x['ratio'])}{'' if x['captured'] else '  (kind not captured)'}")
+    z = res["max_zero_loss"]
+    L.append("\nhighest tested rate reached by the generator with zero loss (of the captured "
+             "kinds) over every window: " +
+             (f"{z['target']} ev/s (achieved {z['achieved']:.0f})" if z else "none"))
+    L.append("\nother tools, same workload, same run:")
+    for c in res["compare"]:
+        if c.get("error"):
+            L.append(f"  {c['tool']:<9} {c['rate']:>6} ev/s: NOT RUN — {c['error']}")
+            continue
+        L.append(f"  {c['tool']:<9} {c['rate']:>6} ev/s: CPU {c['cpu_pct']:.2f}% of a core, "
+                 f"RSS {c['rss_mb']:.1f} MB, seen {c['seen']}/{c['generated']}, lost "
+                 f"{c['lost']}; added cost " + "  ".join(
+                     f"{k} {c['ratio'][k]:.2f}x" for k in vb.KINDS if c["ratio"].get(k)))
+    return "\n".join(L)
+
+
+def machine():
+    cpu = "?"
+    try:
+        with open("/proc/cpuinfo") as f:
+            cpu = next(ln.split(":", 1)[1].strip() for ln in f if ln.startswith("model name"))
+    except (OSError, StopIteration):
+        pass
+    mem = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
+    return f"{os.cpu_count()} vCPU {cpu}, {mem:.0f} GiB, Linux {platform.release()}"
+
+
+def start_tree(res):
+    """The whole tree; a stage that does not become ready is reported loudly and the
+    benchmark goes on without it (other engineers' work in progress must not sink it)."""
+    stages = list(vb.STAGES)
+    res["missing_stages"] = []
+    while True:
+        t = vb.Tree(stages=stages)
+        t.env["VIGIL_EXPORTER_OPTS"] = f"--export-file {t.export} --export-file-max-size-mb 0"
+        try:
+            t.start(timeout=40)
+            return t
+        except vb.TestFailure as e:
+            bad = [s for s in stages if subprocess.run(
+                ["s6-svwait", "-U", "-t", "1", os.path.join(t.scandir, s)]).returncode != 0]
+            t.cleanup()
+            if not bad or any(s in bad for s in ("collector", "exporter")):
+                raise
+            loud(f"stage(s) {bad} did not become ready; benchmarking without them: {e}")
+            res["missing_stages"] += bad
+            stages = [s for s in stages if s not in bad]
 
 
 def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--report", action="store_true", help="long form, writes docs/")
+    ap.add_argument("--window", type=float)
+    ap.add_argument("--rounds", type=int)
+    ap.add_argument("--rates", default="1000,10000,50000")
+    ap.add_argument("--no-compare", action="store_true")
+    ap.add_argument("--write-docs", action="store_true")
+    a = ap.parse_args()
     if os.geteuid() != 0:
-        print("bench: needs root")
+        say("bench: needs root")
         return 1
-    res = {k: {"without": [], "with": []} for k in WORK}
-    exported = lost = 0
-    for r in range(ROUNDS):
-        for kind in WORK:
-            res[kind]["without"].append(timed(kind))
-        t = Tree()
-        try:
-            t.start()
-            for kind in WORK:
-                res[kind]["with"].append(timed(kind))
-            exported += t.counter("exporter", "exported")
-            lost += t.counter("collector", "ringbuf_lost")
-        finally:
-            t.cleanup()
-        print(f"round {r + 1}/{ROUNDS} done", flush=True)
-    print()
-    print(f"{'workload':<10} {'without vigil ns/op':>26} {'with vigil ns/op':>26} {'ratio':>7}")
-    for kind, v in res.items():
-        wo, wi = statistics.median(v["without"]), statistics.median(v["with"])
-        print(f"{kind:<10} {wo:>10.0f} ({min(v['without']):.0f}..{max(v['without']):.0f})"
-              f" {wi:>10.0f} ({min(v['with']):.0f}..{max(v['with']):.0f}) {wi / wo:>7.2f}")
-    print(f"\nexec loop: {WORK['exec']} execs/round; open loop: {WORK['open']} opens/round "
-          f"(opens are not captured yet: issue 3); {ROUNDS} rounds, medians (min..max)")
-    print(f"events exported with vigil running: {exported}; kernel ring-buffer losses: {lost}")
+    win = a.window or (60 if a.report else 5)
+    rounds = a.rounds or 3
+    rates = [int(x) for x in a.rates.split(",")]
+    os.makedirs(OUT, exist_ok=True)
+    samples = tempfile.mkdtemp(prefix="vigil-bench-lat-", dir="/tmp")
+    res = {"date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+           "machine": machine(), "window_s": win, "rounds": rounds, "series": [],
+           "argv": sys.argv[1:]}
+    t = start_tree(res)
+    v = vb.Vigil(t)
+    try:
+        kinds = vb.captured_kinds(t)
+        res["kinds"] = kinds
+        res["foreign_progs"] = vb.foreign_vigil_progs(t)
+        say(f"bench: captured kinds {kinds}; vigil_* programs of other trees loaded: "
+            f"{res['foreign_progs']}")
+        for k in vb.KINDS:
+            if k not in kinds:
+                loud(f"{k}: this build's collector emits no events for it: shown as "
+                     "'not captured', not as loss")
+        say("bench: idle tree")
+        res["idle"] = idle_window(v, win)
+        for rate in rates:
+            say(f"bench: mix {vb.MIX} at {rate} ev/s")
+            res["series"].append(rate_series(v, rate, win, rounds, vb.MIX, kinds,
+                                             f"mix {rate}/s", samples))
+        for k in vb.KINDS:
+            say(f"bench: {k} alone at 1000 ev/s")
+            res["series"].append(rate_series(v, 1000, win, max(1, rounds - 2) if not a.report
+                                             else rounds, k, kinds, f"{k} alone 1000/s"))
+        say("bench: burst, 5000 ops every 500 ms")
+        res["series"].append(rate_series(v, 0, win, 1 if not a.report else rounds, vb.MIX,
+                                         kinds, "mix burst 5000/0.5s", burst=(5000, 500)))
+        res["max_zero_loss"] = max_zero_loss([s for s in res["series"]
+                                              if s["tag"].startswith("mix") and s["rate"]])
+        say("bench: saturated loops")
+        res["saturated"] = saturated(v, rounds, kinds)
+        res["compare"] = []
+        if not a.no_compare:
+            # vigil's collector down: the tools are measured alone, against the same
+            # without-baseline taken in this run.
+            t.svc("collector", "-d")
+            t.svwait("collector", "-D", timeout=20)
+            cw = min(win, 20)
+            for tool in ("auditd", "bpftrace"):
+                for rate in (1000, 10000):
+                    say(f"bench: {tool} at {rate} ev/s")
+                    c = compare.measure(tool, rate, cw, vb.MIX)
+                    if c.get("error"):
+                        loud(f"{tool} could not run here: {c['error']}")
+                    res["compare"].append(c)
+    finally:
+        t.cleanup()
+    res["samples"] = {}
+    for fn in sorted(os.listdir(samples)):
+        with open(os.path.join(samples, fn)) as f:
+            res["samples"][fn[:-4]] = [int(x) for x in f.read().split()]
+    shutil.rmtree(samples, ignore_errors=True)
+    txt = table(res)
+    say("\n" + txt)
+    samp = res.pop("samples")
+    with open(os.path.join(OUT, "results.json"), "w") as f:
+        json.dump(res, f, indent=1, default=str)
+    if a.report or a.write_docs:
+        import report
+        report.write(res, samp, txt)
+        say("\nbench: wrote docs/BENCHMARKS.md and docs/bench.png")
+    say(f"bench: raw results in {os.path.relpath(OUT, vb.ROOT)}/results.json")
     return 0
 
 

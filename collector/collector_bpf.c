@@ -6,6 +6,7 @@
  * a bad one is counted and skipped.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -18,9 +19,14 @@
 
 #include "events.h"
 #include <sys/mount.h>
+#include <sys/stat.h>
+#include <sys/socket.h>
+#include <netinet/in.h>
+#include <arpa/inet.h>
 
 #include "process.skel.h"
 #include "file.skel.h"
+#include "net.skel.h"
 #include "collector_bpf.h"
 #include "collector_path.h"
 
@@ -30,6 +36,9 @@ struct cbpf {
 	struct process_bpf *skel;
 	struct file_bpf *file;	/* NULL when file events are unavailable */
 	int file_attached;	/* its programs are attached (the filter wants files) */
+	struct net_bpf *net;	/* NULL when network events are unavailable */
+	int net_attached;
+	uint32_t host_ns[VIGIL_NS_COUNT]; /* namespaces of pid 1, for is_host */
 	char note[512];		/* what is missing, for the log; "" when nothing */
 	struct ring_buffer *rb;
 	int64_t clock_off; /* CLOCK_REALTIME - CLOCK_MONOTONIC, ns */
@@ -57,6 +66,17 @@ static const struct {
 	{ VIGIL_EXEC_ROOT_CWD, "rootcwd" },
 	{ VIGIL_EXEC_ERROR_CWD, "errorCWD" },
 	{ VIGIL_EXEC_ERROR_CWD_PATH, "errorPathResolutionCwd" },
+};
+
+/* Flags vigil adds from vigil_ev_exec.xflags (not Tetragon's). */
+static const struct {
+	uint32_t bit;
+	const char *name;
+} cbpf_xflag_names[] = {
+	{ VIGIL_EXEC_X_PROCFS, "procFS" },
+	{ VIGIL_EXEC_X_STDIN_SOCK, "stdinSocket" },
+	{ VIGIL_EXEC_X_STDOUT_SOCK, "stdoutSocket" },
+	{ VIGIL_EXEC_X_STDERR_SOCK, "stderrSocket" },
 };
 
 /* Linux signal names (x86, arm64, and most others), indexed by number. */
@@ -210,7 +230,7 @@ static int cbpf_check(const void *data, size_t len)
 	case VIGIL_EV_NET: {
 		struct vigil_ev_net n;
 
-		if (len != sizeof(n))
+		if (len < sizeof(n) || len > sizeof(n) + VIGIL_UNIX_PATH_MAX)
 			return -1;
 		memcpy(&n, data, sizeof(n));
 		return n.op >= VIGIL_OP_CONNECT && n.op < VIGIL_OP_NET_MAX ? (int)h.type : -1;
@@ -352,6 +372,31 @@ static void cbpf_open_file(struct cbpf *cb)
 	}
 }
 
+/* Load and attach net.bpf.o on the shared maps; failure is not fatal. */
+static void cbpf_open_net(struct cbpf *cb)
+{
+	int rc;
+
+	cb->net = net_bpf__open();
+	if (!cb->net) {
+		cbpf_add_note(cb, "network events off: open %s: %s", "net.bpf.o", errno);
+		return;
+	}
+	rc = cbpf_share_maps(cb, cb->net->obj);
+	if (!rc) {
+		cbpf_skip_missing_tps(cb, cb->net->obj);
+		rc = net_bpf__load(cb->net);
+	}
+	if (!rc)
+		rc = net_bpf__attach(cb->net);
+	cb->net_attached = !rc;
+	if (rc) {
+		cbpf_add_note(cb, "network events off: %s: %s", "load/attach net.bpf.o", -rc);
+		net_bpf__destroy(cb->net);
+		cb->net = NULL;
+	}
+}
+
 /* Write the in-kernel filter: operations in ops (bit n = VIGIL_OP n). */
 int cbpf_set_filter(struct cbpf *cb, uint64_t ops, int chmod_all)
 {
@@ -372,6 +417,15 @@ int cbpf_set_filter(struct cbpf *cb, uint64_t ops, int chmod_all)
 			return rc;
 		cb->file_attached = 1;
 	}
+	if (cb->net && !(ops & CBPF_OPS_NET) && cb->net_attached) {
+		net_bpf__detach(cb->net);
+		cb->net_attached = 0;
+	} else if (cb->net && (ops & CBPF_OPS_NET) && !cb->net_attached) {
+		rc = net_bpf__attach(cb->net);
+		if (rc)
+			return rc;
+		cb->net_attached = 1;
+	}
 	return 0;
 }
 
@@ -391,8 +445,30 @@ int cbpf_has(const struct cbpf *cb, unsigned type)
 		return 1;
 	case VIGIL_EV_FILE:
 		return cb->file != NULL;
+	case VIGIL_EV_NET:
+		return cb->net != NULL;
 	}
 	return 0;
+}
+
+/* Namespace inodes of pid 1 (the host's), to tell is_host. */
+static void cbpf_host_ns(struct cbpf *cb)
+{
+	static const char *const names[VIGIL_NS_COUNT] = {
+		[VIGIL_NS_UTS] = "uts",		 [VIGIL_NS_IPC] = "ipc",
+		[VIGIL_NS_MNT] = "mnt",		 [VIGIL_NS_PID] = "pid",
+		[VIGIL_NS_PID_CHILDREN] = "pid_for_children",
+		[VIGIL_NS_NET] = "net",		 [VIGIL_NS_TIME] = "time",
+		[VIGIL_NS_TIME_CHILDREN] = "time_for_children",
+		[VIGIL_NS_CGROUP] = "cgroup",	 [VIGIL_NS_USER] = "user",
+	};
+	char path[64];
+	struct stat stb;
+
+	for (int i = 0; i < VIGIL_NS_COUNT; i++) {
+		snprintf(path, sizeof(path), "/proc/1/ns/%s", names[i]);
+		cb->host_ns[i] = stat(path, &stb) == 0 ? (uint32_t)stb.st_ino : 0;
+	}
 }
 
 /* Open, size, load and attach process.bpf.o; on error err says which step failed. */
@@ -428,12 +504,16 @@ int cbpf_open(struct cbpf **out, size_t ringbuf_bytes, char *err, size_t errlen)
 		snprintf(err, errlen, "load BPF programs (verifier log above): %s", strerror(-rc));
 		goto fail;
 	}
+	/* the start-up scan's iterator is attached on demand (cbpf_scan) */
+	bpf_program__set_autoattach(cb->skel->progs.vigil_scan, false);
 	rc = process_bpf__attach(cb->skel);
 	if (rc) {
 		snprintf(err, errlen, "attach sched_process_{exec,exit,fork}: %s", strerror(-rc));
 		goto fail;
 	}
 	cbpf_open_file(cb);
+	cbpf_open_net(cb);
+	cbpf_host_ns(cb);
 	if (cbpf_set_filter(cb, CBPF_OPS_ALL, 0)) {
 		snprintf(err, errlen, "write the filter map: %s", strerror(errno));
 		goto fail;
@@ -526,19 +606,163 @@ static void cbpf_pack_args(msgpack_packer *pk, const char *a, size_t n)
 		cbpf_pack_bytes(pk, a + start, n - start);
 }
 
-/* Pack the flags bitmask as an array of Tetragon flag names. */
-static void cbpf_pack_flags(msgpack_packer *pk, uint32_t flags)
+/* Whether an exec binary path is a memfd ("/memfd:NAME"). */
+static int cbpf_is_memfd(const char *bin, size_t n)
 {
-	size_t i, count = 0;
+	return n >= 7 && !memcmp(bin, "/memfd:", 7);
+}
 
-	flags |= VIGIL_EXEC_EXECVE;
+/* Whether the exec's binary was deleted (no link left, and not a memfd). */
+static int cbpf_is_deleted(const struct vigil_ev_exec *e, const char *bin)
+{
+	return e->ino && e->nlink == 0 && !cbpf_is_memfd(bin, e->binary_len);
+}
+
+/* Pack the flags of exec record e as an array of flag names: Tetragon's
+ * (execve except for procFS records), then vigil's own. */
+static void cbpf_pack_flags(msgpack_packer *pk, const struct vigil_ev_exec *e, const char *bin)
+{
+	uint32_t flags = e->flags;
+	size_t i, count = 0;
+	int memfd = cbpf_is_memfd(bin, e->binary_len), deleted = cbpf_is_deleted(e, bin);
+
+	if (e->xflags & VIGIL_EXEC_X_PROCFS)
+		flags &= ~(uint32_t)VIGIL_EXEC_EXECVE;
+	else
+		flags |= VIGIL_EXEC_EXECVE;
 	for (i = 0; i < sizeof(cbpf_flag_names) / sizeof(cbpf_flag_names[0]); i++)
 		if (flags & cbpf_flag_names[i].bit)
 			count++;
-	msgpack_pack_array(pk, count);
+	for (i = 0; i < sizeof(cbpf_xflag_names) / sizeof(cbpf_xflag_names[0]); i++)
+		if (e->xflags & cbpf_xflag_names[i].bit)
+			count++;
+	msgpack_pack_array(pk, count + memfd + deleted);
 	for (i = 0; i < sizeof(cbpf_flag_names) / sizeof(cbpf_flag_names[0]); i++)
 		if (flags & cbpf_flag_names[i].bit)
 			cbpf_pack_cstr(pk, cbpf_flag_names[i].name);
+	for (i = 0; i < sizeof(cbpf_xflag_names) / sizeof(cbpf_xflag_names[0]); i++)
+		if (e->xflags & cbpf_xflag_names[i].bit)
+			cbpf_pack_cstr(pk, cbpf_xflag_names[i].name);
+	if (memfd)
+		cbpf_pack_cstr(pk, "memfdExec");
+	if (deleted)
+		cbpf_pack_cstr(pk, "deletedBinary");
+}
+
+/* Capability names by number, Tetragon's CapabilitiesType spelling (1 lacks
+ * the CAP_ prefix there too). */
+static const char *const cbpf_cap_names[] = {
+	"CAP_CHOWN", "DAC_OVERRIDE", "CAP_DAC_READ_SEARCH", "CAP_FOWNER", "CAP_FSETID",
+	"CAP_KILL", "CAP_SETGID", "CAP_SETUID", "CAP_SETPCAP", "CAP_LINUX_IMMUTABLE",
+	"CAP_NET_BIND_SERVICE", "CAP_NET_BROADCAST", "CAP_NET_ADMIN", "CAP_NET_RAW",
+	"CAP_IPC_LOCK", "CAP_IPC_OWNER", "CAP_SYS_MODULE", "CAP_SYS_RAWIO", "CAP_SYS_CHROOT",
+	"CAP_SYS_PTRACE", "CAP_SYS_PACCT", "CAP_SYS_ADMIN", "CAP_SYS_BOOT", "CAP_SYS_NICE",
+	"CAP_SYS_RESOURCE", "CAP_SYS_TIME", "CAP_SYS_TTY_CONFIG", "CAP_MKNOD", "CAP_LEASE",
+	"CAP_AUDIT_WRITE", "CAP_AUDIT_CONTROL", "CAP_SETFCAP", "CAP_MAC_OVERRIDE",
+	"CAP_MAC_ADMIN", "CAP_SYSLOG", "CAP_WAKE_ALARM", "CAP_BLOCK_SUSPEND", "CAP_AUDIT_READ",
+	"CAP_PERFMON", "CAP_BPF", "CAP_CHECKPOINT_RESTORE",
+};
+#define CBPF_NCAPS (sizeof(cbpf_cap_names) / sizeof(cbpf_cap_names[0]))
+
+/* Pack a capability mask as an array of names (unknown bits: "CAP_<n>"). */
+static void cbpf_pack_caps(msgpack_packer *pk, uint64_t m)
+{
+	char buf[16];
+
+	msgpack_pack_array(pk, (uint32_t)__builtin_popcountll(m));
+	for (unsigned b = 0; b < 64; b++) {
+		if (!(m & (1ull << b)))
+			continue;
+		if (b < CBPF_NCAPS) {
+			cbpf_pack_cstr(pk, cbpf_cap_names[b]);
+		} else {
+			snprintf(buf, sizeof(buf), "CAP_%u", b);
+			cbpf_pack_cstr(pk, buf);
+		}
+	}
+}
+
+/* Pack the Tetragon Process fields of an exec (the raw `process` map the
+ * enricher merges into the exported Process): cap, ns, process_credentials,
+ * binary_properties. */
+static void cbpf_pack_process_extra(const struct cbpf *cb, const struct vigil_ev_exec *e,
+				    const char *bin, msgpack_packer *pk)
+{
+	static const char *const ns_names[VIGIL_NS_COUNT] = {
+		"uts", "ipc", "mnt", "pid", "pid_for_children", "net", "time",
+		"time_for_children", "cgroup", "user",
+	};
+	int setuid = (e->i_mode & 04000) != 0, setgid = (e->i_mode & 02000) != 0;
+	int raise_uid = setuid && e->euid == e->i_uid && e->uid != e->euid;
+	int raise_gid = setgid && e->egid == e->i_gid && e->gid != e->egid;
+	int raise_cap = (e->xflags & VIGIL_EXEC_X_SECUREEXEC) && !raise_uid && !raise_gid;
+	int nraise = raise_uid + raise_gid + raise_cap, nns = 0;
+
+	for (int i = 0; i < VIGIL_NS_COUNT; i++)
+		nns += e->ns[i] != 0;
+	msgpack_pack_map(pk, 4);
+	cbpf_pack_cstr(pk, "cap");
+	msgpack_pack_map(pk, 3);
+	cbpf_pack_cstr(pk, "permitted");
+	cbpf_pack_caps(pk, e->cap_permitted);
+	cbpf_pack_cstr(pk, "effective");
+	cbpf_pack_caps(pk, e->cap_effective);
+	cbpf_pack_cstr(pk, "inheritable");
+	cbpf_pack_caps(pk, e->cap_inheritable);
+
+	cbpf_pack_cstr(pk, "ns");
+	msgpack_pack_map(pk, nns);
+	for (int i = 0; i < VIGIL_NS_COUNT; i++) {
+		int host = cb->host_ns[i] && e->ns[i] == cb->host_ns[i];
+
+		if (!e->ns[i])
+			continue;
+		cbpf_pack_cstr(pk, ns_names[i]);
+		msgpack_pack_map(pk, 1 + host);
+		cbpf_pack_kv_u64(pk, "inum", e->ns[i]);
+		if (host) { /* protojson leaves false out */
+			cbpf_pack_cstr(pk, "is_host");
+			msgpack_pack_true(pk);
+		}
+	}
+
+	cbpf_pack_cstr(pk, "process_credentials");
+	msgpack_pack_map(pk, 8);
+	cbpf_pack_kv_u64(pk, "uid", e->uid);
+	cbpf_pack_kv_u64(pk, "gid", e->gid);
+	cbpf_pack_kv_u64(pk, "euid", e->euid);
+	cbpf_pack_kv_u64(pk, "egid", e->egid);
+	cbpf_pack_kv_u64(pk, "suid", e->suid);
+	cbpf_pack_kv_u64(pk, "sgid", e->sgid);
+	cbpf_pack_kv_u64(pk, "fsuid", e->fsuid);
+	cbpf_pack_kv_u64(pk, "fsgid", e->fsgid);
+
+	cbpf_pack_cstr(pk, "binary_properties");
+	msgpack_pack_map(pk, setuid + setgid + (nraise > 0) + (e->ino != 0));
+	if (setuid)
+		cbpf_pack_kv_u64(pk, "setuid", e->i_uid);
+	if (setgid)
+		cbpf_pack_kv_u64(pk, "setgid", e->i_gid);
+	if (nraise) {
+		cbpf_pack_cstr(pk, "privileges_changed");
+		msgpack_pack_array(pk, nraise);
+		if (raise_cap)
+			cbpf_pack_cstr(pk, "PRIVILEGES_RAISED_EXEC_FILE_CAP");
+		if (raise_uid)
+			cbpf_pack_cstr(pk, "PRIVILEGES_RAISED_EXEC_FILE_SETUID");
+		if (raise_gid)
+			cbpf_pack_cstr(pk, "PRIVILEGES_RAISED_EXEC_FILE_SETGID");
+	}
+	if (e->ino) {
+		cbpf_pack_cstr(pk, "file");
+		msgpack_pack_map(pk, 2);
+		cbpf_pack_cstr(pk, "inode");
+		msgpack_pack_map(pk, 2);
+		cbpf_pack_kv_u64(pk, "number", e->ino);
+		cbpf_pack_kv_u64(pk, "links", e->nlink);
+		cbpf_pack_cstr(pk, "path");
+		cbpf_pack_bytes(pk, bin, e->binary_len);
+	}
 }
 
 /* Body of wire.md 4.1 from a checked exec record. */
@@ -548,7 +772,7 @@ static void cbpf_pack_exec(const struct cbpf *cb, const unsigned char *d, msgpac
 	struct vigil_ev_exec e;
 
 	memcpy(&e, d, sizeof(e));
-	msgpack_pack_map(pk, 17);
+	msgpack_pack_map(pk, 18);
 	cbpf_pack_kv_u64(pk, "time", cbpf_walltime(cb, e.hdr.ktime));
 	cbpf_pack_kv_u64(pk, "ktime", e.hdr.ktime);
 	cbpf_pack_kv_u64(pk, "pid", e.hdr.pid);
@@ -568,8 +792,10 @@ static void cbpf_pack_exec(const struct cbpf *cb, const unsigned char *d, msgpac
 	cbpf_pack_cstr(pk, "cwd");
 	cbpf_pack_bytes(pk, tail + e.binary_len, e.cwd_len);
 	cbpf_pack_cstr(pk, "flags");
-	cbpf_pack_flags(pk, e.flags);
+	cbpf_pack_flags(pk, &e, tail);
 	cbpf_pack_kv_u64(pk, "cgroup_id", e.cgroup_id);
+	cbpf_pack_cstr(pk, "process");
+	cbpf_pack_process_extra(cb, &e, tail, pk);
 }
 
 /* Body of wire.md 4.2 from a checked exit record. */
@@ -890,6 +1116,218 @@ static void cbpf_pack_file(const struct cbpf *cb, const unsigned char *d, msgpac
 		cbpf_pack_arg(pk, &args[i]);
 }
 
+/* Name of an address family ("AF_INET", ...) into buf. */
+static const char *cbpf_family(unsigned f, char *buf, size_t n)
+{
+	if (f == AF_UNIX)
+		return "AF_UNIX";
+	if (f == AF_INET)
+		return "AF_INET";
+	if (f == AF_INET6)
+		return "AF_INET6";
+	if (f == AF_NETLINK)
+		return "AF_NETLINK";
+	if (f == AF_PACKET)
+		return "AF_PACKET";
+	snprintf(buf, n, "AF_%u", f);
+	return buf;
+}
+
+/* Name of a socket type ("SOCK_STREAM", ...) into buf. */
+static const char *cbpf_socktype(unsigned t, char *buf, size_t n)
+{
+	static const char *const names[] = { [1] = "SOCK_STREAM", [2] = "SOCK_DGRAM",
+					     [3] = "SOCK_RAW", [4] = "SOCK_RDM",
+					     [5] = "SOCK_SEQPACKET", [6] = "SOCK_DCCP",
+					     [10] = "SOCK_PACKET" };
+
+	if (t < sizeof(names) / sizeof(names[0]) && names[t])
+		return names[t];
+	snprintf(buf, n, "SOCK_%u", t);
+	return buf;
+}
+
+/* Name of an IP protocol ("IPPROTO_TCP", ...) into buf. */
+static const char *cbpf_proto(unsigned p, char *buf, size_t n)
+{
+	switch (p) {
+	case 0:
+		return "IPPROTO_IP";
+	case 1:
+		return "IPPROTO_ICMP";
+	case 6:
+		return "IPPROTO_TCP";
+	case 17:
+		return "IPPROTO_UDP";
+	case 58:
+		return "IPPROTO_ICMPV6";
+	case 132:
+		return "IPPROTO_SCTP";
+	case 262:
+		return "IPPROTO_MPTCP";
+	}
+	snprintf(buf, n, "IPPROTO_%u", p);
+	return buf;
+}
+
+/* Name of a TCP (and unix socket) state, Tetragon's spelling; NULL when 0. */
+static const char *cbpf_sockstate(unsigned s)
+{
+	static const char *const names[] = {
+		NULL, "TCP_ESTABLISHED", "TCP_SYN_SENT", "TCP_SYN_RECV", "TCP_FIN_WAIT1",
+		"TCP_FIN_WAIT2", "TCP_TIME_WAIT", "TCP_CLOSE", "TCP_CLOSE_WAIT", "TCP_LAST_ACK",
+		"TCP_LISTEN", "TCP_CLOSING", "TCP_NEW_SYN_RECV", "TCP_BOUND_INACTIVE",
+	};
+
+	return s < sizeof(names) / sizeof(names[0]) ? names[s] : NULL;
+}
+
+/* Text form of an IPv4/IPv6 address of family f into buf ("" otherwise). */
+static const char *cbpf_addr(unsigned f, const uint8_t *a, char *buf, size_t n)
+{
+	buf[0] = '\0';
+	if ((f == AF_INET || f == AF_INET6) && !inet_ntop(f, a, buf, n))
+		buf[0] = '\0';
+	return buf;
+}
+
+/* Pack Tetragon's KprobeSock from the socket fields of a net record. */
+static void cbpf_pack_sock(msgpack_packer *pk, const struct vigil_ev_net *e)
+{
+	char b1[24], b2[24], b3[24], sa[INET6_ADDRSTRLEN], da[INET6_ADDRSTRLEN];
+	int inet = e->family == AF_INET || e->family == AF_INET6;
+	const char *st = cbpf_sockstate(e->state);
+
+	msgpack_pack_map(pk, 3 + (inet ? 4 : 0) + (st != NULL));
+	cbpf_pack_cstr(pk, "family");
+	cbpf_pack_cstr(pk, cbpf_family(e->family, b1, sizeof(b1)));
+	cbpf_pack_cstr(pk, "type");
+	cbpf_pack_cstr(pk, cbpf_socktype(e->type, b2, sizeof(b2)));
+	cbpf_pack_cstr(pk, "protocol");
+	cbpf_pack_cstr(pk, inet ? cbpf_proto(e->protocol, b3, sizeof(b3)) :
+				  (snprintf(b3, sizeof(b3), "%u", e->protocol), b3));
+	if (inet) {
+		cbpf_pack_cstr(pk, "saddr");
+		cbpf_pack_cstr(pk, cbpf_addr(e->family, e->saddr, sa, sizeof(sa)));
+		cbpf_pack_cstr(pk, "daddr");
+		cbpf_pack_cstr(pk, cbpf_addr(e->family, e->daddr, da, sizeof(da)));
+		cbpf_pack_kv_u64(pk, "sport", e->sport);
+		cbpf_pack_kv_u64(pk, "dport", e->dport);
+	}
+	if (st) {
+		cbpf_pack_cstr(pk, "state");
+		cbpf_pack_cstr(pk, st);
+	}
+}
+
+/* Pack Tetragon's KprobeSockaddr from the user's sockaddr of a net record
+ * (an AF_UNIX path from the tail; an abstract name shows as "@name"). */
+static void cbpf_pack_sockaddr(msgpack_packer *pk, const struct vigil_ev_net *e,
+			       const char *path, size_t plen)
+{
+	char b1[24], a[INET6_ADDRSTRLEN + 1];
+	int inet = e->ua_family == AF_INET || e->ua_family == AF_INET6;
+
+	msgpack_pack_map(pk, inet ? 3 : 2);
+	cbpf_pack_cstr(pk, "family");
+	cbpf_pack_cstr(pk, cbpf_family(e->ua_family, b1, sizeof(b1)));
+	cbpf_pack_cstr(pk, "addr");
+	if (inet) {
+		cbpf_pack_cstr(pk, cbpf_addr(e->ua_family, e->ua_addr, a, sizeof(a)));
+		cbpf_pack_kv_u64(pk, "port", e->ua_port);
+	} else if (e->ua_family == AF_UNIX && plen && path[0] == '\0') {
+		size_t n = plen;
+
+		msgpack_pack_str(pk, n); /* "@" replaces the leading NUL */
+		msgpack_pack_str_body(pk, "@", 1);
+		msgpack_pack_str_body(pk, path + 1, n - 1);
+	} else {
+		cbpf_pack_bytes(pk, path, strnlen(path, plen));
+	}
+}
+
+/* Body of a network event (docs/wire.d/collector.md) from a checked record. */
+static void cbpf_pack_net(const struct cbpf *cb, const unsigned char *d, size_t len,
+			  msgpack_packer *pk)
+{
+	const char *path = (const char *)d + sizeof(struct vigil_ev_net);
+	size_t plen = len - sizeof(struct vigil_ev_net), n = 0, nint = 0;
+	struct cbpf_arg ints[3];
+	struct vigil_ev_net e;
+	const char *fn;
+	char stdio[32] = "";
+	int sock, uaddr;
+
+	memcpy(&e, d, sizeof(e));
+	sock = (e.nflags & VIGIL_N_SOCK) != 0;
+	uaddr = (e.nflags & VIGIL_N_UADDR) != 0 &&
+		(e.op == VIGIL_OP_CONNECT || e.op == VIGIL_OP_BIND);
+	memset(ints, 0, sizeof(ints));
+	fn = cbpf_ops[e.op].fn;
+	if (e.op == VIGIL_OP_CONNECT && sock && (e.family == AF_INET || e.family == AF_INET6) &&
+	    e.protocol == IPPROTO_TCP)
+		fn = "tcp_connect";
+	switch (e.op) {
+	case VIGIL_OP_LISTEN:
+		ints[nint].label = "backlog";
+		ints[nint++].i = (int32_t)e.arg;
+		break;
+	case VIGIL_OP_ACCEPT:
+	case VIGIL_OP_ACCEPT4:
+		ints[nint].label = "fd";
+		ints[nint++].i = e.fd;
+		break;
+	case VIGIL_OP_DUP2:
+	case VIGIL_OP_DUP3:
+		ints[nint].label = "oldfd";
+		ints[nint++].i = (int32_t)e.arg;
+		ints[nint].label = "newfd";
+		ints[nint++].i = e.fd;
+		break;
+	case VIGIL_OP_EXEC_STDIO:
+		ints[nint].label = "fd";
+		ints[nint++].i = e.fd;
+		snprintf(stdio, sizeof(stdio), "%s%s%s", (e.arg & 1) ? "stdin " : "",
+			 (e.arg & 2) ? "stdout " : "", (e.arg & 4) ? "stderr " : "");
+		if (stdio[0])
+			stdio[strlen(stdio) - 1] = '\0';
+		break;
+	default:
+		ints[nint].label = "fd";
+		ints[nint++].i = e.fd;
+	}
+	n = sock + uaddr + nint + (stdio[0] != 0) + 1;
+	cbpf_pack_kprobe_head(cb, pk, &e.hdr, e.start_ktime, fn, e.ret, n);
+	if (sock) {
+		msgpack_pack_map(pk, 1);
+		cbpf_pack_cstr(pk, "sock_arg");
+		cbpf_pack_sock(pk, &e);
+	}
+	if (uaddr) {
+		msgpack_pack_map(pk, 2);
+		cbpf_pack_cstr(pk, "sockaddr_arg");
+		cbpf_pack_sockaddr(pk, &e, path, plen);
+		cbpf_pack_cstr(pk, "label");
+		cbpf_pack_cstr(pk, "address");
+	}
+	for (size_t i = 0; i < nint; i++) {
+		ints[i].kind = CA_INT;
+		cbpf_pack_arg(pk, &ints[i]);
+	}
+	if (stdio[0]) {
+		struct cbpf_arg a = { .kind = CA_STR, .label = "stdio", .s = stdio,
+				      .slen = strlen(stdio) };
+
+		cbpf_pack_arg(pk, &a);
+	}
+	{
+		struct cbpf_arg a = { .kind = CA_STR, .label = "syscall", .s = cbpf_ops[e.op].sys,
+				      .slen = strlen(cbpf_ops[e.op].sys) };
+
+		cbpf_pack_arg(pk, &a);
+	}
+}
+
 /* Pack the wire body of a record, re-checking it (an invalid one packs as {}). */
 void cbpf_pack(const struct cbpf *cb, const struct cbpf_rec *r, msgpack_packer *pk)
 {
@@ -905,6 +1343,9 @@ void cbpf_pack(const struct cbpf *cb, const struct cbpf_rec *r, msgpack_packer *
 		break;
 	case VIGIL_EV_FILE:
 		cbpf_pack_file(cb, r->data, pk);
+		break;
+	case VIGIL_EV_NET:
+		cbpf_pack_net(cb, r->data, r->len, pk);
 		break;
 	default:
 		msgpack_pack_map(pk, 0);
@@ -947,14 +1388,207 @@ void cbpf_close(struct cbpf *cb)
 		return;
 	ring_buffer__free(cb->rb);
 	file_bpf__destroy(cb->file);
+	net_bpf__destroy(cb->net);
 	process_bpf__destroy(cb->skel);
 	free(cb);
+}
+
+/* Read the whole of /proc/PID/NAME (at most max bytes) into buf; length or -1. */
+static ssize_t cbpf_proc_read(uint32_t pid, const char *name, char *buf, size_t max)
+{
+	char path[64];
+	ssize_t n, off = 0;
+	int fd;
+
+	snprintf(path, sizeof(path), "/proc/%u/%s", pid, name);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -1;
+	while ((size_t)off < max && (n = read(fd, buf + off, max - off)) > 0)
+		off += n;
+	close(fd);
+	return off;
+}
+
+/* readlink /proc/PID/NAME into buf (not NUL-terminated), " (deleted)"
+ * removed when strip is set; length or -1. */
+static ssize_t cbpf_proc_link(uint32_t pid, const char *name, char *buf, size_t max, int strip)
+{
+	static const char del[] = " (deleted)";
+	char path[64];
+	ssize_t n;
+
+	snprintf(path, sizeof(path), "/proc/%u/%s", pid, name);
+	n = readlink(path, buf, max);
+	if (n < 0)
+		return -1;
+	if (strip && (size_t)n >= sizeof(del) - 1 &&
+	    !memcmp(buf + n - (sizeof(del) - 1), del, sizeof(del) - 1))
+		n -= sizeof(del) - 1;
+	return n;
+}
+
+/* Complete a scanned exec record rec (fixed part filled by the iterator)
+ * with binary, cwd and argv[1..] from /proc; returns the record's size,
+ * or 0 when the process is gone. */
+static size_t cbpf_scan_fill(struct vigil_ev_exec *rec, char *tail, char *tmp, size_t tmpsz)
+{
+	uint32_t pid = rec->hdr.pid;
+	ssize_t b, c, a;
+	size_t skip;
+
+	b = cbpf_proc_link(pid, "exe", tail, VIGIL_PATH_MAX, rec->nlink == 0);
+	if (b < 0) {
+		rec->flags |= VIGIL_EXEC_ERROR_FILENAME;
+		b = 0;
+	}
+	c = cbpf_proc_link(pid, "cwd", tail + b, VIGIL_PATH_MAX, 0);
+	if (c < 0) {
+		rec->flags |= VIGIL_EXEC_ERROR_CWD;
+		c = 0;
+	} else if (c == 1 && tail[b] == '/') {
+		rec->flags |= VIGIL_EXEC_ROOT_CWD;
+	}
+	a = cbpf_proc_read(pid, "cmdline", tmp, tmpsz);
+	if (a < 0 && b == 0)
+		return 0; /* exited since the iterator saw it */
+	if (a < 0) {
+		rec->flags |= VIGIL_EXEC_ERROR_ARGS;
+		a = 0;
+	}
+	skip = strnlen(tmp, (size_t)a);
+	skip = skip < (size_t)a ? skip + 1 : (size_t)a; /* argv[0] and its NUL */
+	a -= (ssize_t)skip;
+	if (a > VIGIL_ARGS_MAX) {
+		a = VIGIL_ARGS_MAX;
+		rec->flags |= VIGIL_EXEC_TRUNC_ARGS;
+	}
+	memcpy(tail + b + c, tmp + skip, (size_t)a);
+	rec->binary_len = (uint16_t)b;
+	rec->cwd_len = (uint16_t)c;
+	rec->args_len = (uint16_t)a;
+	rec->hdr.size = (uint32_t)(sizeof(*rec) + b + c + a);
+	return rec->hdr.size;
+}
+
+/* Order of the start-up scan: oldest process first, so parents precede children. */
+static int cbpf_scan_cmp(const void *a, const void *b)
+{
+	const struct vigil_ev_exec *x = a, *y = b;
+
+	if (x->start_ktime != y->start_ktime)
+		return x->start_ktime < y->start_ktime ? -1 : 1;
+	return x->hdr.pid < y->hdr.pid ? -1 : x->hdr.pid > y->hdr.pid;
+}
+
+/* Read every record of the task iterator into a malloc'd array; count or -1. */
+static ssize_t cbpf_scan_read(struct cbpf *cb, struct vigil_ev_exec **out, char *err,
+			      size_t errlen)
+{
+	struct bpf_link *link;
+	size_t cap = 1024, n = 0;
+	struct vigil_ev_exec *v = NULL;
+	ssize_t r = 0;
+	int fd;
+
+	link = bpf_program__attach_iter(cb->skel->progs.vigil_scan, NULL);
+	if (!link) {
+		snprintf(err, errlen, "attach iter/task: %s", strerror(errno));
+		return -1;
+	}
+	fd = bpf_iter_create(bpf_link__fd(link));
+	if (fd < 0) {
+		snprintf(err, errlen, "create the task iterator: %s", strerror(errno));
+		bpf_link__destroy(link);
+		return -1;
+	}
+	for (;;) {
+		if (!v || n == cap) {
+			struct vigil_ev_exec *nv = realloc(v, (cap *= 2) * sizeof(*v));
+
+			if (!nv) {
+				r = -1;
+				errno = ENOMEM;
+				break;
+			}
+			v = nv;
+		}
+		/* the iterator writes whole records; read() never splits one */
+		r = read(fd, v + n, (cap - n) * sizeof(*v));
+		if (r <= 0)
+			break;
+		n += (size_t)r / sizeof(*v);
+	}
+	if (r < 0)
+		snprintf(err, errlen, "read the task iterator: %s", strerror(errno));
+	close(fd);
+	bpf_link__destroy(link);
+	if (r < 0) {
+		free(v);
+		return -1;
+	}
+	*out = v;
+	return (ssize_t)n;
+}
+
+/* The start-up scan; see collector_bpf.h. */
+int cbpf_scan(struct cbpf *cb, int (*emit)(void *arg, const struct cbpf_rec *r), void *arg,
+	      char *err, size_t errlen)
+{
+	struct vigil_ev_exec *v = NULL;
+	unsigned char *rec;
+	char *tmp;
+	ssize_t n;
+	int sent = 0;
+
+	n = cbpf_scan_read(cb, &v, err, errlen);
+	if (n < 0)
+		return -1;
+	rec = malloc(sizeof(*v) + VIGIL_EXEC_TAIL_MAX);
+	tmp = malloc(VIGIL_ARGS_MAX + VIGIL_PATH_MAX + 2);
+	if (!rec || !tmp) {
+		snprintf(err, errlen, "out of memory");
+		free(rec);
+		free(tmp);
+		free(v);
+		return -1;
+	}
+	qsort(v, (size_t)n, sizeof(*v), cbpf_scan_cmp);
+	/* /proc/1/ns may be closed to us (it is in this VM): kernel threads run in the
+	 * initial namespaces (init_nsproxy, init_cred), so take the host's from one */
+	for (ssize_t i = 0; i < n; i++)
+		if (v[i].xflags & VIGIL_EXEC_X_KTHREAD)
+			for (int k = 0; k < VIGIL_NS_COUNT; k++)
+				if (!cb->host_ns[k])
+					cb->host_ns[k] = v[i].ns[k];
+	for (ssize_t i = 0; i < n; i++) {
+		struct cbpf_rec r = { "process_exec", rec, 0 };
+
+		if (v[i].xflags & VIGIL_EXEC_X_KTHREAD)
+			continue;
+		memcpy(rec, &v[i], sizeof(*v));
+		r.len = cbpf_scan_fill((struct vigil_ev_exec *)rec, (char *)rec + sizeof(*v), tmp,
+				       VIGIL_ARGS_MAX + VIGIL_PATH_MAX + 2);
+		if (!r.len || cbpf_check(rec, r.len) != VIGIL_EV_EXEC)
+			continue;
+		if (emit(arg, &r) < 0) {
+			snprintf(err, errlen, "emit failed");
+			sent = -1;
+			break;
+		}
+		sent++;
+	}
+	free(rec);
+	free(tmp);
+	free(v);
+	return sent;
 }
 
 /* The kernel ids of our programs, space-separated, into buf (for status and tests). */
 void cbpf_prog_ids(const struct cbpf *cb, char *buf, size_t len)
 {
-	struct bpf_object *objs[] = { cb->skel->obj, cb->file ? cb->file->obj : NULL };
+	struct bpf_object *objs[] = { cb->skel->obj, cb->file ? cb->file->obj : NULL,
+				      cb->net ? cb->net->obj : NULL };
 	struct bpf_program *prog;
 	size_t off = 0;
 

@@ -61,8 +61,9 @@ void cbpf_stats(const struct cbpf *cb, struct cbpf_stats *st);
 
 /* Every file and network operation (bit n = VIGIL_OP n of events.h). */
 #define CBPF_OPS_FILE 0x0000000000fffffeull /* VIGIL_OP_OPEN .. VIGIL_OP_FSETXATTR */
-#define CBPF_OPS_NET 0x000000ff00000000ull  /* VIGIL_OP_CONNECT .. VIGIL_OP_EXEC_STDIO */
-#define CBPF_OPS_ALL (CBPF_OPS_FILE | CBPF_OPS_NET)
+#define CBPF_OPS_NET 0x0000007f00000000ull  /* VIGIL_OP_CONNECT .. VIGIL_OP_DUP3 (net.bpf.o) */
+#define CBPF_OPS_STDIO 0x0000008000000000ull /* VIGIL_OP_EXEC_STDIO (process.bpf.o) */
+#define CBPF_OPS_ALL (CBPF_OPS_FILE | CBPF_OPS_NET | CBPF_OPS_STDIO)
 
 /* Rewrite the in-kernel filter: which operations are sent (ops, as above),
  * and whether every chmod is sent or only those setting setuid/setgid.
@@ -83,9 +84,19 @@ const char *cbpf_kind_name(unsigned type);
 /* Wire name of a record type ("process_exec", ...), "unknown" otherwise. */
 const char *cbpf_type_name(unsigned type);
 
-/* Detach and free everything; safe on NULL. */
+/* Start-up scan: every process alive now (kernel threads left out) as a
+ * process_exec record flagged procFS (binary, cwd and arguments from /proc,
+ * the rest from a task iterator), oldest first so parents come before their
+ * children, each passed to emit like a ring record. Call after cbpf_open (so
+ * no process can fall between the scan and the programs). Returns the number
+ * of records emitted, or -1 with a message in err. */
+int cbpf_scan(struct cbpf *cb, int (*emit)(void *arg, const struct cbpf_rec *r), void *arg,
+	      char *err, size_t errlen);
+
 /* Kernel ids of the loaded programs, space-separated. */
 void cbpf_prog_ids(const struct cbpf *cb, char *buf, size_t len);
+
+/* Detach and free everything; safe on NULL. */
 void cbpf_close(struct cbpf *cb);
 
 #endif /* COLLECTOR_BPF_H */

@@ -1,20 +1,24 @@
 /* collector — loads vigil's BPF programs, drains their ring buffer without a wakeup
  * per event, and sends each record downstream as a raw wire event (docs/wire.md §4). */
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <zmq.h>
 
 #include "collector_bpf.h"
+#include "collector_probe.h"
 #include "events.h"
 #include "stage.h"
 #include "wire.h"
 
 static const char *opt_output, *opt_hwm = "10000", *opt_ringbuf_mb = "8",
-		  *opt_events = "process", *opt_chmod_all = "0";
+		  *opt_events = "process", *opt_chmod_all = "0", *opt_scan = "1";
 static struct wire_out out;
 static void *out_sock;
 static struct cbpf *cb;
 static unsigned ticks;
+static int64_t scanned;	 /* processes sent by the start-up scan */
+static int scan_pending; /* the scan runs first thing in the loop (sends may block) */
 
 static const struct stage_opt opts[] = {
 	{ "output", &opt_output, NULL, "PUSH endpoint to bind (default ipc://RUNDIR/collector.out)" },
@@ -23,6 +27,7 @@ static const struct stage_opt opts[] = {
 	{ "events", &opt_events, NULL,
 	  "event kinds sent, comma-separated: process,file,net (default process)" },
 	{ "chmod-all", &opt_chmod_all, NULL, "1: every chmod, 0: only setuid/setgid (default 0)" },
+	{ "scan", &opt_scan, NULL, "1: send running processes as procFS execs at start (default 1)" },
 	{ 0 },
 };
 
@@ -34,11 +39,30 @@ static int emit(void *arg, const struct cbpf_rec *r)
 	return wire_end(&out);
 }
 
+/* The start-up scan: processes alive now as procFS execs, before any ring
+ * record, so every later event has a known process. The programs are
+ * already attached: a process cannot fall between the scan and them. */
+static void scan(struct stage *st)
+{
+	char err[256];
+
+	scan_pending = 0;
+	scanned = cbpf_scan(cb, emit, NULL, err, sizeof(err));
+	if (scanned < 0) {
+		if (!stage_stopping(st))
+			log_warn("start-up scan failed, earlier processes are unknown: %s", err);
+		scanned = 0;
+	}
+	log_info("start-up scan: %lld processes", (long long)scanned);
+}
+
 static void drain(struct stage *st, void *arg)
 {
 	static struct log_rl rl = LOG_RL_INIT(1, 1);
 
 	(void)arg;
+	if (scan_pending)
+		scan(st);
 	/* emit() fails only when the stage is stopping: that is not worth a warning. */
 	if (!stage_stopping(st) && cbpf_drain(cb, emit, NULL) < 0 && !stage_stopping(st))
 		log_rl(&rl, LOG_SEV_WARN, "ring buffer drain failed");
@@ -70,13 +94,14 @@ static void status(struct stage *st)
 	counters_set(cs, "ringbuf_lost", s.lost_total);
 	counters_set(cs, "ringbuf_received", s.received);
 	counters_set(cs, "drop.bad_record", s.bad_records);
+	counters_set(cs, "scan.procfs", (uint64_t)scanned);
 }
 
 /* The operation mask of an --events list; -1 on an unknown kind. */
 static int64_t events_mask(const char *list)
 {
 	char buf[256], *tok, *save = NULL;
-	int64_t ops = 0;
+	int64_t ops = (int64_t)CBPF_OPS_STDIO; /* part of exec: a socket on stdio */
 
 	snprintf(buf, sizeof(buf), "%s", list);
 	for (tok = strtok_r(buf, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
@@ -90,6 +115,32 @@ static int64_t events_mask(const char *list)
 		}
 	}
 	return ops;
+}
+
+/* Probe the kernel: a missing minimum is fatal (-1), anything else a warning
+ * naming what is lost; the summary goes to status info. */
+static int probe(struct stage *st)
+{
+	struct cprobe_result r;
+	char sum[512];
+	int fatal = 0;
+
+	cprobe_run(&r);
+	cprobe_summary(&r, sum, sizeof(sum));
+	stage_info(st, "features", "%s", sum);
+	for (int i = 0; i < CPROBE_COUNT; i++) {
+		if (r.ok[i])
+			continue;
+		if (cprobe_required(i)) {
+			log_error("kernel lacks %s (%s): needed for %s", cprobe_name(i), r.why[i],
+				  cprobe_use(i));
+			fatal = 1;
+		} else {
+			log_warn("kernel lacks %s (%s): no %s", cprobe_name(i), r.why[i],
+				 cprobe_use(i));
+		}
+	}
+	return fatal ? -1 : 0;
 }
 
 static int setup(struct stage *st)
@@ -113,6 +164,8 @@ static int setup(struct stage *st)
 	stage_info(st, "output", "%s", opt_output);
 	opt_output = NULL;
 	wire_out_init(&out, st, out_sock);
+	if (probe(st) < 0)
+		return EXIT_PERM;
 	if (cbpf_open(&cb, rb, err, sizeof(err)) < 0) {
 		/* No BTF, no ring buffer, no tracepoints: nothing to retry. */
 		log_error("BPF: %s", err);
@@ -124,8 +177,9 @@ static int setup(struct stage *st)
 	}
 	if (cbpf_note(cb)[0])
 		log_warn("BPF: not everything is available: %s", cbpf_note(cb));
-	stage_info(st, "programs", "sched_process_exec sched_process_exit sched_process_fork%s",
-		   cbpf_has(cb, VIGIL_EV_FILE) ? " file" : "");
+	scan_pending = atoi(opt_scan) != 0;
+	stage_info(st, "programs", "sched_process_exec sched_process_exit sched_process_fork%s%s",
+		   cbpf_has(cb, VIGIL_EV_FILE) ? " file" : "", cbpf_has(cb, VIGIL_EV_NET) ? " net" : "");
 	stage_info(st, "events", "%s", opt_events);
 	stage_info(st, "ringbuf_bytes", "%zu", rb);
 	cbpf_prog_ids(cb, err, sizeof(err));

@@ -495,8 +495,10 @@ static int parse_procm(struct pctx *c, yaml_node_t *n, struct pol_procm *m, cons
 			bad |= parse_intm(c, v, &m->uid, "uid", 0, 4294967295ll) < 0;
 		else if (!strcmp(key, "pid"))
 			bad |= parse_intm(c, v, &m->pid, "pid", 0, 4294967295ll) < 0;
+		else if (!strcmp(key, "capabilities"))
+			bad |= parse_strm(c, v, &m->caps, "capabilities") < 0;
 		else {
-			unknown_key(c, k, what, "binary, arguments, cwd, uid, pid");
+			unknown_key(c, k, what, "binary, arguments, cwd, uid, pid, capabilities");
 			bad = 1;
 		}
 	}
@@ -1958,6 +1960,9 @@ static void rule_free(struct pol_rule *r)
 	pol_strm_free(&r->ancestors.binary);
 	pol_strm_free(&r->ancestors.arguments);
 	pol_strm_free(&r->ancestors.cwd);
+	pol_strm_free(&r->process.caps);
+	pol_strm_free(&r->parent.caps);
+	pol_strm_free(&r->ancestors.caps);
 	free(r->process.uid.in), free(r->process.uid.out), free(r->process.pid.in);
 	free(r->process.pid.out), free(r->parent.uid.in), free(r->parent.uid.out);
 	free(r->parent.pid.in), free(r->parent.pid.out), free(r->ancestors.uid.in);

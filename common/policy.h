@@ -57,6 +57,7 @@ struct pol_cidrm {
 
 struct pol_procm {
 	struct pol_strm binary, arguments, cwd;
+	struct pol_strm caps;    /* matches when some effective capability matches */
 	struct pol_intm uid, pid;
 	int set;
 };

@@ -573,6 +573,7 @@ static void ev_file_arg(struct pol_ev *e, const msgpack_object *a, int *nth_path
 {
 	static const char *const path_keys[] = { "file_arg", "path_arg", "linux_binprm_arg" };
 	const msgpack_object *o;
+	struct pol_str lbl;
 	int64_t v;
 	size_t i;
 
@@ -593,6 +594,12 @@ static void ev_file_arg(struct pol_ev *e, const msgpack_object *a, int *nth_path
 			return;
 		}
 	}
+	/* vigil's collector labels its extra args (docs/wire.d/collector.md): the mode of
+	 * a created file, the syscall's name, the user's unresolved string, xattr names
+	 * and new permissions are not the path and not the open flags */
+	lbl = get_s(a, "label");
+	if (lbl.p && !wire_streq(lbl.p, lbl.n, "flags") && !wire_streq(lbl.p, lbl.n, "target"))
+		return;
 	o = wire_get(a, "string_arg");
 	if (o && o->type == MSGPACK_OBJECT_STR) {
 		if ((*nth_path)++ == 0) {
@@ -670,6 +677,11 @@ int policy_event(struct pol_ev *e, const char *type, const msgpack_object *ev)
 		e->function = get_s(ev, "event"); /* process_tracepoint */
 	if (!e->function.p || pol_function_kind(e->function.p, e->function.n, &e->kind, &e->op) < 0)
 		return -1;
+	/* Each exec is judged once, on its process_exec: kprobe views of an exec (the
+	 * collector's stdio-socket sys_execve record) would match exec rules a second time.
+	 * Reports that already carry a verdict (the enforcer's) are not judged again. */
+	if (e->kind == POL_K_EXEC || wire_get(ev, "policy_name"))
+		return -1;
 	e->proto = 0;
 	args = wire_get(ev, "args");
 	if (e->kind == POL_K_NETWORK && e->op == POL_OP_CONNECT)
@@ -698,6 +710,24 @@ int policy_event(struct pol_ev *e, const char *type, const msgpack_object *ev)
 
 /* ---- matching ---------------------------------------------------------- */
 
+/* Does some capability in p's effective set (cap.effective: array of names, as the
+ * collector and Tetragon spell them) satisfy m? */
+static int caps_match(const struct pol_strm *m, const msgpack_object *p)
+{
+	const msgpack_object *cap = wire_get(p, "cap"), *eff = wire_get(cap, "effective");
+	uint32_t i;
+
+	if (!eff || eff->type != MSGPACK_OBJECT_ARRAY)
+		return 0;
+	for (i = 0; i < eff->via.array.size; i++) {
+		const msgpack_object *c = &eff->via.array.ptr[i];
+
+		if (c->type == MSGPACK_OBJECT_STR && pol_strm_match(m, c->via.str.ptr, c->via.str.size))
+			return 1;
+	}
+	return 0;
+}
+
 /* Does process map p satisfy m? An absent process matches only an empty matcher. */
 static int procm_match(const struct pol_procm *m, const msgpack_object *p)
 {
@@ -724,6 +754,8 @@ static int procm_match(const struct pol_procm *m, const msgpack_object *p)
 			return 0;
 	}
 	if ((m->uid.nin || m->uid.nout) && (get_i(p, "uid", &v) < 0 || !pol_intm_match(&m->uid, v)))
+		return 0;
+	if ((m->caps.npos || m->caps.nneg) && !caps_match(&m->caps, p))
 		return 0;
 	if ((m->pid.nin || m->pid.nout) && (get_i(p, "pid", &v) < 0 || !pol_intm_match(&m->pid, v)))
 		return 0;
@@ -958,8 +990,8 @@ static void put_var(struct strbuf *out, const char *f, size_t n, const struct po
 		put_field(out, pod, "name");
 	else if (wire_streq(f, n, "container.name"))
 		put_field(out, ctr, "name");
-	else if (wire_streq(f, n, "container.id"))
-		put_field(out, ctr, "id");
+	else if (wire_streq(f, n, "container.id")) /* without a pod: the cgroup's id */
+		put_field(out, ctr ? ctr : e->proc, ctr ? "id" : "docker");
 	else if (wire_streq(f, n, "container.image"))
 		put_field(out, ctr ? wire_get(ctr, "image") : NULL, "name");
 }
@@ -1052,6 +1084,8 @@ int policy_rule_kernel(const struct policy *p, size_t ri)
 	if (r->ancestors.set || r->in_container || strm_set(&r->function) || r->new_uid.nin ||
 	    r->new_uid.nout)
 		return 0;
+	if (strm_set(&pr->caps) || strm_set(&r->parent.caps))
+		return 0; /* capabilities are known in user space only */
 	if (strm_set(&pr->arguments) || strm_set(&pr->cwd) || pr->pid.nin || pr->pid.nout ||
 	    !intm_exact(&pr->uid) || pr->binary.pos[POL_S_PREFIX].n ||
 	    !strm_kernel(&pr->binary, 1))

@@ -3,6 +3,7 @@
  * cgroup and, with Kubernetes configured, the pod. Events that cannot be enriched yet
  * (their process's exec or their pod has not arrived) are held briefly, in order per
  * process, then emitted with a flag: never dropped. */
+#include <errno.h>
 #include <malloc.h>
 #include <stdlib.h>
 #include <string.h>
@@ -13,10 +14,12 @@
 #include "enricher_cgroup.h"
 #include "enricher_k8s.h"
 #include "stage.h"
+#include "statefile.h"
 #include "wire.h"
 
 #define BATCH 512
 #define MAX_ANCESTORS 64
+#define MAX_SHARDS 64
 
 /* Why an event is being held, and the flags it leaves with. */
 enum { HOLD_NOPROC = 1, HOLD_POD = 2, HOLD_ORDER = 3 };
@@ -28,7 +31,7 @@ static const char *opt_input, *opt_input2, *opt_output, *opt_node, *opt_hwm = "1
 		  *opt_cap = "131072", *opt_hold = "100", *opt_pod_wait = "1000",
 		  *opt_pend_max = "10000", *opt_linger = "2000", *opt_ancestors = "",
 		  *opt_cgroot, *opt_k8s_url, *opt_k8s_token, *opt_k8s_ca, *opt_enforcer,
-		  *opt_backoff = "30000";
+		  *opt_backoff = "30000", *opt_evaluators = "1";
 static int opt_k8s, opt_annotations;
 static char node_name[256];
 static struct wire_in in, in2;
@@ -40,6 +43,21 @@ static unsigned ancestors_mask;
 static uint64_t hold_ns, pod_wait_ns, pend_max, pm_seq;
 static int k8s_on;
 static struct stage *g_st;
+
+/* Output shards (--evaluators N > 1): shard k is a PUSH socket bound at the output
+ * endpoint (k = 0) or at "<output>.<k>", consumed by one evaluator. Every event of a
+ * process goes to the shard of its tgid, so an exec, its process's events and its exit
+ * reach one evaluator, in order. Each shard is its own producer on the wire (src
+ * "<name>/<k>", own sequence numbers kept in <rundir>/<name>.out<k>.state), so each
+ * evaluator sees a gap-free stream. With N = 1 the output is the plain single stream. */
+struct shard {
+	void *sock;
+	struct state *state;
+	uint64_t *c_out;
+	char src[STATE_SRC_LEN];
+};
+static struct shard shards[MAX_SHARDS];
+static unsigned nshards = 1, cur_shard;
 
 static const struct stage_opt opts[] = {
 	{ "input", &opt_input, NULL, "PULL endpoint to connect (default ipc://RUNDIR/collector.out)" },
@@ -69,6 +87,8 @@ static const struct stage_opt opts[] = {
 	{ "pod-annotations", NULL, &opt_annotations, "add pod_annotations to the pod" },
 	{ "enforcer", &opt_enforcer, NULL,
 	  "PUSH endpoint for pod_meta (default ipc://RUNDIR/enforcer.in; with Kubernetes only)" },
+	{ "evaluators", &opt_evaluators, NULL,
+	  "output shards, one per evaluator: events routed by a hash of the tgid (default 1)" },
 	{ 0 },
 };
 
@@ -236,6 +256,50 @@ static int is_raw_key(const msgpack_object *k)
 
 static void send_pod_meta(const struct cg_entry *cg, const struct k8s_pod *pod, int del);
 
+/* The shard of a process: a multiplicative hash of its tgid, so consecutive pids spread. */
+static unsigned shard_of(uint32_t tgid)
+{
+	return (unsigned)(((uint64_t)(tgid * 2654435761u) * nshards) >> 32);
+}
+
+/* Start an output message for the process tgid: the plain stream, or its shard's. */
+static msgpack_packer *out_begin(const char *type, uint32_t tgid)
+{
+	struct shard *sh;
+	msgpack_packer *pk = &out.pk;
+
+	if (nshards == 1)
+		return wire_begin(&out, type);
+	cur_shard = shard_of(tgid);
+	sh = &shards[cur_shard];
+	msgpack_sbuffer_clear(&out.sb);
+	msgpack_pack_map(pk, 5);
+	pack_str(pk, "v");
+	msgpack_pack_uint8(pk, WIRE_VERSION);
+	pack_str(pk, "type");
+	pack_str(pk, type);
+	pack_str(pk, "src");
+	pack_str(pk, sh->src);
+	pack_str(pk, "seq");
+	/* numbered before sending, as wire_begin does: a loss in our hands is a gap */
+	msgpack_pack_uint64(pk, ++sh->state->out_seq);
+	pack_str(pk, "ev");
+	return pk;
+}
+
+/* Send the message begun by out_begin, blocking at the shard's high-water mark. */
+static void out_end(void)
+{
+	if (nshards == 1) {
+		wire_end(&out);
+		return;
+	}
+	if (stage_send(g_st, shards[cur_shard].sock, out.sb.data, out.sb.size) < 0)
+		return;
+	(*out.c_out)++;
+	(*shards[cur_shard].c_out)++;
+}
+
 /* Tell the enforcer about p's container cgroup the first time we see it with its pod. */
 static void maybe_pod_meta(const struct proc *p)
 {
@@ -249,7 +313,26 @@ static void maybe_pod_meta(const struct proc *p)
 	}
 }
 
-/* Emit {process, parent, [ancestors], ...body..., node_name, time}. */
+/* The pipeline-internal facts of an event (docs/wire.d/enricher.md): the acting
+ * process's fork and exec times and its cgroup, for verdicts that must not hit a
+ * reused pid. Never exported. */
+static void pack_vigil(msgpack_packer *pk, const struct proc *p)
+{
+	pack_str(pk, "_vigil");
+	msgpack_pack_map(pk, 1 + (p->start_ktime != 0) + (p->cgroup_id != 0));
+	if (p->start_ktime) {
+		pack_str(pk, "start_ktime");
+		msgpack_pack_uint64(pk, p->start_ktime);
+	}
+	pack_str(pk, "exec_ktime");
+	msgpack_pack_uint64(pk, p->ktime);
+	if (p->cgroup_id) {
+		pack_str(pk, "cgroup_id");
+		msgpack_pack_uint64(pk, p->cgroup_id);
+	}
+}
+
+/* Emit {process, parent, [ancestors], ...body..., node_name, time, _vigil}. */
 static void emit(const char *type, int kind, struct proc *p, const msgpack_object *ev,
 		 unsigned flags)
 {
@@ -277,8 +360,8 @@ static void emit(const char *type, int kind, struct proc *p, const msgpack_objec
 		for (a = p->parent->parent; a && na < MAX_ANCESTORS; a = a->parent)
 			na++;
 	n += anc;
-	pk = wire_begin(&out, type);
-	msgpack_pack_map(pk, n);
+	pk = out_begin(type, p->pid);
+	msgpack_pack_map(pk, n + 1);
 	pack_str(pk, "process");
 	pack_proc(pk, p, tokens);
 	if (p->parent) {
@@ -309,6 +392,7 @@ static void emit(const char *type, int kind, struct proc *p, const msgpack_objec
 	pack_str(pk, node_name);
 	pack_str(pk, "time");
 	msgpack_pack_uint64(pk, time);
+	pack_vigil(pk, p);
 	if (cache_str(p, PB_BINARY) && p->cgroup_id) {
 		const struct cg_entry *cg = cgroup_lookup(p->cgroup_id);
 
@@ -323,7 +407,7 @@ static void emit(const char *type, int kind, struct proc *p, const msgpack_objec
 		(*c_miss)++;
 	if (flags & F_NOPOD)
 		(*c_nopod)++;
-	wire_end(&out);
+	out_end();
 }
 
 /* Is an event of pid already held (so a new one must queue behind it)? Held events that
@@ -1018,6 +1102,46 @@ static int setup_k8s(struct stage *st, int hwm)
 	return 0;
 }
 
+/* Bind the output shards 1..N-1 next to the output (shard 0); 0 or an exit code. */
+static int setup_shards(struct stage *st, int hwm, const char *output)
+{
+	char *end, ep[600], path[600];
+	unsigned long n = strtoul(opt_evaluators, &end, 10);
+	unsigned k;
+
+	if (*end || n < 1 || n > MAX_SHARDS) {
+		log_error("--evaluators: expected 1-%d, got '%s'", MAX_SHARDS, opt_evaluators);
+		return EXIT_PERM;
+	}
+	nshards = (unsigned)n;
+	stage_info(st, "evaluators", "%u", nshards);
+	if (nshards == 1)
+		return 0;
+	for (k = 0; k < nshards; k++) {
+		struct shard *sh = &shards[k];
+
+		if (k == 0) {
+			sh->sock = out_sock;
+		} else {
+			sh->sock = stage_socket(st, ZMQ_PUSH, hwm);
+			snprintf(ep, sizeof(ep), "%s.%u", output, k);
+			if (stage_bind(st, sh->sock, ep) < 0)
+				return EXIT_TEMP;
+		}
+		snprintf(sh->src, sizeof(sh->src), "%s/%u", stage_name(st), k);
+		snprintf(path, sizeof(path), "%s/%s.out%u.state", stage_rundir(st), stage_name(st), k);
+		sh->state = state_open(path);
+		if (!sh->state) {
+			log_error("%s: cannot open: %s", path, strerror(errno));
+			return EXIT_TEMP;
+		}
+		snprintf(ep, sizeof(ep), "out.%u", k);
+		sh->c_out = stage_counter(st, ep);
+	}
+	stage_info(st, "output_shards", "%s .1 ... .%u", output, nshards - 1);
+	return 0;
+}
+
 static int setup(struct stage *st)
 {
 	char a[512], b[512];
@@ -1060,6 +1184,8 @@ static int setup(struct stage *st)
 		opt_output = stage_endpoint(st, NULL, "out", b, sizeof(b));
 	if (stage_bind(st, out_sock, opt_output) < 0)
 		return EXIT_TEMP;
+	if ((r = setup_shards(st, hwm, opt_output)) != 0)
+		return r;
 	stage_info(st, "input", "%s", opt_input);
 	stage_info(st, "output", "%s", opt_output);
 	stage_info(st, "node_name", "%s", node_name);
@@ -1090,6 +1216,8 @@ static void shutdown_(struct stage *st)
 	zmq_close(in_sock);
 	zmq_close(in2_sock);
 	zmq_close(out_sock);
+	for (unsigned k = 1; k < nshards; k++)
+		zmq_close(shards[k].sock);
 	if (enf_sock)
 		zmq_close(enf_sock);
 	wire_out_free(&out);

@@ -143,16 +143,18 @@ static void send_verdict(const struct policy *p, const struct pol_action *a,
 			 const struct pol_ev *e)
 {
 	const msgpack_object *ex = e->proc ? wire_get(e->proc, "exec_id") : NULL;
+	const msgpack_object *vg = wire_get(e->ev, "_vigil");
 	uint64_t pid = 0, kt = 0, start = 0;
 	msgpack_packer pk;
 
 	if (!e->proc || wire_get_u64(e->proc, "pid", &pid) < 0 || !pid)
 		return;
-	if (ex && ex->type == MSGPACK_OBJECT_STR)
+	/* the enricher's _vigil map has the fork time (pid-reuse-safe kills) and the
+	 * exec time; without it (a custom producer) the exec_id's ktime, fork time 0 */
+	if (wire_get_u64(vg, "exec_ktime", &kt) < 0 && ex && ex->type == MSGPACK_OBJECT_STR)
 		kt = exec_ktime(ex->via.str.ptr, ex->via.str.size);
-	/* enriched Process maps do not carry the fork time today: 0 = unknown
-	 * (docs/wire.d/enforcement.md); use it as soon as an enricher provides it */
-	wire_get_u64(e->proc, "start_ktime", &start);
+	if (wire_get_u64(vg, "start_ktime", &start) < 0)
+		wire_get_u64(e->proc, "start_ktime", &start);
 	enf_begin(&pk, "verdict");
 	msgpack_pack_map(&pk, ex && ex->type == MSGPACK_OBJECT_STR ? 7 : 6);
 	pk_s(&pk, "policy");
@@ -487,6 +489,21 @@ static char *default_library(void)
 	return strdup("/usr/share/vigil/policies");
 }
 
+/* The enricher output shard of this instance: "evaluator.K" reads enricher.out.K (the
+ * enricher's --evaluators N binds shards 1..N-1 there), any other name enricher.out. */
+static const char *default_input(struct stage *st, char *buf, size_t len)
+{
+	const char *name = stage_name(st), *dot = strrchr(name, '.');
+	size_t n;
+
+	stage_endpoint(st, "enricher", "out", buf, len);
+	n = strlen(buf);
+	if (dot && dot[1] && strspn(dot + 1, "0123456789") == strlen(dot + 1) &&
+	    strtoul(dot + 1, NULL, 10) > 0 && n + 22 < len)
+		snprintf(buf + n, len - n, ".%lu", strtoul(dot + 1, NULL, 10));
+	return buf;
+}
+
 static int setup(struct stage *st)
 {
 	char a[512], b[512], c[512];
@@ -501,7 +518,7 @@ static int setup(struct stage *st)
 	out_sock = stage_socket(st, ZMQ_PUSH, hwm);
 	enf_sock = stage_socket(st, ZMQ_PUSH, ehwm > 0 ? ehwm : 100);
 	if (!opt_input)
-		opt_input = stage_endpoint(st, "enricher", "out", a, sizeof(a));
+		opt_input = default_input(st, a, sizeof(a));
 	if (stage_connect(st, in_sock, opt_input) < 0)
 		return EXIT_PERM;
 	if (!opt_output)

@@ -4,3 +4,4 @@ LDLIBS_evaluator += -lyaml -lcurl -lpthread
 LDLIBS_cli += -lyaml
 # Unit tests of the policy parser need libyaml; the generic test rule links only the base.
 $(B)/tests/test_policy: LDLIBS_BASE += -lyaml
+$(B)/tests/test_policy_library: LDLIBS_BASE += -lyaml

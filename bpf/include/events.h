@@ -59,6 +59,27 @@
 #define VIGIL_EXEC_ERROR_CWD		0x00002000 /* "errorCWD" */
 #define VIGIL_EXEC_ERROR_CWD_PATH	0x00400000 /* "errorPathResolutionCwd": cwd truncated */
 
+/* Namespaces of an exec record (vigil_ev_exec.ns[]), in this order. */
+#define VIGIL_NS_UTS		0
+#define VIGIL_NS_IPC		1
+#define VIGIL_NS_MNT		2
+#define VIGIL_NS_PID		3
+#define VIGIL_NS_PID_CHILDREN	4
+#define VIGIL_NS_NET		5
+#define VIGIL_NS_TIME		6
+#define VIGIL_NS_TIME_CHILDREN	7
+#define VIGIL_NS_CGROUP		8
+#define VIGIL_NS_USER		9
+#define VIGIL_NS_COUNT		10
+
+/* vigil_ev_exec.xflags: what the collector turns into extra fields. */
+#define VIGIL_EXEC_X_SECUREEXEC	0x0001	/* bprm->secureexec: privileges raised */
+#define VIGIL_EXEC_X_STDIN_SOCK	0x0002	/* fd 0 is a socket after the exec */
+#define VIGIL_EXEC_X_STDOUT_SOCK 0x0004	/* fd 1 likewise */
+#define VIGIL_EXEC_X_STDERR_SOCK 0x0008	/* fd 2 likewise */
+#define VIGIL_EXEC_X_PROCFS	0x0010	/* from the start-up scan, not an exec */
+#define VIGIL_EXEC_X_KTHREAD	0x0020	/* start-up scan: a kernel thread */
+
 /* Common header of every record: 24 bytes. */
 struct vigil_ev_hdr {
 	__u32 type;		/* VIGIL_EV_* */
@@ -68,7 +89,7 @@ struct vigil_ev_hdr {
 	__u32 tid;		/* thread id */
 };
 
-/* VIGIL_EV_EXEC: fixed part is 88 bytes, then the tail described above. */
+/* VIGIL_EV_EXEC: fixed part is 192 bytes, then the tail described above. */
 struct vigil_ev_exec {
 	struct vigil_ev_hdr hdr;	/* tid: the thread that called exec */
 	__u32 ppid;			/* real_parent tgid */
@@ -86,6 +107,21 @@ struct vigil_ev_exec {
 	__u16 args_len;
 	__u16 pad0;
 	__u32 pad1;
+	/* after the exec: the new credentials and the executed file */
+	__u64 cap_permitted;		/* capability bit masks (bit n = capability n) */
+	__u64 cap_effective;
+	__u64 cap_inheritable;
+	__u32 ns[VIGIL_NS_COUNT];	/* namespace inode numbers, VIGIL_NS_* order */
+	__u32 suid;
+	__u32 sgid;
+	__u32 fsuid;
+	__u32 fsgid;
+	__u64 ino;			/* executed file: inode number */
+	__u32 nlink;			/* its link count (0: deleted or memfd) */
+	__u32 i_uid;			/* its owner */
+	__u32 i_gid;
+	__u16 i_mode;			/* its mode (S_ISUID/S_ISGID bits) */
+	__u16 xflags;			/* VIGIL_EXEC_X_* */
 };
 
 /* VIGIL_EV_EXIT: the last thread of a thread group exited. 40 bytes. */
@@ -208,9 +244,13 @@ struct vigil_filter {
 #define VIGIL_N_UADDR		0x0002	/* ua_* hold the user's sockaddr */
 
 /*
- * VIGIL_EV_NET: 112 bytes, no tail. Addresses are in network byte order
- * (IPv4 in the first 4 bytes), ports in host byte order.
+ * VIGIL_EV_NET: 112 bytes, then an optional tail of at most
+ * VIGIL_UNIX_PATH_MAX bytes (length = hdr.size - 112): the sun_path of an
+ * AF_UNIX user sockaddr (connect, bind), as passed (an abstract name starts
+ * with a NUL). Addresses are in network byte order (IPv4 in the first 4
+ * bytes), ports in host byte order.
  */
+#define VIGIL_UNIX_PATH_MAX	108
 struct vigil_ev_net {
 	struct vigil_ev_hdr hdr;
 	__u64 start_ktime;		/* group_leader->start_time */
@@ -239,7 +279,12 @@ _Static_assert(VIGIL_OFF(struct vigil_ev_hdr, ktime) == 8, "hdr.ktime");
 _Static_assert(VIGIL_OFF(struct vigil_ev_hdr, pid) == 16, "hdr.pid");
 _Static_assert(VIGIL_OFF(struct vigil_ev_hdr, tid) == 20, "hdr.tid");
 
-_Static_assert(sizeof(struct vigil_ev_exec) == 88, "exec size");
+_Static_assert(sizeof(struct vigil_ev_exec) == 192, "exec size");
+_Static_assert(VIGIL_OFF(struct vigil_ev_exec, cap_permitted) == 88, "exec.cap_permitted");
+_Static_assert(VIGIL_OFF(struct vigil_ev_exec, ns) == 112, "exec.ns");
+_Static_assert(VIGIL_OFF(struct vigil_ev_exec, suid) == 152, "exec.suid");
+_Static_assert(VIGIL_OFF(struct vigil_ev_exec, ino) == 168, "exec.ino");
+_Static_assert(VIGIL_OFF(struct vigil_ev_exec, i_mode) == 188, "exec.i_mode");
 _Static_assert(VIGIL_OFF(struct vigil_ev_exec, ppid) == 24, "exec.ppid");
 _Static_assert(VIGIL_OFF(struct vigil_ev_exec, pktime) == 32, "exec.pktime");
 _Static_assert(VIGIL_OFF(struct vigil_ev_exec, start_ktime) == 40, "exec.start_ktime");

@@ -14,6 +14,7 @@
 #define VIGIL_BPF_PATH_H
 
 #include "events.h"
+#include "vigil_fd.h"
 
 #define PATHBUF_END	(VIGIL_PATH_MAX + 1)
 #define PATHBUF_SZ	(PATHBUF_END + VIGIL_NAME_MAX + 1)
@@ -161,28 +162,6 @@ static __always_inline int copy_path(const struct path *p, const struct path *ro
 				  &ps->buf[w.off & VIGIL_PATH_MAX]))
 		return -1;
 	return len;
-}
-
-/* The struct file behind fd in the current task's table, or NULL. */
-static __always_inline struct file *fd_file(struct task_struct *task, int fd)
-{
-	struct fdtable *fdt;
-	struct file **fds;
-	struct file *f = NULL;
-	unsigned int max;
-
-	if (fd < 0)
-		return NULL;
-	fdt = BPF_CORE_READ(task, files, fdt);
-	if (!fdt)
-		return NULL;
-	max = BPF_CORE_READ(fdt, max_fds);
-	if ((unsigned int)fd >= max)
-		return NULL;
-	fds = BPF_CORE_READ(fdt, fd);
-	if (bpf_probe_read_kernel(&f, sizeof(f), &fds[fd]))
-		return NULL;
-	return f;
 }
 
 #endif /* VIGIL_BPF_PATH_H */

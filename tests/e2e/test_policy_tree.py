@@ -47,7 +47,10 @@ def test():
               f"policy not loaded: {st['info']}\n{t.log('evaluator')}")
         p = subprocess.Popen([binary, f"arg-{tag}"])
         p.wait()
-        ev = t.find("process_kprobe", lambda e: e.get("policy_name") == name, timeout=5)
+        # The evaluator's event (security_bprm_check); the enforcer may also report a
+        # monitor-mode "would have killed" for the same exec (sys_execve, at its entry).
+        ev = t.find("process_kprobe", lambda e: e.get("policy_name") == name
+                    and e.get("function_name") == "security_bprm_check", timeout=5)
         k = ev["process_kprobe"]
         check(k["process"]["pid"] == p.pid, f"pid {k['process'].get('pid')} != {p.pid}")
         check(k["process"]["binary"] == binary, f"binary {k['process']['binary']}")

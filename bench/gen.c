@@ -1,0 +1,347 @@
+/* gen — vigil's benchmark workload: a steady, paced mix of execs, file opens and
+ * loopback connects, every operation logged so that loss can be counted exactly.
+ *
+ *   gen --run ID [--rate EV_PER_S] [--duration S] [--count N]
+ *       [--mix exec=W,open=W,connect=W] [--burst N --burst-ms MS]
+ *       [--files K] [--log FILE]
+ *
+ * Markers (what the harness looks for in the export):
+ *   exec     /bin/true vigil-bench-ID-N          (process_exec and process_exit)
+ *   open     /tmp/vigil-bench-ID/<N mod K>        (security_file_open; files are made
+ *            with mknod(2), which opens nothing, so only the workload's opens count)
+ *   connect  127.0.0.1:PORT, PORT = a listener the generator opens (tcp_connect);
+ *            the log records each connection's source port
+ * The rate is in *kernel events* per second: an exec yields two (exec and exit), an open
+ * or a connect one. --rate 0 runs flat out (saturation: time per operation). --burst N
+ * --burst-ms MS issues N operations back to back every MS milliseconds instead.
+ *
+ * At the end one JSON object goes to stdout: operations and failures per kind, the mean
+ * time inside each kind of operation (the workload's own cost, sleeps excluded), the
+ * achieved rate, the listener port and the wall-clock window. The log (--log) has one
+ * line per operation: "N KIND MARKER T_REALTIME_NS DURATION_NS". */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <spawn.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+extern char **environ;
+
+enum kind { K_EXEC, K_OPEN, K_CONNECT, K_N };
+static const char *const kind_name[K_N] = { "exec", "open", "connect" };
+static const int kind_events[K_N] = { 2, 1, 1 };
+
+static volatile sig_atomic_t stop;
+static char opt_run[64] = "";
+static char dir[256];
+static long files = 1024;
+static int lfd = -1;
+static struct sockaddr_in laddr;
+static FILE *logf;
+
+/* Nanoseconds on a clock. */
+static int64_t now(clockid_t c)
+{
+	struct timespec ts;
+
+	clock_gettime(c, &ts);
+	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+static void on_sig(int sig)
+{
+	(void)sig;
+	stop = 1;
+}
+
+/* fork+exec /bin/true with the per-operation marker, and wait for it. */
+static int op_exec(long n, char *marker, size_t mlen)
+{
+	pid_t pid;
+	int status;
+	char *argv[3];
+
+	snprintf(marker, mlen, "vigil-bench-%s-%ld", opt_run, n);
+	argv[0] = "true";
+	argv[1] = marker;
+	argv[2] = NULL;
+	if (posix_spawn(&pid, "/bin/true", NULL, NULL, argv, environ) != 0)
+		return -1;
+	if (waitpid(pid, &status, 0) < 0 || !WIFEXITED(status) || WEXITSTATUS(status))
+		return -1;
+	return 0;
+}
+
+/* open + close one of the pre-made files. */
+static int op_open(long n, char *marker, size_t mlen)
+{
+	int fd;
+
+	snprintf(marker, mlen, "%s/%ld", dir, n % files);
+	fd = open(marker, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -1;
+	close(fd);
+	return 0;
+}
+
+/* connect to our own listener, accept, and reset both ends (no TIME_WAIT build-up). */
+static int op_connect(long n, char *marker, size_t mlen)
+{
+	struct sockaddr_in a;
+	socklen_t al = sizeof(a);
+	struct linger lg = { 1, 0 };
+	int s, c, r = -1;
+
+	(void)n;
+	snprintf(marker, mlen, "?");
+	s = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (s < 0)
+		return -1;
+	if (connect(s, (struct sockaddr *)&laddr, sizeof(laddr)) == 0) {
+		if (getsockname(s, (struct sockaddr *)&a, &al) == 0)
+			snprintf(marker, mlen, "%u", ntohs(a.sin_port));
+		c = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
+		if (c >= 0) {
+			setsockopt(c, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
+			close(c);
+			r = 0;
+		}
+	}
+	setsockopt(s, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
+	close(s);
+	return r;
+}
+
+/* Make the open targets without opening them, and the loopback listener. */
+static int setup(int want_open, int want_connect)
+{
+	char p[512];
+	long i;
+	socklen_t al = sizeof(laddr);
+
+	if (want_open) {
+		snprintf(dir, sizeof(dir), "/tmp/vigil-bench-%s", opt_run);
+		if (mkdir(dir, 0700) < 0 && errno != EEXIST) {
+			perror(dir);
+			return -1;
+		}
+		for (i = 0; i < files; i++) {
+			snprintf(p, sizeof(p), "%s/%ld", dir, i);
+			if (mknod(p, S_IFREG | 0600, 0) < 0 && errno != EEXIST) {
+				perror(p);
+				return -1;
+			}
+		}
+	}
+	if (want_connect) {
+		lfd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+		memset(&laddr, 0, sizeof(laddr));
+		laddr.sin_family = AF_INET;
+		laddr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+		if (lfd < 0 || bind(lfd, (struct sockaddr *)&laddr, sizeof(laddr)) < 0 ||
+		    listen(lfd, 4096) < 0 || getsockname(lfd, (struct sockaddr *)&laddr, &al) < 0) {
+			perror("listener");
+			return -1;
+		}
+	}
+	return 0;
+}
+
+/* Remove the open targets (unlink and rmdir open nothing either). */
+static void teardown(void)
+{
+	char p[512];
+	long i;
+
+	if (!dir[0])
+		return;
+	for (i = 0; i < files; i++) {
+		snprintf(p, sizeof(p), "%s/%ld", dir, i);
+		unlink(p);
+	}
+	rmdir(dir);
+}
+
+/* Parse "exec=1,open=8,connect=1" (or a single kind name) into weights. */
+static int parse_mix(const char *s, long w[K_N])
+{
+	char buf[256], *tok, *save = NULL;
+	int k;
+
+	memset(w, 0, sizeof(long) * K_N);
+	snprintf(buf, sizeof(buf), "%s", s);
+	for (tok = strtok_r(buf, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
+		char *eq = strchr(tok, '=');
+		long v = eq ? atol(eq + 1) : 1;
+
+		if (eq)
+			*eq = 0;
+		for (k = 0; k < K_N && strcmp(tok, kind_name[k]); k++)
+			;
+		if (k == K_N || v < 0)
+			return -1;
+		w[k] = v;
+	}
+	return w[0] + w[1] + w[2] > 0 ? 0 : -1;
+}
+
+/* Smooth weighted round robin: the next kind, interleaved evenly by weight. */
+static int next_kind(const long w[K_N], long cur[K_N])
+{
+	long total = 0;
+	int k, best = -1;
+
+	for (k = 0; k < K_N; k++) {
+		cur[k] += w[k];
+		total += w[k];
+		if (w[k] && (best < 0 || cur[k] > cur[best]))
+			best = k;
+	}
+	cur[best] -= total;
+	return best;
+}
+
+/* Sleep until the monotonic deadline. */
+static void sleep_until(int64_t t)
+{
+	struct timespec ts = { t / 1000000000, t % 1000000000 };
+
+	while (clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &ts, NULL) == EINTR && !stop)
+		;
+}
+
+static void usage(void)
+{
+	fprintf(stderr, "usage: gen --run ID [--rate EV/S] [--duration S] [--count N] "
+			"[--mix exec=W,open=W,connect=W] [--burst N --burst-ms MS] [--files K] "
+			"[--log FILE]\n");
+}
+
+int main(int argc, char **argv)
+{
+	double rate = 1000, duration = 5;
+	long count = -1, burst = 0, burst_ms = 100, w[K_N] = { 1, 8, 1 }, cur[K_N] = { 0 };
+	long ops[K_N] = { 0 }, fails[K_N] = { 0 }, n, i;
+	int64_t op_ns[K_N] = { 0 }, t0, t0r, end, next, t1r, elapsed;
+	const char *logpath = NULL;
+	char marker[512];
+	int k;
+
+	for (i = 1; i < argc; i++) {
+		const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
+
+		if (!v) {
+			usage();
+			return 2;
+		}
+		if (!strcmp(a, "--run"))
+			snprintf(opt_run, sizeof(opt_run), "%s", v);
+		else if (!strcmp(a, "--rate"))
+			rate = atof(v);
+		else if (!strcmp(a, "--duration"))
+			duration = atof(v);
+		else if (!strcmp(a, "--count"))
+			count = atol(v);
+		else if (!strcmp(a, "--burst"))
+			burst = atol(v);
+		else if (!strcmp(a, "--burst-ms"))
+			burst_ms = atol(v);
+		else if (!strcmp(a, "--files"))
+			files = atol(v);
+		else if (!strcmp(a, "--log"))
+			logpath = v;
+		else if (!strcmp(a, "--mix")) {
+			if (parse_mix(v, w) < 0) {
+				fprintf(stderr, "gen: bad --mix %s\n", v);
+				return 2;
+			}
+		} else {
+			usage();
+			return 2;
+		}
+		i++;
+	}
+	if (!opt_run[0] || strpbrk(opt_run, "/ -") || files <= 0 || rate < 0 || burst_ms <= 0) {
+		usage();
+		return 2;
+	}
+	signal(SIGINT, on_sig);
+	signal(SIGTERM, on_sig);
+	if (logpath && !(logf = fopen(logpath, "w"))) {
+		perror(logpath);
+		return 1;
+	}
+	if (logf)
+		setvbuf(logf, NULL, _IOFBF, 1 << 20);
+	if (setup(w[K_OPEN] > 0, w[K_CONNECT] > 0) < 0) {
+		teardown();
+		return 1;
+	}
+	t0 = now(CLOCK_MONOTONIC);
+	t0r = now(CLOCK_REALTIME);
+	end = t0 + (int64_t)(duration * 1e9);
+	next = t0;
+	for (n = 0; !stop && (count < 0 || n < count) && (count >= 0 || now(CLOCK_MONOTONIC) < end);
+	     n++) {
+		int64_t a, b, ar;
+		int r;
+
+		k = next_kind(w, cur);
+		if (burst > 0) {
+			if (n % burst == 0) {
+				if (n)
+					next += burst_ms * 1000000;
+				sleep_until(next);
+			}
+		} else if (rate > 0) {
+			/* Sleep only when more than 200 µs ahead: timer slack in the VM is tens of
+			 * µs, so per-operation sleeps at 50k/s would pace badly. */
+			if (next - now(CLOCK_MONOTONIC) > 200000)
+				sleep_until(next);
+			next += (int64_t)(kind_events[k] * 1e9 / rate);
+		}
+		ar = logf ? now(CLOCK_REALTIME) : 0;
+		a = now(CLOCK_MONOTONIC);
+		r = k == K_EXEC ? op_exec(n, marker, sizeof(marker))
+		  : k == K_OPEN ? op_open(n, marker, sizeof(marker))
+				: op_connect(n, marker, sizeof(marker));
+		b = now(CLOCK_MONOTONIC);
+		ops[k]++;
+		op_ns[k] += b - a;
+		if (r < 0)
+			fails[k]++;
+		if (logf)
+			fprintf(logf, "%ld %s %s %lld %lld%s\n", n, kind_name[k], marker, (long long)ar,
+				(long long)(b - a), r < 0 ? " FAIL" : "");
+	}
+	elapsed = now(CLOCK_MONOTONIC) - t0;
+	t1r = now(CLOCK_REALTIME);
+	if (logf)
+		fclose(logf);
+	teardown();
+	printf("{\"run\":\"%s\",\"elapsed_s\":%.6f,\"t_start_ns\":%lld,\"t_end_ns\":%lld,"
+	       "\"port\":%u,\"dir\":\"%s\",\"files\":%ld,\"target_rate\":%.1f,\"burst\":%ld,",
+	       opt_run, elapsed / 1e9, (long long)t0r, (long long)t1r, ntohs(laddr.sin_port), dir,
+	       files, rate, burst);
+	long evs = 0;
+	for (k = 0; k < K_N; k++)
+		evs += (ops[k] - fails[k]) * kind_events[k];
+	printf("\"events\":%ld,\"rate_achieved\":%.1f", evs, evs / (elapsed / 1e9));
+	for (k = 0; k < K_N; k++)
+		printf(",\"%s\":{\"ops\":%ld,\"fail\":%ld,\"ns_per_op\":%.1f}", kind_name[k], ops[k],
+		       fails[k], ops[k] ? (double)op_ns[k] / ops[k] : 0.0);
+	printf("}\n");
+	return 0;
+}

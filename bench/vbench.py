@@ -1,0 +1,210 @@
+"""Helpers for vigil's benchmark (bench/run.py) and soak (bench/soak.py): the workload
+generator (build/bench/gen), the tap latency reader (build/bench/tapstat), per-stage CPU
+and RSS from /proc, counter deltas, and exact counting of a run's markers in the JSON
+export. Whatever event kinds the running collector produces are measured; a kind it does
+not produce is reported as "not captured", never as loss."""
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import uuid
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tests", "lib"))
+from vigiltest import ROOT, STAGES, TestFailure, Tree  # noqa: E402,F401
+
+GEN = os.path.join(ROOT, "build/bench/gen")
+TAPSTAT = os.path.join(ROOT, "build/bench/tapstat")
+HZ = os.sysconf("SC_CLK_TCK")
+KINDS = ["exec", "open", "connect"]
+# Microservice-like: mostly file opens, a fifth connects, a few execs (by operations).
+MIX = "exec=1,open=79,connect=20"
+
+
+def run_id():
+    return "b" + uuid.uuid4().hex[:10]
+
+
+def cpu_s(pid):
+    """utime+stime of a process (all its threads), seconds; None if it is gone."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            rest = f.read().rsplit(")", 1)[1].split()
+        return (int(rest[11]) + int(rest[12])) / HZ
+    except (OSError, IndexError, ValueError):
+        return None
+
+
+def rss_mb(pid):
+    try:
+        with open(f"/proc/{pid}/status") as f:
+            for line in f:
+                if line.startswith("VmRSS:"):
+                    return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return None
+
+
+def fd_count(pid):
+    try:
+        return len(os.listdir(f"/proc/{pid}/fd"))
+    except OSError:
+        return None
+
+
+def gen(run, rate, duration=None, count=None, mix=MIX, burst=None, log=None, popen=False):
+    """Run the generator; returns its JSON summary (or the Popen when popen)."""
+    cmd = [GEN, "--run", run, "--rate", str(rate), "--mix", mix]
+    if duration is not None:
+        cmd += ["--duration", str(duration)]
+    if count is not None:
+        cmd += ["--count", str(count)]
+    if burst:
+        cmd += ["--burst", str(burst[0]), "--burst-ms", str(burst[1])]
+    if log:
+        cmd += ["--log", log]
+    p = subprocess.Popen(cmd, stdout=subprocess.PIPE)
+    if popen:
+        return p
+    out, _ = p.communicate()
+    if p.returncode != 0:
+        raise RuntimeError(f"gen failed ({p.returncode}): {' '.join(cmd)}")
+    return json.loads(out)
+
+
+def expected(g, kinds):
+    """Events the export should hold for a generator summary, per captured kind."""
+    exp = {}
+    for k in kinds:
+        ok = g[k]["ops"] - g[k]["fail"]
+        if k == "exec":
+            exp["exec"] = ok
+            exp["exit"] = ok
+        else:
+            exp[k] = ok
+    return exp
+
+
+def count_export(path, run, port, offset=0):
+    """Count this run's events in the export from offset: exec/exit by the argument
+    marker, open by the path prefix, connect by the listener port. Exact, no sampling."""
+    mark = f"vigil-bench-{run}-".encode()
+    dirm = f"/tmp/vigil-bench-{run}/".encode()
+    portm = f'"dport":{port}'.encode() if port else None
+    c = {"exec": 0, "exit": 0, "open": 0, "connect": 0, "lines": 0}
+    try:
+        f = open(path, "rb")
+    except FileNotFoundError:
+        return c
+    with f:
+        f.seek(offset)
+        for line in f:
+            c["lines"] += 1
+            head = line[:24]
+            if head.startswith(b'{"process_kprobe"'):
+                if b"security_file_open" in line and dirm in line:
+                    c["open"] += 1
+                elif portm and b"tcp_connect" in line and portm in line:
+                    c["connect"] += 1
+            elif mark in line:
+                if head.startswith(b'{"process_exec"'):
+                    c["exec"] += 1
+                elif head.startswith(b'{"process_exit"'):
+                    c["exit"] += 1
+    return c
+
+
+class Tap:
+    """build/bench/tapstat on a stage's tap, from now until stop()."""
+
+    def __init__(self, tree, stage="exporter", samples=None):
+        cmd = [TAPSTAT, "--endpoint", tree.endpoint(stage, "tap"),
+               "--since", str(time.time_ns())]
+        if samples:
+            cmd += ["--samples", samples]
+        self.p = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+        time.sleep(0.3)  # the subscription reaches the XPUB asynchronously
+
+    def stop(self):
+        self.p.send_signal(signal.SIGTERM)
+        out, _ = self.p.communicate(timeout=30)
+        return json.loads(out)
+
+
+class Vigil:
+    """A benchmark view of a vigil Tree: pids, CPU, RSS and counters of every stage."""
+
+    def __init__(self, tree):
+        self.t = tree
+
+    def pids(self):
+        return {s: self.t.pid(s) for s in self.t.stages}
+
+    def cpu(self):
+        return {s: cpu_s(p) if p else None for s, p in self.pids().items()}
+
+    def rss(self):
+        return {s: rss_mb(p) if p else None for s, p in self.pids().items()}
+
+    def counters(self):
+        out = {}
+        for s in self.t.stages:
+            st = self.t.status(s) or {}
+            out[s] = st.get("counters", {})
+        return out
+
+    def losses(self, c0, c1):
+        """Counted losses between two counter snapshots: kernel ring drops and the gaps
+        each stage saw on its input."""
+        def d(s, k):
+            return c1.get(s, {}).get(k, 0) - c0.get(s, {}).get(k, 0)
+        gaps = {s: d(s, "gap_total") for s in self.t.stages if s != "collector"}
+        return {"ringbuf_lost": max(0, d("collector", "ringbuf_lost")), "gaps": gaps}
+
+    def drain(self, quiet=1.0, timeout=30.0):
+        """Wait until the exporter has exported nothing new for `quiet` seconds."""
+        end = time.monotonic() + timeout
+        last, since = None, time.monotonic()
+        while time.monotonic() < end:
+            n = self.t.counter("exporter", "exported")
+            if n != last:
+                last, since = n, time.monotonic()
+            elif time.monotonic() - since >= quiet:
+                return True
+            time.sleep(0.1)
+        return False
+
+
+def captured_kinds(tree):
+    """Which workload kinds this build's collector turns into events: run a few of each
+    and look in the export."""
+    run = run_id()
+    off = os.path.getsize(tree.export) if os.path.exists(tree.export) else 0
+    g = gen(run, 0, count=30, mix="exec=1,open=1,connect=1")
+    kinds = []
+    end = time.monotonic() + 5
+    while time.monotonic() < end:
+        c = count_export(tree.export, run, g["port"], off)
+        kinds = [k for k in KINDS if c[k] > 0]
+        if len(kinds) == 3:
+            break
+        time.sleep(0.25)
+    return kinds
+
+
+def truncate_export(tree):
+    """The exporter appends (O_APPEND), so emptying the file between windows is safe and
+    keeps long runs from filling the disk."""
+    try:
+        os.truncate(tree.export, 0)
+    except OSError:
+        pass
+
+
+def foreign_vigil_progs(tree):
+    """vigil_* BPF programs loaded by someone else (other trees on the machine also fire
+    on our workload, in both the with and the without windows)."""
+    from vigiltest import bpf_prog_ids
+    return len(bpf_prog_ids() - tree.collector_prog_ids())

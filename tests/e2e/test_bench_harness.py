@@ -1,0 +1,63 @@
+"""e2e (quick): the benchmark harness counts exactly. With the whole tree under s6, the
+generator (bench/gen.c) runs the mix at 500 events/s for 2 s with a log; the log has one
+line per operation with unique exec markers; every exec of the run is found in the export
+as process_exec and process_exit (exact count, zero missing) and whatever open/connect
+kinds the collector captures match too; the tap reader times the events (p50 > 0 and
+below 5 s); per-stage CPU and RSS are read; bad generator options exit 2."""
+import os
+import subprocess
+import sys
+import tempfile
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "bench"))
+import vbench as vb  # noqa: E402
+from vigiltest import check, need_root, run_test, wait_for  # noqa: E402
+
+
+def test():
+    need_root()
+    for b in (vb.GEN, vb.TAPSTAT):
+        check(os.access(b, os.X_OK), f"{b} not built (make)")
+    check(subprocess.run([vb.GEN, "--run", "x", "--mix", "bogus=1"],
+                         stderr=subprocess.DEVNULL).returncode == 2, "bad --mix accepted")
+    check(subprocess.run([vb.GEN, "--run", "a/b"], stderr=subprocess.DEVNULL).returncode == 2,
+          "run id with a slash accepted")
+    t = vb.Tree()
+    t.env["VIGIL_EXPORTER_OPTS"] = f"--export-file {t.export} --export-file-max-size-mb 0"
+    v = vb.Vigil(t)
+    log = tempfile.NamedTemporaryFile(prefix="vigil-bench-log-", delete=False).name
+    try:
+        t.start(timeout=40, wait=["collector", "enricher", "evaluator", "exporter"])
+        kinds = vb.captured_kinds(t)
+        check("exec" in kinds, f"exec not captured: kinds {kinds}")
+        vb.truncate_export(t)
+        c0, cpu0 = v.counters(), v.cpu()
+        tap = vb.Tap(t)
+        run = vb.run_id()
+        g = vb.gen(run, 500, duration=2, mix="exec=1,open=20,connect=5", log=log)
+        with open(log) as f:
+            lines = f.read().splitlines()
+        nops = sum(g[k]["ops"] for k in vb.KINDS)
+        check(len(lines) == nops, f"log has {len(lines)} lines for {nops} operations")
+        ex = [ln.split()[2] for ln in lines if ln.split()[1] == "exec"]
+        check(len(ex) == len(set(ex)) == g["exec"]["ops"] > 0, "exec markers not unique")
+        exp = vb.expected(g, kinds)
+        cnt = wait_for(lambda: (lambda c: c if all(c[k] >= exp[k] for k in exp) else None)(
+            vb.count_export(t.export, run, g["port"])), 10, what=f"{exp} in the export")
+        for k in exp:
+            check(cnt[k] == exp[k], f"{k}: found {cnt[k]}, generated {exp[k]}")
+        check(v.drain(quiet=0.5, timeout=10), "exporter did not go idle")
+        lat = tap.stop()
+        check(lat["timed"] >= exp["exec"], f"tap timed {lat['timed']} events")
+        check(0 < lat["lat_us"]["p50"] < 5e6, f"p50 {lat['lat_us']['p50']} us")
+        cpu1, c1 = v.cpu(), v.counters()
+        check(all(cpu1[s] is not None and cpu1[s] >= cpu0[s] for s in cpu0), f"cpu {cpu1}")
+        check(all(x and x > 0 for x in v.rss().values()), f"rss {v.rss()}")
+        loss = v.losses(c0, c1)
+        check(loss["ringbuf_lost"] == 0, f"ring lost {loss}")
+    finally:
+        os.unlink(log)
+        t.cleanup()
+
+
+run_test(test)

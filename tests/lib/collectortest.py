@@ -1,0 +1,80 @@
+"""Helpers for the collector's e2e tests: an incremental reader of a tree's JSON export
+that parses only the lines of the processes a test watches (the machine may be busy
+with other engineers' floods, and re-parsing the whole export on every poll is slow)."""
+import json
+import os
+import re
+import time
+
+from vigiltest import TestFailure
+
+
+class Export:
+    """Reads t.export incrementally; keeps the parsed events of the watched pids."""
+
+    def __init__(self, tree):
+        self.tree = tree
+        self.path = tree.export
+        self.off = 0
+        self.ino = None
+        self.events = []
+        self.pids = set()
+
+    def watch(self, *pids):
+        self.pids.update(pids)
+
+    def _poll(self):
+        try:
+            with open(self.path, "rb") as f:
+                st = os.fstat(f.fileno())
+                if st.st_ino != self.ino or st.st_size < self.off:
+                    # rotated by the exporter (a busy machine fills it fast): the
+                    # rotated file's tail was already read up to self.off
+                    self.ino, self.off = st.st_ino, 0
+                f.seek(self.off)
+                data = f.read()
+        except FileNotFoundError:
+            return
+        end = data.rfind(b"\n")
+        if end < 0:
+            return
+        self.off += end + 1
+        pat = re.compile(rb'"pid":(\d+)')
+        for line in data[:end].split(b"\n"):
+            m = pat.search(line)   # the first pid is the acting process's
+            if not m or int(m.group(1)) not in self.pids:
+                continue
+            try:
+                self.events.append(json.loads(line))
+            except ValueError:
+                raise TestFailure(f"export line is not JSON: {line[:300]!r}")
+
+    def find(self, kind, pred, timeout=15.0, what=None):
+        """The first watched event of kind (process_exec, process_kprobe) with pred(body)."""
+        end = time.monotonic() + timeout
+        while True:
+            self._poll()
+            for e in self.events:
+                if kind in e and pred(e[kind]):
+                    return e[kind]
+            if time.monotonic() > end:
+                c = self.tree.status("collector") or {}
+                lost = c.get("counters", {}).get("ringbuf_lost")
+                raise TestFailure(f"timed out after {timeout}s waiting for {what or kind} "
+                                  f"(collector ringbuf_lost={lost})")
+            time.sleep(0.05)
+
+    def kprobe(self, fn, pid, pred=lambda e: True, timeout=15.0):
+        """The first process_kprobe of pid with function_name fn and pred."""
+        self.watch(pid)
+        return self.find("process_kprobe", lambda e: e.get("function_name") == fn
+                         and e["process"]["pid"] == pid and pred(e), timeout,
+                         what=f"{fn} of pid {pid}")
+
+
+def arg(e, key, label=None):
+    """The value of the first argument of kprobe body e with key (and label)."""
+    for a in e["args"]:
+        if key in a and (label is None or a.get("label") == label):
+            return a[key]
+    return None
