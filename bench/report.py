@@ -1,6 +1,8 @@
 """Write docs/BENCHMARKS.md and docs/bench.png from one bench/run.py result."""
+import json
 import os
 import subprocess
+import time
 
 import vbench as vb
 
@@ -19,8 +21,13 @@ def plot(res, samples, path):
             continue
         ys = [(i + 1) / len(us) for i in range(len(us))]
         a.plot(us, ys, label=f"{tag.replace('~', '/')} (n={len(us)})")
+    gl = res.get("grpc_latency") or {}
+    if gl.get("samples_us"):
+        us = [x for x in gl["samples_us"] if x > 0]
+        a.plot(us, [(i + 1) / len(us) for i in range(len(us))], "k--",
+               label=f"kernel -> gRPC client, mix {gl['rate']}/s (n={gl['timed']})")
     a.set_xscale("log")
-    a.set_xlabel("latency kernel -> exporter tap (µs, log)")
+    a.set_xlabel("latency kernel -> exporter tap / gRPC client (µs, log)")
     a.set_ylabel("fraction of events")
     a.axvline(100, color="grey", ls=":", label="goal p50 100 µs")
     a.axvline(1000, color="grey", ls="--", label="goal p99 1 ms")
@@ -77,32 +84,169 @@ def goals(res):
                 f"(shared 2 vCPU); loss there: {m50['missing']['med']:.0f} missing, "
                 f"{m50['ring_lost']['med']:.0f} ring, {m50['gaps']['med']:.0f} gaps"
                 if m50 and m50["achieved"]["min"] < 45000 else ""))
-    o = res["saturated"].get("open")
-    if o:
-        out.append(("added cost per open ≤ 1.3× (every open captured)",
-                    f"{o['ratio']['med']:.2f}×", o["captured"] and o["ratio"]["med"] <= 1.3,
-                    "" if o["captured"] else "opens are NOT captured by this build: not met"))
+    sc = res.get("syscost") or {}
+    if sc.get("ratio_open_captured"):
+        r = sc["ratio_open_captured"]["med"]
+        out.append(("added cost per open ≤ 1.3× (every open captured)", f"{r:.2f}×", r <= 1.3,
+                    "bench/syscost.py: flat-out open+close, collector --events process,file"))
+        r = sc["ratio_open_filtered"]["med"]
+        out.append(("open filtered in the kernel, no event ≤ 1.22× (issue 3)", f"{r:.2f}×",
+                    r <= 1.22, "same programs attached, filter map wants no file operation"))
+        r = sc["ratio_exec"]["med"]
+        out.append(("exec path ≤ 1.05× (issue 3)", f"{r:.2f}×", r <= 1.05, "fork+exec+wait"))
+    else:
+        out.append(("added cost per open ≤ 1.3× (every open captured)", "not measured", False,
+                    sc.get("error", "")))
     return out
+
+
+def soak_section():
+    """The last `make soak` (build/bench/soak.json), or a loud note that there is none."""
+    p = os.path.join(vb.ROOT, "build/bench/soak.json")
+    L = ["", "## Soak (`make soak`, run separately)", ""]
+    try:
+        with open(p) as f:
+            s = json.load(f)
+    except (OSError, ValueError):
+        return L + ["**No soak result on this machine** (build/bench/soak.json): run "
+                    "`make soak`."]
+    ok = not s.get("fails")
+    kills = s.get("kills", [])
+    by = {}
+    for k in kills:
+        by[k["stage"]] = by.get(k["stage"], 0) + 1
+    L += [f"Run {s.get('date')}: {s['duration_s']:.0f} s at {s['rate']} events/s (achieved "
+          f"{s['gen']['rate_achieved']:.0f}/s), collector `--events process,file,net` "
+          f"(kinds {', '.join(s.get('kinds', []))}), {len(kills)} SIGKILLs at random times "
+          "inside the window (" + ", ".join(f"{k} ×{n}" for k, n in sorted(by.items())) +
+          "), each restarted by s6. Result: **" + ("pass" if ok else "FAIL") + "**.", "",
+          "| check | result |", "|---|---|",
+          f"| events generated with the collector up | {s['generated_outside']} |",
+          f"| events generated while the collector was restarting (not observable) | "
+          f"{s['generated_collector_down']} |",
+          f"| found in the export | {s['found']} |",
+          f"| counted losses: ring drops + gaps | {s['counted']} (ring {s['ring_lost']}, "
+          f"gaps {s['gaps']}) |",
+          "| unaccounted (generated − found − counted) | " +
+          (f"{s['unaccounted']} |" if s["counted"] <= 2 * max(1, s["generated_outside"] +
+                                                              s["generated_collector_down"] -
+                                                              s["found"])
+           else "not determinable: counted losses over-count (see below) |"),
+          f"| denied connects that succeeded (prober, every 20 ms) | {s['prober_successes']} "
+          f"of {sum(s['prober'].values())} ({s['prober']}) |",
+          "| RSS first → last quarter, MB | " + ", ".join(
+              f"{k} {a or 0:.1f} → {b or 0:.1f}" for k, (a, b) in s["rss"].items()) + " |",
+          "| fds first → last quarter | " + ", ".join(
+              f"{k} {a or 0:.0f} → {b or 0:.0f}" for k, (a, b) in s["fds"].items()) + " |",
+          f"| old collector programs still loaded after a restart | "
+          f"{s['stale_progs_after_restart'] or 'none'} |"]
+    if s.get("missing_by_second"):
+        L.append("| seconds with the most events missing | " + ", ".join(
+            f"{k[11:]} {v}" for k, v in s["missing_by_second"].items()) + " |")
+    L.append("| kills (stage@s, time to ready) | " + ", ".join(
+        f"{k['stage']}@{k['at_s']:.0f} ({k['down_s']}s)" for k in kills) + " |")
+    if s.get("fails"):
+        L += ["", "Failures:", ""] + [f"- {x}" for x in s["fails"]]
+    # what the figures mean, for the stage owners
+    L += ["", "What this run shows:", ""]
+    ach = s["gen"]["rate_achieved"]
+    if ach < 0.9 * s["rate"]:
+        L.append(f"- The generator reached {ach:.0f} of {s['rate']} events/s: the machine "
+                 "(2 vCPU, shared) could not run the workload, the tree and the other tests "
+                 "at that rate.")
+    real = max(0, s["generated_outside"] + s["generated_collector_down"] - s["found"])
+    L.append(f"- {real} events are missing from the export; the collector counted "
+             f"{s['ring_lost']} ring-buffer drops (all processes' events, ours and the "
+             "machine's): the loss is consistent with kernel drops under overload, which are "
+             "counted, not silent (the balance cannot be closed exactly, see the next point).")
+    rx = (s.get("resets") or {}).get("exporter", 0)
+    if rx and s["counted"] > real * 2:
+        L.append(f"- The gap counters cannot be used for the balance: the exporter counted "
+                 f"{s['gaps'].get('exporter', 0)} gaps and {rx} resets for the evaluator. After "
+                 "an evaluator restart the dead incarnation's messages still queued at the "
+                 "exporter and the new incarnation's (numbered on from the state file) arrive "
+                 "fair-queued on two pipes under the same `src`, so `seq` alternates between "
+                 "two ranges and every switch counts a gap or a reset (common/wire.c "
+                 "wire_track). Nothing is lost by that, but loss accounting is wrong by orders "
+                 "of magnitude until the old queue is drained: a restart needs an incarnation "
+                 "mark in the envelope (or per-pipe tracking).")
+    if not s["prober_successes"]:
+        ek = [k for k in kills if k["stage"] == "enforcer"]
+        L.append(f"- Enforcement held: {sum(s['prober'].values())} connects to the denied "
+                 f"address, all refused, across {len(ek)} enforcer kills (ready again after "
+                 + ", ".join(f"{k['down_s']} s" for k in ek) + ": the pinned programs and maps "
+                 "keep enforcing while no enforcer runs).")
+    ck = [k for k in kills if k["stage"] == "collector"]
+    if ck:
+        L.append(f"- A collector restart takes " + ", ".join(f"{k['down_s']} s" for k in ck) +
+                 f" to ready; {s['generated_collector_down']} events were made in those windows "
+                 "(0.5 s before each kill until ready) and are shown apart: nothing can see "
+                 "them.")
+    for n in s.get("notes", []):
+        L.append(f"- note: {n}")
+    return L
 
 
 def write(res, samples, txt):
     plot(res, samples, os.path.join(DOCS, "bench.png"))
     rev = subprocess.run(["git", "-C", vb.ROOT, "rev-parse", "--short", "HEAD"],
                          stdout=subprocess.PIPE, text=True).stdout.strip()
+    dur = (res.get("t_end", time.time()) - res["t0"]) / 60 if res.get("t0") else None
+    ls, le = res.get("load_start"), res.get("load_end")
+    s1 = next((x for x in res["series"] if x["tag"] == "mix 1000/s"), None)
+    fg = None
+    if s1 and s1.get("rounds"):
+        fg = sum(max(0, r["exported"] - r["generated_total"]) / r["gen"]["elapsed_s"]
+                 for r in s1["rounds"]) / len(s1["rounds"])
     L = ["# vigil benchmarks", "",
          f"Measured {res['date']} on {res['machine']} (Firecracker VM), tree at git {rev} "
-         "plus uncommitted work in progress of that day.", "",
-         "**Read these numbers with the machine in mind:** 2 vCPU shared with the workload "
-         "generator, the tools and — while this ran — other engineers' test suites (their "
-         f"vigil trees had {res.get('foreign_progs', '?')} `vigil_*` BPF programs loaded, "
-         "which fire on our workload in both the *with* and the *without* windows).", "",
-         "## Reproduce", "", "```", "make bench            # short windows (5 s), a few minutes",
-         "make bench-report     # 60 s windows; rewrites this file and docs/bench.png",
-         f"/usr/bin/python3 bench/run.py {' '.join(res.get('argv', []))}   # this run",
-         "```", "", "## Goals (issue 8) against this run", "",
+         "plus uncommitted work in progress of that day"
+         + (f"; `make bench` took {dur:.1f} min" if dur else "") + ".", "",
+         "**Read these numbers with the machine in mind:** 2 vCPU **shared with other "
+         "engineers' test suites, which ran while this did** (load average "
+         + (f"{ls[0]:.2f} at the start, {le[0]:.2f} at the end" if ls and le else "?")
+         + f"; their vigil trees had {res.get('foreign_progs', '?')} `vigil_*` BPF programs "
+         "loaded, which fire on our workload in both the *with* and the *without* windows, "
+         "and every tree here sees every process's events: our exporter wrote "
+         f"{res.get('background_ev_s', 0):.0f} events/s of other people's activity with no "
+         "workload of ours" + (f"; during the mix 1000/s windows it wrote {fg:.0f} events/s "
+                               "that were not ours" if fg is not None else "") +
+         "). The workload generator, the Python clients and the tools share "
+         "the same 2 vCPU. Differences of 10-20 % between runs are noise here.", "",
+         ] + ([f"**Parts measured again after the run:** {'; '.join(res['merged'])} (the "
+               "`make bench` run's attempt failed; see the report of that session)", ""]
+              if res.get("merged") else []) + [
+         "**What the headline rows measure here:** the tree runs with file and network "
+         "events on, and the collector sees every process on the machine. With other "
+         "engineers' builds and tests opening files at thousands per second, the rate series "
+         "measure vigil carrying the machine's whole event stream (see the events/s that were "
+         "not ours, above) plus our workload — not 1,000 events/s. *CPU ms/1k ev* divides by "
+         "every exported event and is the comparable per-event figure; loss and latency of our "
+         "events are measured under that foreign load (its backlog is the multi-second "
+         "latency). On a quiet machine rerun `make bench`.", "",
+         "## Reproduce", "",
+         "Every figure below comes from one command (as root, after `make`):", "",
+         "| figure | command |", "|---|---|",
+         "| everything here (this file and docs/bench.png) | `make bench` |",
+         "| long form, 60 s windows | `make bench-report` |",
+         "| CPU, RSS, loss, latency to the exporter per rate; added cost; auditd/bpftrace "
+         "on the mix | `/usr/bin/python3 bench/run.py --no-docs` (`--rates`, `--window`, "
+         "`--rounds`, `--no-compare`) |",
+         "| collector per-syscall cost (captured, filtered, exec; auditd, bpftrace) | "
+         "`/usr/bin/python3 bench/syscost.py` |",
+         "| exporter → gRPC client over TLS: highest zero-loss rate; kernel → gRPC latency | "
+         "`/usr/bin/python3 bench/grpc_bench.py` |",
+         "| evaluator matching cost, latency, throughput of 1 and 3 instances | "
+         "`/usr/bin/python3 bench/eval_bench.py` |",
+         "| enforcer / enricher benches | `/usr/bin/python3 bench/enforce_bench.py`, "
+         "`/usr/bin/python3 bench/enricher_bench.py` |",
+         "| soak (10 min at 10k/s, stages killed) | `make soak` "
+         "(`VIGIL_SOAK_S`, `VIGIL_SOAK_RATE`) |", "",
+         "## Goals (issue 8) against this run", "",
          "| goal | measured | met | notes |", "|---|---|---|---|"]
     for g, m, ok, note in goals(res):
         L.append(f"| {g} | {m} | {'yes' if ok else '**no**'} | {note} |")
+    L += soak_section()
     L += ["", "## Results", "", "```", txt, "```", "", "![latency and CPU](bench.png)", "",
           "## How it measures", "",
           "- Workload: `build/bench/gen` (bench/gen.c). Rates are *kernel events* per second: an "
@@ -121,8 +265,8 @@ def write(res, samples, txt):
           "(the workload's and everything else on the machine).",
           "- Added cost: the generator's mean time inside each kind of operation (sleeps "
           "excluded), with vigil / without, rounds alternating in the same run; *without* "
-          "means the collector stopped through s6 (its links go with it). Saturated loops "
-          "run each kind flat out.",
+          "means the collector stopped through s6 (its links go with it). Flat-out loops: "
+          "see the per-syscall cost below.",
           "- Latency: `build/bench/tapstat` subscribes to the exporter's tap (published right "
           "after the line is written) and takes CLOCK_REALTIME minus the event's `time` (the "
           "kernel timestamp in wall-clock ns). The tap subscription itself costs the exporter "
@@ -133,6 +277,34 @@ def write(res, samples, txt):
           "previous `enabled` state restored after. bpftrace 0.17: `sys_enter_execve/openat/"
           "connect` tracepoints printing pid, comm, path/argv to a file. Both measured with "
           "vigil's collector stopped; *seen* counts the workload's operations they recorded.",
+          "- The tree runs the collector with `--events process,file,net` (every kind of the "
+          "workload is an event; the stage's own default, `--events process`, sends neither "
+          "opens nor connects).",
+          "- Per-syscall cost (bench/syscost.py): `gen --rate 0` loops of open+close (20,000 "
+          "per sample) and fork+exec+wait (200), rounds alternating: collector stopped / up "
+          "with `--events process,file` (every open sent; pipeline drained between samples) / "
+          "up with its `filter` map rewritten by bpftool to want no file operation (programs "
+          "attached, every open dropped in the kernel; restored after). auditd and bpftrace "
+          "on the same loops, alternating with their own baseline.",
+          "- Exporter gRPC (bench/grpc_bench.py): the exporter alone, TLS on 127.0.0.1, "
+          "default per-client queue (10,000); a separate Python process pushes synthetic "
+          "enriched process_exec envelopes into `exporter.in` paced per ms; one python3-grpcio "
+          "client counts responses without parsing. A rate passes with every event received, "
+          "no `grpc.client_drops`, no input drop or gap, the last event within 1 s of the last "
+          "push, and the pusher within 5 % of the target. The Python client is the likely "
+          "bottleneck at the top. Latency: whole tree, the client parses each response; "
+          "receive time minus the response's `time`.",
+          "- Evaluator (bench/eval_bench.py): vigil-evaluator alone on a private run "
+          "directory; a separate Python process pushes pre-packed enriched events of the mix "
+          "(none matching) into `enricher.out` (`.1`, `.2` for three instances, sharded by "
+          "pid as the enricher does); the script pulls the re-sent copies at `exporter.in`. "
+          "CPU per event = evaluator utime+stime / events (10 ms ticks over 100,000 events); "
+          "matching cost = that minus the same run with no policy; 1,000 generated policies "
+          "(a third each on exec binaries, file path prefixes, connect ports). Three "
+          "instances on 2 vCPU with the pusher and the sink in Python share the same cores.",
+          "- Soak (bench/soak.py): see the section above; accounting from the generator's "
+          "per-operation log and the export; each stage's counters read right before it is "
+          "killed and summed over its incarnations.",
           ""]
     with open(os.path.join(DOCS, "BENCHMARKS.md"), "w") as f:
         f.write("\n".join(L))

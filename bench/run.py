@@ -12,8 +12,9 @@ no program is attached) and a window *with* it, and measure:
     stage), and events missing from the JSON export, counted exactly by marker;
   - latency kernel -> exporter: receipt time on the exporter's tap minus the event's
     kernel timestamp (build/bench/tapstat), p50/p99/p99.9.
-Then each kind alone, a burst, the saturated open/exec cost, and the same workload under
-auditd and bpftrace. Medians of the rounds with (min..max). `--report` uses 60 s windows,
+Then each kind alone, a burst, the same workload under auditd and bpftrace, and the
+per-stage benches (bench/syscost.py, bench/grpc_bench.py, bench/eval_bench.py, and the
+enforcer's and enricher's when they exist). Medians of the rounds with (min..max). `--report` uses 60 s windows,
 writes docs/BENCHMARKS.md and docs/bench.png."""
 import argparse
 import datetime
@@ -32,6 +33,8 @@ import vbench as vb  # noqa: E402
 import compare  # noqa: E402
 
 OUT = os.path.join(vb.ROOT, "build/bench")
+COLLECTOR_OPTS = "--events process,file,net"
+EXTERNAL = ("enforce_bench.py", "enricher_bench.py")  # other engineers' standalone benches
 
 
 def med(xs):
@@ -141,27 +144,6 @@ def summarize(rs, rate, mix, kinds, tag):
     return s
 
 
-def saturated(v, rounds, kinds):
-    """Flat-out loops: ns per open / per exec / per connect, without and with vigil."""
-    out = {}
-    for k, n in (("open", 200000), ("exec", 300), ("connect", 20000)):
-        wo, wi = [], []
-        for _ in range(rounds):
-            v.t.svc("collector", "-d")
-            v.t.svwait("collector", "-D", timeout=20)
-            wo.append(vb.gen(vb.run_id(), 0, count=n, mix=k)[k]["ns_per_op"])
-            v.t.svc("collector", "-u")
-            v.t.wait_ready("collector", 30)
-            wi.append(vb.gen(vb.run_id(), 0, count=n, mix=k)[k]["ns_per_op"])
-            v.drain(quiet=0.5)
-            vb.truncate_export(v.t)
-        out[k] = {"without_ns": med(wo), "with_ns": med(wi), "n": n, "captured": k in kinds,
-                  "ratio": med([b / a for a, b in zip(wo, wi)])}
-        say(f"  saturated {k}: {out[k]['without_ns']['med']:.0f} -> "
-            f"{out[k]['with_ns']['med']:.0f} ns/op ({out[k]['ratio']['med']:.2f}x)")
-    return out
-
-
 def max_zero_loss(series):
     # A rate counts only if the generator reached 90 % of it in every round.
     ok = [s for s in series if s["zero_loss"] and s["achieved"]["min"] >= 0.9 * s["rate"]]
@@ -221,10 +203,6 @@ def table(res):
     for st in s0["stage_cpu_pct"]:
         L.append(f"  {st:<10} CPU {fmt(s0['stage_cpu_pct'][st], '{:.3f}'):>26}   "
                  f"RSS {fmt(s0['stage_rss_mb'][st], '{:.1f}')}")
-    L.append("\nsaturated loops (ns per operation, without -> with):")
-    for k, x in res["saturated"].items():
-        L.append(f"  {k:<8} {x['without_ns']['med']:>10.0f} -> {x['with_ns']['med']:>10.0f} "
-                 f"ratio {fmt(x['ratio'])}{'' if x['captured'] else '  (kind not captured)'}")
     z = res["max_zero_loss"]
     L.append("\nhighest tested rate reached by the generator with zero loss (of the captured "
              "kinds) over every window: " +
@@ -238,7 +216,80 @@ def table(res):
                  f"RSS {c['rss_mb']:.1f} MB, seen {c['seen']}/{c['generated']}, lost "
                  f"{c['lost']}; added cost " + "  ".join(
                      f"{k} {c['ratio'][k]:.2f}x" for k in vb.KINDS if c["ratio"].get(k)))
+    L += stage_tables(res)
     return "\n".join(L)
+
+
+def stage_tables(res):
+    """The per-stage benches as text: syscall cost, exporter gRPC, evaluator, others."""
+    L = []
+    sc = res.get("syscost") or {}
+    L.append("\ncollector per-syscall cost (flat-out loops, ns per operation; ratio to no vigil "
+             "in the same round; median (min..max)):")
+    if sc.get("error") or not sc:
+        L.append(f"  NOT MEASURED: {sc.get('error', 'not run')}")
+    else:
+        ns = sc["ns"]
+        L.append(f"  open+close, every open captured   {ns['none_open']['med']:>8.0f} -> "
+                 f"{ns['captured_open']['med']:>8.0f}  ratio {fmt(sc['ratio_open_captured'])}"
+                 f"  (ring drops per sample {sc['ring_lost_in_captured']})")
+        L.append(f"  open+close, filtered in the kernel {ns['none_open']['med']:>8.0f} -> "
+                 f"{ns['filtered_open']['med']:>8.0f}  ratio {fmt(sc['ratio_open_filtered'])}")
+        L.append(f"  fork+exec+wait /bin/true           {ns['none_exec']['med']:>8.0f} -> "
+                 f"{ns['captured_exec']['med']:>8.0f}  ratio {fmt(sc['ratio_exec'])}")
+        for tool, x in (sc.get("tools") or {}).items():
+            if x.get("error"):
+                L.append(f"  {tool:<9} NOT RUN — {x['error']}")
+            else:
+                L.append(f"  {tool:<9} open+close ratio {fmt(x['ratio_open'])}   exec ratio "
+                         f"{fmt(x['ratio_exec'])}")
+        for n in sc.get("notes", []):
+            L.append(f"  note: {n}")
+    g = res.get("grpc_throughput") or {}
+    L.append("\nexporter -> gRPC client over TLS (exporter alone, synthetic enriched events "
+             "pushed into exporter.in, one python3-grpcio client counting):")
+    if g.get("error") or not g:
+        L.append(f"  NOT MEASURED: {g.get('error', 'not run')}")
+    else:
+        for st in g["steps"]:
+            L.append(f"  target {st['rate']:>6}/s: pushed {st['push_rate']:>8.0f}/s, received "
+                     f"{st['received']}/{st['pushed']}, client drops {st['client_drops']}, "
+                     f"exporter CPU {st['exporter_cpu_pct'] or 0:.0f}%, bench process (pusher "
+                     f"excluded: client) CPU {st['bench_process_cpu_pct']:.0f}% — "
+                     f"{'ok' if st['ok'] else 'FAIL: ' + st['why']}")
+        L.append("  highest rate with zero loss, sustained: " +
+                 (f"{g['max_zero_loss']:.0f} events/s" if g.get("max_zero_loss") else "none"))
+    gl = res.get("grpc_latency") or {}
+    if gl.get("error") or not gl:
+        L.append(f"  latency kernel -> gRPC client: NOT MEASURED: {gl.get('error', 'not run')}")
+    elif gl.get("timed"):
+        L.append(f"  latency kernel -> gRPC client at {gl['rate']}/s (whole tree, file and "
+                 f"network events on; {gl['timed']} events): p50 {gl['p50_us']:.0f} us, "
+                 f"p99 {gl['p99_us']:.0f} us, p99.9 {gl['p999_us']:.0f} us")
+    e = res.get("evaluator") or {}
+    L.append("\nevaluator (alone, synthetic enriched events of the mix, none matching):")
+    if e.get("error") or not e:
+        L.append(f"  NOT MEASURED: {e.get('error', 'not run')}")
+    else:
+        L.append(f"  {'policy set':<12}{'policies':>9}{'CPU us/ev':>11}{'matching us/ev':>16}"
+                 f"{'p50 us':>8}{'p99 us':>8}{'1 inst ev/s':>13}{'3 inst ev/s':>13}")
+        for k, r in e["sets"].items():
+            L.append(f"  {k:<12}{r['policies'] or 0:>9}{r['cpu_us_per_event']:>11.1f}"
+                     f"{r['match_us_per_event']:>16.1f}{r['lat_p50_us']:>8.0f}"
+                     f"{r['lat_p99_us']:>8.0f}{r['throughput_1']:>13.0f}{r['throughput_3']:>13.0f}")
+        L.append("  (CPU us per event = CPU ms per 1,000 events; matching = minus the no-policy "
+                 "run; latency includes two ipc hops and Python at both ends)")
+    for sc_name, x in (res.get("external") or {}).items():
+        L.append(f"\nbench/{sc_name}:")
+        if x.get("missing"):
+            L.append("  !! NOT RUN: the script does not exist yet")
+        else:
+            if x.get("rc"):
+                L.append(f"  !! exited {x['rc']}")
+            if x.get("error"):
+                L.append(f"  !! {x['error']}")
+            L += ["  " + ln for ln in (x.get("output") or "").rstrip().splitlines()[-25:]]
+    return L
 
 
 def machine():
@@ -260,6 +311,8 @@ def start_tree(res):
     while True:
         t = vb.Tree(stages=stages)
         t.env["VIGIL_EXPORTER_OPTS"] = f"--export-file {t.export} --export-file-max-size-mb 0"
+        # every kind of the workload is an event: file and network events on
+        t.env["VIGIL_COLLECTOR_OPTS"] = COLLECTOR_OPTS
         try:
             t.start(timeout=40)
             return t
@@ -274,6 +327,62 @@ def start_tree(res):
             stages = [s for s in stages if s not in bad]
 
 
+def guarded(name, fn, res, say):
+    """One part of the bench; a failure is reported loudly and the rest goes on."""
+    t0 = time.monotonic()
+    try:
+        res[name] = fn()
+    except Exception as e:  # noqa: BLE001 — one broken part must not sink the rest
+        loud(f"{name} failed: {type(e).__name__}: {e}")
+        res[name] = {"error": f"{type(e).__name__}: {e}"}
+    res.setdefault("durations_s", {})[name] = round(time.monotonic() - t0)
+
+
+def external(script, timeout=150):
+    """Another engineer's standalone bench (bench/<script>): its output, or why not."""
+    path = os.path.join(vb.ROOT, "bench", script)
+    if not os.path.exists(path):
+        loud(f"bench/{script} does not exist yet: skipped (its figures are missing from "
+             "this report)")
+        return {"missing": True}
+    # a short form when the script has one: make bench stays within ~10 minutes
+    args = ["--quick"] if "--quick" in open(path, errors="replace").read() else []
+    try:
+        r = subprocess.run(["/usr/bin/python3", path, *args], stdout=subprocess.PIPE,
+                           stderr=subprocess.STDOUT, text=True, timeout=timeout)
+    except subprocess.TimeoutExpired as e:
+        loud(f"bench/{script} did not finish in {timeout} s: cut off")
+        return {"rc": None, "output": (e.stdout or b"").decode(errors="replace")[-4000:]
+                if isinstance(e.stdout, bytes) else (e.stdout or "")[-4000:],
+                "error": f"timed out after {timeout} s"}
+    if r.returncode != 0:
+        loud(f"bench/{script} exited {r.returncode}")
+    say(r.stdout[-3000:])
+    return {"rc": r.returncode, "output": r.stdout[-4000:]}
+
+
+def extra(res, a, say):
+    """The per-stage benches: collector per-syscall cost, exporter gRPC, evaluator, and
+    the other engineers' enforcer and enricher benches."""
+    import syscost
+    import grpc_bench
+    import eval_bench
+    say("bench: collector per-syscall cost (open+close captured / filtered in the kernel, "
+        "exec; auditd, bpftrace)")
+    guarded("syscost", lambda: syscost.measure(rounds=res["rounds"] + 3, tools=not a.no_compare,
+                                               say=say), res, say)
+    say("bench: exporter gRPC over TLS: highest rate with zero client loss")
+    guarded("grpc_throughput", lambda: grpc_bench.throughput(window=4.0, say=say), res, say)
+    say("bench: kernel -> gRPC client latency at 1000 ev/s")
+    guarded("grpc_latency", lambda: grpc_bench.latency(1000, 10.0, say=say), res, say)
+    say("bench: evaluator matching cost and throughput")
+    guarded("evaluator", lambda: eval_bench.measure(say=say), res, say)
+    res["external"] = {}
+    for sc in EXTERNAL:
+        say(f"bench: bench/{sc}")
+        res["external"][sc] = external(sc)
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--report", action="store_true", help="long form, writes docs/")
@@ -282,16 +391,43 @@ def main():
     ap.add_argument("--rates", default="1000,10000,50000")
     ap.add_argument("--no-compare", action="store_true")
     ap.add_argument("--write-docs", action="store_true")
+    ap.add_argument("--no-docs", action="store_true", help="do not rewrite docs/")
+    ap.add_argument("--merge", metavar="PART=FILE",
+                    help="put FILE (JSON of one part) into build/bench/results.json, render")
+    ap.add_argument("--render", action="store_true",
+                    help="rewrite docs/ from build/bench/results.json (no measuring)")
     a = ap.parse_args()
+    if a.merge:
+        # one part measured again on its own (e.g. bench/syscost.py > x.json) into the results
+        name, path = a.merge.split("=", 1)
+        with open(os.path.join(OUT, "results.json")) as f:
+            res = json.load(f)
+        with open(path) as f:
+            res[name] = json.load(f)
+        res.setdefault("merged", []).append(f"{name} measured separately at "
+                                            f"{time.strftime('%H:%M UTC', time.gmtime())}")
+        with open(os.path.join(OUT, "results.json"), "w") as f:
+            json.dump(res, f, indent=1, default=str)
+        a.render = True
+    if a.render:
+        import report
+        with open(os.path.join(OUT, "results.json")) as f:
+            res = json.load(f)
+        with open(os.path.join(OUT, "samples.json")) as f:
+            samp = json.load(f)
+        report.write(res, samp, table(res))
+        say("bench: rewrote docs/BENCHMARKS.md and docs/bench.png from build/bench/results.json")
+        return 0
     if os.geteuid() != 0:
         say("bench: needs root")
         return 1
     win = a.window or (60 if a.report else 5)
-    rounds = a.rounds or 3
+    rounds = a.rounds or (3 if a.report else 2)  # make bench stays within ~10 minutes
     rates = [int(x) for x in a.rates.split(",")]
     os.makedirs(OUT, exist_ok=True)
     samples = tempfile.mkdtemp(prefix="vigil-bench-lat-", dir="/tmp")
     res = {"date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+           "load_start": os.getloadavg(), "t0": time.time(),
            "machine": machine(), "window_s": win, "rounds": rounds, "series": [],
            "argv": sys.argv[1:]}
     t = start_tree(res)
@@ -300,6 +436,7 @@ def main():
         kinds = vb.captured_kinds(t)
         res["kinds"] = kinds
         res["foreign_progs"] = vb.foreign_vigil_progs(t)
+        res["background_ev_s"] = v.background(3.0)
         say(f"bench: captured kinds {kinds}; vigil_* programs of other trees loaded: "
             f"{res['foreign_progs']}")
         for k in vb.KINDS:
@@ -321,15 +458,13 @@ def main():
                                          kinds, "mix burst 5000/0.5s", burst=(5000, 500)))
         res["max_zero_loss"] = max_zero_loss([s for s in res["series"]
                                               if s["tag"].startswith("mix") and s["rate"]])
-        say("bench: saturated loops")
-        res["saturated"] = saturated(v, rounds, kinds)
         res["compare"] = []
         if not a.no_compare:
             # vigil's collector down: the tools are measured alone, against the same
             # without-baseline taken in this run.
             t.svc("collector", "-d")
             t.svwait("collector", "-D", timeout=20)
-            cw = min(win, 20)
+            cw = min(win, 8) if a.report else min(win, 5)
             for tool in ("auditd", "bpftrace"):
                 for rate in (1000, 10000):
                     say(f"bench: {tool} at {rate} ev/s")
@@ -339,17 +474,22 @@ def main():
                     res["compare"].append(c)
     finally:
         t.cleanup()
+    extra(res, a, say)
+    res["load_end"] = os.getloadavg()
+    res["t_end"] = time.time()
     res["samples"] = {}
     for fn in sorted(os.listdir(samples)):
         with open(os.path.join(samples, fn)) as f:
             res["samples"][fn[:-4]] = [int(x) for x in f.read().split()]
     shutil.rmtree(samples, ignore_errors=True)
+    with open(os.path.join(OUT, "samples.json"), "w") as f:
+        json.dump(res["samples"], f)
     txt = table(res)
     say("\n" + txt)
     samp = res.pop("samples")
     with open(os.path.join(OUT, "results.json"), "w") as f:
         json.dump(res, f, indent=1, default=str)
-    if a.report or a.write_docs:
+    if a.report or a.write_docs or not a.no_docs:
         import report
         report.write(res, samp, txt)
         say("\nbench: wrote docs/BENCHMARKS.md and docs/bench.png")

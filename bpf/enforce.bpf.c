@@ -17,6 +17,15 @@
  *              syscall.
  *
  * Every block, kill and would-block is one record in the events ring buffer.
+ *
+ * More Override hooks (LSM): path_unlink, path_rename, path_chmod, sb_mount,
+ * task_fix_setuid, kernel_read_file / kernel_load_data (modules), file_permission
+ * (reads/writes of files already open, for rules with an access), socket_connect
+ * (the policy's errno; the cgroup hook can only give EPERM).
+ *
+ * ENF_NO_BPF_LOOP (bpf/enforce_noloop.bpf.c): the same programs for kernels before
+ * 5.17 without bpf_loop (and before 5.11 without bpf_get_current_task_btf): bounded
+ * loops the verifier unrolls, paths of at most NOLOOP_DEPTH components.
  */
 #include "vmlinux.h"
 #include <bpf/bpf_helpers.h>
@@ -40,6 +49,15 @@ char LICENSE[] SEC("license") = "GPL";
 #define PATH_DEPTH	1024
 #define PATHBUF_END	(PATH_MAX_ + 1)
 #define PATHBUF_SZ	(PATHBUF_END + NAME_MAX_ + 1)
+#define MAY_WRITE_	0x2
+#define MAY_READ_	0x4
+#define NOLOOP_DEPTH	40
+
+#ifdef ENF_NO_BPF_LOOP
+#define CUR_TASK()	((struct task_struct *)bpf_get_current_task())
+#else
+#define CUR_TASK()	bpf_get_current_task_btf()
+#endif
 
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
@@ -139,7 +157,7 @@ struct op {
 	__u32 fmode;		/* file_open: FMODE_READ / FMODE_WRITE */
 	__u32 proto;		/* connect: IPPROTO_* (0 unknown) */
 	__u32 port;		/* connect: host order */
-	__u32 tier;
+	__u32 tiers;		/* 1 << ENF_T_* of the rules this hook carries */
 	__u32 kind;
 };
 
@@ -185,7 +203,7 @@ static __always_inline int rule_ok(struct enf_rule *r, struct op *o, __u32 bit)
 	__u64 m = 1ULL << bit;
 	int i, ok;
 
-	if (r->tier != o->tier || r->kind != o->kind)
+	if (!((1U << r->tier) & o->tiers) || r->kind != o->kind)
 		return 0;
 	if ((r->flags & ENF_F_NEED_BIN) && !(o->bin & m))
 		return 0;
@@ -263,7 +281,13 @@ static __always_inline int decide(struct op *o, __u32 slot, __u32 monitor_all, i
 	struct dctx d = { .o = *o, .slot = slot, .monitor_all = monitor_all,
 			  .found = -1, .mon = -1 };
 
+#ifdef ENF_NO_BPF_LOOP
+	for (int i = 0; i < ENF_MAX_RULES; i++)
+		if (decide_step(i, &d))
+			break;
+#else
 	bpf_loop(ENF_MAX_RULES, decide_step, &d, 0);
+#endif
 	if (d.found >= 0) {
 		*monitor = 0;
 		return d.found;
@@ -298,10 +322,39 @@ static __always_inline void ev_base(struct enf_event *e, struct enf_rule *r, __u
 	__builtin_memcpy(e->policy, r->policy, sizeof(e->policy));
 }
 
+/* A rule's errno, within what an LSM hook may return (kernels since 6.10 refuse a
+ * program whose return value the verifier cannot bound to [-MAX_ERRNO, 0]). */
+static __always_inline int errno_of(__s32 err)
+{
+	__u32 e = err;
+
+	if (e == 0 || e > 4095)
+		e = 1;	/* EPERM */
+	return e & 4095;
+}
+
+/* -errno_of(err), computed so the verifier keeps its range: it forgets every bound
+ * of a register on BPF_NEG, but not on a subtraction (the empty asm stops clang
+ * from turning the subtraction back into a negation). */
+static __always_inline int neg_errno(__s32 err)
+{
+	__s64 k = 4095;
+
+	asm volatile("" : "+r"(k));
+	k -= errno_of(err);	/* [0, 4094] */
+	return k - 4095;	/* [-4095, -1] */
+}
+
 /* ---- network: cgroup sock_addr hooks ----------------------------------- */
 
-/* Decide a connect/sendmsg; 1 lets it through, 0 blocks it with EPERM. */
-static __always_inline int net_check(struct bpf_sock_addr *ctx, int v6, __u32 hook)
+/*
+ * Decide a connect/sendmsg to a[0..3] (network order; v6 says whether all four
+ * words are an IPv6 address, else a[0] is IPv4), port (host order). tiers: the
+ * rules this hook carries. Returns 0 to let it through, else the rule's errno
+ * (the caller decides what it can return), after reporting.
+ */
+static __always_inline int net_decide(__u32 a0, __u32 a1, __u32 a2, __u32 a3, int v6,
+				      __u32 port, __u32 proto, __u32 tiers, __u32 hook)
 {
 	struct enf_scratch *s;
 	struct enf_slotconf *sc;
@@ -313,30 +366,28 @@ static __always_inline int net_check(struct bpf_sock_addr *ctx, int v6, __u32 ho
 
 	sl = cur_slot(&monitor_all);
 	if (sl < 0)
-		return 1;
+		return 0;
 	slot = sl;
 	sc = bpf_map_lookup_elem(&enf_slotconf, &slot);
 	s = bpf_map_lookup_elem(&enf_heap, &z);
 	if (!sc || !s)
-		return 1;
+		return 0;
+	if (!(sc->kind[ENF_K_NET4] & scope_mask(sc, slot)))
+		return 0;
 	if (v6) {
 		/* ::ffff:a.b.c.d is an IPv4 destination: v4 rules apply. */
-		if (ctx->user_ip6[0] == 0 && ctx->user_ip6[1] == 0 &&
-		    ctx->user_ip6[2] == bpf_htonl(0xffff)) {
+		if (a0 == 0 && a1 == 0 && a2 == bpf_htonl(0xffff)) {
 			mapped = 1;
-			addr4 = ctx->user_ip6[3];
+			addr4 = a3;
 		}
 	} else {
-		addr4 = ctx->user_ip4;
+		addr4 = a0;
 	}
 	if (!v6 || mapped) {
 		kind = ENF_K_NET4;
 		__builtin_memcpy(&s->key.data[ENF_LPM_HDR], &addr4, 4);
 		o.cand = lpm_bits(s, slot, kind, 4);
 	} else {
-		__u32 a0 = ctx->user_ip6[0], a1 = ctx->user_ip6[1];
-		__u32 a2 = ctx->user_ip6[2], a3 = ctx->user_ip6[3];
-
 		kind = ENF_K_NET6;
 		__builtin_memcpy(&s->key.data[ENF_LPM_HDR], &a0, 4);
 		__builtin_memcpy(&s->key.data[ENF_LPM_HDR + 4], &a1, 4);
@@ -348,22 +399,23 @@ static __always_inline int net_check(struct bpf_sock_addr *ctx, int v6, __u32 ho
 	o.cand |= sc->any[ENF_K_NET4];
 	o.cand &= scope_mask(sc, slot);
 	if (!o.cand)
-		return 1;
+		return 0;
 	o.kind = ENF_K_NET4;
-	o.tier = ENF_T_CGROUP;
+	o.tiers = tiers;
 	o.uid = (__u32)bpf_get_current_uid_gid();
-	o.proto = ctx->protocol;
-	o.port = bpf_ntohs((__u16)ctx->user_port);
+	o.proto = proto;
+	o.port = port;
 	idx = decide(&o, slot, monitor_all, &mon);
 	if (idx < 0)
-		return 1;
+		return 0;
 	r = bpf_map_lookup_elem(&enf_rules, &idx);
 	if (!r)
-		return 1;
+		return 0;
 	e = bpf_ringbuf_reserve(&enf_events, sizeof(*e), 0);
 	if (e) {
 		ev_base(e, r, hook, mon ? ENF_D_MONITOR : ENF_D_OVERRIDE);
-		e->err = mon ? r->err : 1;	/* EPERM: all a cgroup hook can give */
+		/* A cgroup hook can only give EPERM. */
+		e->err = mon || hook == ENF_H_LSM_CONNECT ? r->err : 1;
 		e->family = kind == ENF_K_NET4 ? 4 : 6;
 		e->port = o.port;
 		e->proto = o.proto;
@@ -373,7 +425,23 @@ static __always_inline int net_check(struct bpf_sock_addr *ctx, int v6, __u32 ho
 			__builtin_memcpy(e->addr, &s->key.data[ENF_LPM_HDR], 16);
 		bpf_ringbuf_submit(e, 0);
 	}
-	return mon ? 1 : 0;
+	return mon ? 0 : errno_of(r->err);
+}
+
+/* Decide a connect/sendmsg in a cgroup hook; 1 lets it through, 0 blocks it (EPERM). */
+static __always_inline int net_check(struct bpf_sock_addr *ctx, int v6, __u32 hook)
+{
+	/* sendmsg has no LSM twin here: it carries the LSM-tier rules too. */
+	__u32 tiers = 1U << ENF_T_CGROUP;
+
+	if (hook == ENF_H_SENDMSG4 || hook == ENF_H_SENDMSG6)
+		tiers |= 1U << ENF_T_LSM;
+	if (v6)
+		return !net_decide(ctx->user_ip6[0], ctx->user_ip6[1], ctx->user_ip6[2],
+				   ctx->user_ip6[3], 1, bpf_ntohs((__u16)ctx->user_port),
+				   ctx->protocol, tiers, hook);
+	return !net_decide(ctx->user_ip4, 0, 0, 0, 0, bpf_ntohs((__u16)ctx->user_port),
+			   ctx->protocol, tiers, hook);
 }
 
 SEC("cgroup/connect4")
@@ -489,21 +557,28 @@ static long walk_step(__u64 idx, void *data)
  * header. Returns the path length (at most ENF_PATH_MAX; longer paths keep
  * their first ENF_PATH_MAX bytes, which still match prefixes), or -1.
  */
-static __always_inline int resolve(struct enf_scratch *s, const struct path *p)
+static __always_inline int resolve_dm(struct enf_scratch *s, struct vfsmount *vfsmnt,
+				      struct dentry *dentry)
 {
-	struct task_struct *t = bpf_get_current_task_btf();
+	struct task_struct *t = CUR_TASK();
 	struct walk w = {};
 	__u32 len;
 
-	w.dentry = BPF_CORE_READ(p, dentry);
-	w.vfsmnt = BPF_CORE_READ(p, mnt);
+	w.dentry = dentry;
+	w.vfsmnt = vfsmnt;
 	w.root_dentry = BPF_CORE_READ(t, fs, root.dentry);
 	w.root_mnt = BPF_CORE_READ(t, fs, root.mnt);
 	if (!w.dentry || !w.vfsmnt)
 		return -1;
 	w.mnt = real_mount(w.vfsmnt);
 	w.off = PATHBUF_END;
+#ifdef ENF_NO_BPF_LOOP
+	for (int i = 0; i < NOLOOP_DEPTH; i++)
+		if (walk_step(i, &w))
+			break;
+#else
 	bpf_loop(PATH_DEPTH, walk_step, &w, 0);
+#endif
 	if (w.trunc || !w.done)
 		return -1;
 	if (w.off >= PATHBUF_END) {
@@ -521,6 +596,12 @@ static __always_inline int resolve(struct enf_scratch *s, const struct path *p)
 	return len;
 }
 
+/* resolve_dm of a struct path. */
+static __always_inline int resolve(struct enf_scratch *s, const struct path *p)
+{
+	return resolve_dm(s, BPF_CORE_READ(p, mnt), BPF_CORE_READ(p, dentry));
+}
+
 /* Rules whose binaries / not_binaries lists hold the binary in the key now. */
 static __always_inline void bin_bits(struct enf_scratch *s, __u32 slot, int len,
 				     __u64 *bin, __u64 *notbin)
@@ -532,12 +613,15 @@ static __always_inline void bin_bits(struct enf_scratch *s, __u32 slot, int len,
 }
 
 /*
- * Decide an open or exec of file f. tier says which rules apply (sigkill tier
- * from tracepoints, LSM tier from LSM hooks). Returns 0 to allow, or the
- * rule index + 1 with *mon, and leaves the path in the scratch.
+ * Decide an operation of kind lkind (LPM and rule kind) on the path (vm, d), or
+ * on no path (d NULL: only rules of the kind without paths apply). mkind names
+ * the slotconf.kind[] mask of the rules this hook carries (lkind, or ENF_K_FPERM
+ * for file_permission). uid is what the rules' uids are compared with. Returns 0
+ * to allow, or the rule index + 1 with *mon, and leaves the path in the scratch.
  */
-static __always_inline int file_decide(struct file *f, __u32 kind, __u32 tier, int *mon,
-				       int *plen)
+static __always_inline int op_decide(struct vfsmount *vm, struct dentry *d, __u32 lkind,
+				     __u32 mkind, __u32 fmode, __u32 uid, __u32 tier, int *mon,
+				     int *plen)
 {
 	struct enf_scratch *s;
 	struct enf_slotconf *sc;
@@ -545,10 +629,10 @@ static __always_inline int file_decide(struct file *f, __u32 kind, __u32 tier, i
 	struct op o = {};
 	__u32 z = 0, monitor_all = 0, slot;
 	__u64 need;
-	int sl, len, idx;
+	int sl, len = 0, idx;
 
 	sl = cur_slot(&monitor_all);
-	if (sl < 0)
+	if (sl < 0 || lkind >= ENF_K_N || mkind >= ENF_K_N)
 		return 0;
 	slot = sl;
 	sc = bpf_map_lookup_elem(&enf_slotconf, &slot);
@@ -556,30 +640,34 @@ static __always_inline int file_decide(struct file *f, __u32 kind, __u32 tier, i
 	if (!sc || !s)
 		return 0;
 	/* Cheap exits first: nothing of this kind in scope, no walk. */
-	need = sc->kind[kind] & scope_mask(sc, slot);
+	need = sc->kind[mkind] & scope_mask(sc, slot);
 	if (!need)
 		return 0;
-	len = resolve(s, &f->f_path);
-	if (len < 0)
-		return 0;
-	o.cand = (lpm_bits(s, slot, kind, len + 1) | sc->any[kind]) & need;
+	if (d) {
+		len = resolve_dm(s, vm, d);
+		if (len < 0)
+			return 0;
+		o.cand = (lpm_bits(s, slot, lkind, len + 1) | sc->any[lkind]) & need;
+	} else {
+		s->key.data[ENF_LPM_HDR] = 0;
+		o.cand = sc->any[lkind] & need;
+	}
 	if (!o.cand)
 		return 0;
-	o.kind = kind;
-	o.tier = tier;
-	o.uid = (__u32)bpf_get_current_uid_gid();
-	o.fmode = BPF_CORE_READ(f, f_mode);
-	if (kind == ENF_K_EXEC) {
+	o.kind = lkind;
+	o.tiers = 1U << tier;
+	o.uid = uid;
+	o.fmode = fmode;
+	*plen = len;
+	if (lkind == ENF_K_EXEC) {
 		/* An exec allow-list exempts the new binary. */
 		bin_bits(s, slot, len, NULL, &o.notbin);
-	}
-	*plen = len;
-	if (kind == ENF_K_FILE) {
+	} else {
 		/* binaries / not_binaries name the acting process's binary. */
 		struct file *exe;
 		int elen;
 
-		t = bpf_get_current_task_btf();
+		t = CUR_TASK();
 		exe = BPF_CORE_READ(t, mm, exe_file);
 		if (exe) {
 			/* Keep the file's path for the lookup and the report. */
@@ -594,6 +682,15 @@ static __always_inline int file_decide(struct file *f, __u32 kind, __u32 tier, i
 	return idx < 0 ? 0 : idx + 1;
 }
 
+/* Decide an open or exec of file f (see op_decide). */
+static __always_inline int file_decide(struct file *f, __u32 kind, __u32 tier, int *mon,
+				       int *plen)
+{
+	return op_decide(BPF_CORE_READ(f, f_path.mnt), BPF_CORE_READ(f, f_path.dentry), kind,
+			 kind, BPF_CORE_READ(f, f_mode), (__u32)bpf_get_current_uid_gid(), tier,
+			 mon, plen);
+}
+
 /* Report a file/exec decision; returns the rule (NULL if gone). */
 static __always_inline struct enf_rule *file_report(int ridx, __u32 hook, __u32 done, int len)
 {
@@ -601,7 +698,7 @@ static __always_inline struct enf_rule *file_report(int ridx, __u32 hook, __u32 
 	struct enf_rule *r;
 	struct enf_event *e;
 	__u32 z = 0, idx = ridx - 1;
-	struct task_struct *t = bpf_get_current_task_btf();
+	struct task_struct *t = CUR_TASK();
 
 	r = bpf_map_lookup_elem(&enf_rules, &idx);
 	s = bpf_map_lookup_elem(&enf_heap, &z);
@@ -648,7 +745,7 @@ static __always_inline void sigkill_file(struct file *f, __u32 kind, __u32 hook)
 /* The struct file behind fd in the current task (NULL if none). */
 static __always_inline struct file *fd_file(long fd)
 {
-	struct task_struct *t = bpf_get_current_task_btf();
+	struct task_struct *t = CUR_TASK();
 	struct file **fds;
 	struct file *f = NULL;
 	unsigned int max;
@@ -747,7 +844,7 @@ int vigil_enf_kill(void *ctx)
 		return 0;
 	k = bpf_map_lookup_elem(&enf_killpid, &tgid);
 	if (k) {
-		t = bpf_get_current_task_btf();
+		t = CUR_TASK();
 		start = BPF_CORE_READ(t, group_leader, start_time);
 		if (start == k->start_ktime) {
 			bpf_send_signal(k->sig);
@@ -759,7 +856,7 @@ int vigil_enf_kill(void *ctx)
 	cg = bpf_get_current_cgroup_id();
 	k = bpf_map_lookup_elem(&enf_killcg, &cg);
 	if (k) {
-		t = bpf_get_current_task_btf();
+		t = CUR_TASK();
 		/* One report per process: only its first thread to get here reports. */
 		if (!(BPF_CORE_READ(t, signal, flags) & 0x4 /* SIGNAL_GROUP_EXIT */)) {
 			bpf_send_signal(k->sig);
@@ -797,21 +894,48 @@ int vigil_enf_iter(struct bpf_iter__task *ctx)
 
 /* ---- Override: BPF LSM (loaded only where the kernel allows it) ----------- */
 
+/* Act on an LSM-tier decision: report, and return -errno (0 in monitor mode). A
+ * rule whose action is a signal also sends it (the operation is refused too). */
+static __always_inline int lsm_act(int ridx, __u32 hook, int mon, int len)
+{
+	struct enf_rule *r;
+	__u32 idx = ridx - 1;
+
+	r = bpf_map_lookup_elem(&enf_rules, &idx);
+	if (!r)
+		return 0;
+	if (mon) {
+		file_report(ridx, hook, ENF_D_MONITOR, len);
+		return 0;
+	}
+	if (r->action != ENF_A_OVERRIDE) {
+		bpf_send_signal(r->sig ? r->sig : SIGKILL);
+		file_report(ridx, hook, r->action == ENF_A_SIGNAL ? ENF_D_SIGNAL : ENF_D_SIGKILL,
+			    len);
+		return -1;	/* EPERM */
+	}
+	file_report(ridx, hook, ENF_D_OVERRIDE, len);
+	return neg_errno(r->err);
+}
+
+/* LSM verdict for the path (vm, d) of kind: -errno, or 0. */
+static __always_inline int lsm_path(struct vfsmount *vm, struct dentry *d, __u32 kind,
+				    __u32 hook)
+{
+	int ridx, mon = 0, len = 0;
+
+	ridx = op_decide(vm, d, kind, kind, 0, (__u32)bpf_get_current_uid_gid(), ENF_T_LSM,
+			 &mon, &len);
+	return ridx ? lsm_act(ridx, hook, mon, len) : 0;
+}
+
 /* LSM verdict for a file: -errno, or 0. */
 static __always_inline int lsm_file(struct file *f, __u32 kind, __u32 hook)
 {
-	struct enf_rule *r;
 	int ridx, mon = 0, len = 0;
-	__u32 idx;
 
 	ridx = file_decide(f, kind, ENF_T_LSM, &mon, &len);
-	if (!ridx)
-		return 0;
-	r = file_report(ridx, hook, mon ? ENF_D_MONITOR : ENF_D_OVERRIDE, len);
-	if (mon || !r)
-		return 0;
-	idx = r->err;
-	return -(int)idx;
+	return ridx ? lsm_act(ridx, hook, mon, len) : 0;
 }
 
 SEC("lsm/file_open")
@@ -824,4 +948,118 @@ SEC("lsm/bprm_check_security")
 int BPF_PROG(vigil_enf_lbprm, struct linux_binprm *bprm)
 {
 	return lsm_file(BPF_CORE_READ(bprm, file), ENF_K_EXEC, ENF_H_LSM_BPRM);
+}
+
+/* Reads and writes of files already open (opened before the rule, inherited or
+ * passed): only file_open rules with an access are carried here, so a node with
+ * none pays one array lookup per read/write. */
+SEC("lsm/file_permission")
+int BPF_PROG(vigil_enf_lfperm, struct file *file, int mask)
+{
+	int ridx, mon = 0, len = 0;
+	__u32 fmode = (mask & MAY_READ_ ? FMODE_READ : 0) | (mask & MAY_WRITE_ ? FMODE_WRITE : 0);
+
+	if (!fmode)
+		return 0;
+	ridx = op_decide(BPF_CORE_READ(file, f_path.mnt), BPF_CORE_READ(file, f_path.dentry),
+			 ENF_K_FILE, ENF_K_FPERM, fmode, (__u32)bpf_get_current_uid_gid(),
+			 ENF_T_LSM, &mon, &len);
+	return ridx ? lsm_act(ridx, ENF_H_LSM_FPERM, mon, len) : 0;
+}
+
+SEC("lsm/path_unlink")
+int BPF_PROG(vigil_enf_lunlink, const struct path *dir, struct dentry *dentry)
+{
+	return lsm_path(BPF_CORE_READ(dir, mnt), dentry, ENF_K_UNLINK, ENF_H_LSM_UNLINK);
+}
+
+SEC("lsm/path_rename")
+int BPF_PROG(vigil_enf_lrename, const struct path *old_dir, struct dentry *old_dentry,
+	     const struct path *new_dir, struct dentry *new_dentry)
+{
+	/* Renaming a protected name away, or another file over it. */
+	int r = lsm_path(BPF_CORE_READ(old_dir, mnt), old_dentry, ENF_K_RENAME,
+			 ENF_H_LSM_RENAME);
+
+	if (r)
+		return r;
+	return lsm_path(BPF_CORE_READ(new_dir, mnt), new_dentry, ENF_K_RENAME,
+			ENF_H_LSM_RENAME);
+}
+
+SEC("lsm/path_chmod")
+int BPF_PROG(vigil_enf_lchmod, const struct path *path, umode_t mode)
+{
+	return lsm_path(BPF_CORE_READ(path, mnt), BPF_CORE_READ(path, dentry), ENF_K_CHMOD,
+			ENF_H_LSM_CHMOD);
+}
+
+SEC("lsm/sb_mount")
+int BPF_PROG(vigil_enf_lmount, const char *dev_name, const struct path *path)
+{
+	return lsm_path(BPF_CORE_READ(path, mnt), BPF_CORE_READ(path, dentry), ENF_K_MOUNT,
+			ENF_H_LSM_MOUNT);
+}
+
+/* setuid rules compare their uids with the uid being switched to (the new euid). */
+SEC("lsm/task_fix_setuid")
+int BPF_PROG(vigil_enf_lsetuid, struct cred *new, const struct cred *old, int flags)
+{
+	int ridx, mon = 0, len = 0;
+	__u32 neu = BPF_CORE_READ(new, euid.val), nu = BPF_CORE_READ(new, uid.val);
+
+	if (neu == BPF_CORE_READ(old, euid.val) && nu == BPF_CORE_READ(old, uid.val))
+		return 0;
+	ridx = op_decide(NULL, NULL, ENF_K_SETUID, ENF_K_SETUID, 0, neu, ENF_T_LSM, &mon, &len);
+	return ridx ? lsm_act(ridx, ENF_H_LSM_SETUID, mon, len) : 0;
+}
+
+/* finit_module: the module file's path. */
+SEC("lsm/kernel_read_file")
+int BPF_PROG(vigil_enf_lkrf, struct file *file, enum kernel_read_file_id id)
+{
+	if (id != READING_MODULE || !file)
+		return 0;
+	return lsm_path(BPF_CORE_READ(file, f_path.mnt), BPF_CORE_READ(file, f_path.dentry),
+			ENF_K_MODULE, ENF_H_LSM_READ_FILE);
+}
+
+/* init_module: a blob from memory, no path (rules without paths). */
+SEC("lsm/kernel_load_data")
+int BPF_PROG(vigil_enf_lkld, enum kernel_load_data_id id)
+{
+	if (id != LOADING_MODULE)
+		return 0;
+	return lsm_path(NULL, NULL, ENF_K_MODULE, ENF_H_LSM_LOAD_DATA);
+}
+
+/* connect with the policy's errno (the cgroup hook can only give EPERM). */
+SEC("lsm/socket_connect")
+int BPF_PROG(vigil_enf_lconnect, struct socket *sock, struct sockaddr *address, int addrlen)
+{
+	__u16 fam = 0, port = 0;
+	__u32 a[4] = {}, proto;
+	int err;
+
+	if (bpf_probe_read_kernel(&fam, sizeof(fam), &address->sa_family))
+		return 0;
+	proto = BPF_CORE_READ(sock, sk, sk_protocol);
+	if (fam == AF_INET && addrlen >= (int)sizeof(struct sockaddr_in)) {
+		struct sockaddr_in *sin = (void *)address;
+
+		bpf_probe_read_kernel(&port, sizeof(port), &sin->sin_port);
+		bpf_probe_read_kernel(&a[0], 4, &sin->sin_addr);
+		err = net_decide(a[0], 0, 0, 0, 0, bpf_ntohs(port), proto, 1U << ENF_T_LSM,
+				 ENF_H_LSM_CONNECT);
+	} else if (fam == AF_INET6 && addrlen >= (int)sizeof(struct sockaddr_in6)) {
+		struct sockaddr_in6 *sin6 = (void *)address;
+
+		bpf_probe_read_kernel(&port, sizeof(port), &sin6->sin6_port);
+		bpf_probe_read_kernel(a, 16, &sin6->sin6_addr);
+		err = net_decide(a[0], a[1], a[2], a[3], 1, bpf_ntohs(port), proto,
+				 1U << ENF_T_LSM, ENF_H_LSM_CONNECT);
+	} else {
+		return 0;
+	}
+	return err ? neg_errno(err) : 0;
 }

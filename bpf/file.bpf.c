@@ -35,7 +35,17 @@ char LICENSE[] SEC("license") = "GPL";
 
 _Static_assert((VIGIL_FILE_TAIL_MAX & TAIL_MASK) == 0, "tail size is a power of 2");
 
+/* Paths under these prefixes only, when filter.prefixes is set. */
+struct {
+	__uint(type, BPF_MAP_TYPE_LPM_TRIE);
+	__uint(max_entries, VIGIL_PREFIXES_MAX);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, struct vigil_prefix_key);
+	__type(value, __u8);
+} prefix_allow SEC(".maps");
+
 struct file_scratch {
+	struct vigil_prefix_key key;	/* prefix lookup of the path being sent */
 	struct vigil_ev_file ev;
 	__u8 tail[VIGIL_FILE_TAIL_MAX + VIGIL_PATH_MAX + 1];
 };
@@ -57,6 +67,7 @@ struct sys_exit_ctx {
 /* One event being built. */
 struct fctx {
 	struct file_scratch *s;
+	struct vigil_filter *f;
 	struct task_struct *task;
 	struct pt_regs *regs;
 	__u32 off;		/* bytes of tail written */
@@ -74,7 +85,8 @@ static __always_inline int begin(struct fctx *c, __u32 op, long ret)
 	__u64 id = bpf_get_current_pid_tgid();
 	__u32 key = 0;
 
-	if (!op_wanted(get_filter(), op, id >> 32))
+	c->f = get_filter();
+	if (!op_wanted(c->f, op, id >> 32))
 		return 0;
 	c->s = bpf_map_lookup_elem(&file_heap, &key);
 	if (!c->s)
@@ -199,15 +211,43 @@ static __always_inline void put_operand(struct fctx *c, int dfd, const char *u, 
 	ev->fflags = ff;
 }
 
+/*
+ * Whether the event's first operand is under a configured prefix: the tail
+ * starts with it (resolved path, directory, or an absolute user string), or
+ * its path was truncated.
+ * A directory gets its "/" so that "/etc/" matches "/etc" + "shadow".
+ */
+static __always_inline int prefix_ok(struct fctx *c)
+{
+	struct vigil_ev_file *ev = &c->s->ev;
+	__u32 n = ev->path_len ? ev->path_len : ev->name_len;
+
+	/* a path that lost its leading part cannot be judged: sent (a deep tree
+	 * must not hide a file from the filter) */
+	if (ev->fflags & VIGIL_F_TRUNC)
+		return 1;
+	if (n > VIGIL_PREFIX_LEN - 1)
+		n = VIGIL_PREFIX_LEN - 1;
+	if (n == 0)
+		return 0;
+	bpf_probe_read_kernel(c->s->key.data, n & (VIGIL_PREFIX_LEN - 1), c->s->tail);
+	if (ev->fflags & VIGIL_F_DIR)
+		c->s->key.data[n++ & (VIGIL_PREFIX_LEN - 1)] = '/';
+	c->s->key.prefixlen = n * 8;
+	return bpf_map_lookup_elem(&prefix_allow, &c->s->key) != NULL;
+}
+
 /* Send the event built in c. */
 static __always_inline void finish(struct fctx *c)
 {
 	__u64 size = sizeof(struct vigil_ev_file) + c->off;
 
-	if (size > sizeof(struct file_scratch))
+	if (size > sizeof(struct vigil_ev_file) + sizeof(c->s->tail))
+		return;
+	if (c->f && c->f->prefixes && !prefix_ok(c))
 		return;
 	c->s->ev.hdr.size = size;
-	emit_rec(c->s, size, VIGIL_EV_FILE);
+	emit_rec(&c->s->ev, size, VIGIL_EV_FILE);
 }
 
 /* An open: resolved from the new fd when it succeeded, else the user's string. */

@@ -120,6 +120,26 @@ static __always_inline void fill_ns(struct task_struct *task, const struct cred 
 }
 
 /*
+ * The thread-group id as task's own pid namespace numbers it (Tetragon's
+ * Container.pid: 1 for a container's init): the group leader's struct pid
+ * holds one upid per namespace level, the last one being the innermost.
+ */
+static __always_inline __u32 task_nspid(struct task_struct *task)
+{
+	struct pid *pid = BPF_CORE_READ(task, group_leader, thread_pid);
+	struct upid up = {};
+	__u32 level;
+
+	if (!pid)
+		return 0;
+	level = BPF_CORE_READ(pid, level);
+	bpf_probe_read_kernel(&up, sizeof(up),
+			      (void *)pid + bpf_core_field_offset(struct pid, numbers) +
+			      (level & 31) * sizeof(struct upid));
+	return up.nr;
+}
+
+/*
  * Everything of the fixed exec record that comes from the task itself:
  * ids, times, credentials, capabilities, namespaces, the executed file
  * (file: bprm->file at exec, mm->exe_file in the start-up scan).
@@ -161,7 +181,7 @@ static __always_inline void fill_exec_task(struct task_struct *task, struct file
 	ev->i_mode = 0;
 	ev->xflags = 0;
 	ev->pad0 = 0;
-	ev->pad1 = 0;
+	ev->nspid = task_nspid(task);
 	ino = file ? BPF_CORE_READ(file, f_inode) : NULL;
 	if (ino) {
 		ev->ino = BPF_CORE_READ(ino, i_ino);
@@ -353,7 +373,7 @@ int BPF_PROG(vigil_fork, struct task_struct *parent, struct task_struct *child)
 	ev->hdr.pid = tgid;
 	ev->hdr.tid = pid;
 	ev->ppid = BPF_CORE_READ(parent, tgid);
-	ev->pad0 = 0;
+	ev->nspid = task_nspid(child);
 	ev->start_ktime = BPF_CORE_READ(child, start_time);
 	ev->pktime = BPF_CORE_READ(parent, group_leader, start_time);
 	bpf_ringbuf_submit(ev, wake_flags());

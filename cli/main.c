@@ -9,6 +9,7 @@
 #include <zmq.h>
 
 #include "cli.h"
+#include "ctlclient.h"
 #include "log.h"
 #include "strbuf.h"
 #include "tetra_json.h"
@@ -112,34 +113,6 @@ static int cmd_tap(int argc, char **argv)
 	return 0;
 }
 
-/* Ask one stage for its status; returns the unpacked reply or -1 when it is not there. */
-static int ctl_status(void *ctx, const char *name, msgpack_unpacked *up, char *buf, size_t len)
-{
-	char ep[512];
-	void *req = zmq_socket(ctx, ZMQ_REQ);
-	int timeout = 1000, linger = 0, n;
-	size_t off = 0;
-	static const char q[] = "\x82\xa1v\x01\xa3" "cmd\xa6status";
-
-	snprintf(ep, sizeof(ep), "ipc://%s/%s.ctl", rundir, name);
-	zmq_setsockopt(req, ZMQ_RCVTIMEO, &timeout, sizeof(timeout));
-	zmq_setsockopt(req, ZMQ_SNDTIMEO, &timeout, sizeof(timeout));
-	zmq_setsockopt(req, ZMQ_LINGER, &linger, sizeof(linger));
-	n = -1;
-	if (zmq_connect(req, ep) == 0 && zmq_send(req, q, sizeof(q) - 1, 0) >= 0)
-		n = zmq_recv(req, buf, len, 0);
-	zmq_close(req);
-	if (n < 0 || (size_t)n > len)
-		return -1;
-	msgpack_unpacked_init(up);
-	if (msgpack_unpack_next(up, buf, (size_t)n, &off) != MSGPACK_UNPACK_SUCCESS ||
-	    up->data.type != MSGPACK_OBJECT_MAP) {
-		msgpack_unpacked_destroy(up);
-		return -1;
-	}
-	return 0;
-}
-
 static int cmp_str(const void *a, const void *b)
 {
 	return strcmp(*(char *const *)a, *(char *const *)b);
@@ -212,7 +185,7 @@ static int cmd_status(int argc, char **argv)
 	for (i = 0; i < n; i++) {
 		msgpack_unpacked up;
 
-		if (ctl_status(ctx, names[i], &up, buf, sizeof(buf)) < 0) {
+		if (ctl_status(ctx, rundir, names[i], 1000, buf, sizeof(buf), &up) < 0) {
 			down++;
 			if (json)
 				strbuf_appendf(&sb, "%s\"%s\":{\"state\":\"down\"}", i ? "," : "",

@@ -357,16 +357,19 @@ static void st_test_echo(struct cbpf *cb)
 		int64_t now = cbpf_now(CLOCK_REALTIME);
 		const msgpack_object *t = st_get(&b, "time");
 		static const char *const keys[] = {
-		    "time",	   "ktime", "pid",  "tid",   "ppid",	 "pktime",
+		    "time",	   "ktime", "pid",  "nspid", "tid",   "ppid",	 "pktime",
 		    "start_ktime", "uid",   "euid", "gid",   "egid",	 "auid",
 		    "binary",	   "args",  "cwd",  "flags", "cgroup_id", "process"};
-		int all = b.map->via.map.size == 18;
+		int all = b.map->via.map.size == 19;
 
 		for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++)
 			all = all && st_get(&b, keys[i]);
-		st_check(all, "echo: exec body has exactly the 18 keys of wire.md 4.1 + process", NULL);
+		st_check(all, "echo: exec body has exactly the 19 keys of wire.md 4.1 + process", NULL);
 		st_check(st_uint_is(&b, "pid", pid) && st_uint_is(&b, "tid", pid),
 			 "echo: pid and tid", NULL);
+		/* the test runs in the host pid namespace: both numberings agree */
+		st_check(st_uint_is(&b, "nspid", pid), "echo: nspid = pid (host pid namespace)",
+			 NULL);
 		st_check(st_uint_is(&b, "ppid", getpid()), "echo: ppid", NULL);
 		if (st_get(&b, "pktime"))
 			exec_pktime = st_get(&b, "pktime")->via.u64;
@@ -385,9 +388,10 @@ static void st_test_echo(struct cbpf *cb)
 	rec = st_find(VIGIL_EV_CLONE, pid, 0);
 	st_check(rec != NULL, "echo: clone record", NULL);
 	if (rec && !st_body(cb, rec, &b)) {
-		st_check(st_uint_is(&b, "ppid", getpid()) && b.map->via.map.size == 6 &&
+		st_check(st_uint_is(&b, "ppid", getpid()) && b.map->via.map.size == 7 &&
 			     exec_pktime && st_uint_is(&b, "pktime", exec_pktime),
-			 "echo: clone ppid, pktime and 6 keys", NULL);
+			 "echo: clone ppid, pktime and 7 keys", NULL);
+		st_check(st_uint_is(&b, "nspid", pid), "echo: clone nspid = pid (host)", NULL);
 		st_body_free(&b);
 	}
 }
@@ -634,7 +638,7 @@ static void st_test_lost(void)
 	struct cbpf *small;
 
 	memset(big, 'x', sizeof(big) - 1);
-	if (cbpf_open(&small, 4096, err, sizeof(err))) {
+	if (cbpf_open(&small, 4096, CBPF_OPS_STDIO, 0, NULL, err, sizeof(err))) {
 		st_check(0, "lost: open a second instance with a 4 KiB ring", err);
 		return;
 	}
@@ -1032,7 +1036,7 @@ int main(void)
 	struct cbpf *cb;
 
 	srandom(getpid() ^ time(NULL));
-	if (cbpf_open(&cb, 0, err, sizeof(err))) {
+	if (cbpf_open(&cb, 0, CBPF_OPS_STDIO, 0, NULL, err, sizeof(err))) {
 		printf("FAIL: cbpf_open: %s\n", err);
 		return 1;
 	}

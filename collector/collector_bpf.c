@@ -27,6 +27,7 @@
 #include "process.skel.h"
 #include "file.skel.h"
 #include "net.skel.h"
+#include "priv.skel.h"
 #include "collector_bpf.h"
 #include "collector_path.h"
 
@@ -38,6 +39,10 @@ struct cbpf {
 	int file_attached;	/* its programs are attached (the filter wants files) */
 	struct net_bpf *net;	/* NULL when network events are unavailable */
 	int net_attached;
+	int cgroups;		/* cgroup_allow holds ids: filter by cgroup */
+	int prefixes;		/* prefix_allow holds prefixes: filter file paths */
+	struct priv_bpf *priv;	/* NULL when privilege events are unavailable */
+	int priv_attached;
 	uint32_t host_ns[VIGIL_NS_COUNT]; /* namespaces of pid 1, for is_host */
 	char note[512];		/* what is missing, for the log; "" when nothing */
 	struct ring_buffer *rb;
@@ -116,6 +121,7 @@ const char *cbpf_type_name(unsigned type)
 		return "process_clone";
 	case VIGIL_EV_FILE:
 	case VIGIL_EV_NET:
+	case VIGIL_EV_PRIV:
 		return "process_kprobe";
 	}
 	return "unknown";
@@ -127,7 +133,7 @@ const char *cbpf_kind_name(unsigned type)
 	static const char *const names[VIGIL_EV_MAX] = {
 		[VIGIL_EV_EXEC] = "process_exec", [VIGIL_EV_EXIT] = "process_exit",
 		[VIGIL_EV_CLONE] = "process_clone", [VIGIL_EV_FILE] = "file",
-		[VIGIL_EV_NET] = "net",
+		[VIGIL_EV_NET] = "net", [VIGIL_EV_PRIV] = "priv",
 	};
 
 	return type < VIGIL_EV_MAX ? names[type] : NULL;
@@ -235,6 +241,19 @@ static int cbpf_check(const void *data, size_t len)
 		memcpy(&n, data, sizeof(n));
 		return n.op >= VIGIL_OP_CONNECT && n.op < VIGIL_OP_NET_MAX ? (int)h.type : -1;
 	}
+	case VIGIL_EV_PRIV: {
+		struct vigil_ev_priv p;
+
+		if (len < sizeof(p))
+			return -1;
+		memcpy(&p, data, sizeof(p));
+		if (p.op < VIGIL_OP_SETUID || p.op >= VIGIL_OP_PRIV_MAX ||
+		    p.slen[0] > VIGIL_PRIV_STR_MAX || p.slen[1] > VIGIL_PRIV_STR_MAX ||
+		    p.slen[2] > VIGIL_PRIV_STR_MAX ||
+		    sizeof(p) + (size_t)p.slen[0] + p.slen[1] + p.slen[2] != len)
+			return -1;
+		return h.type;
+	}
 	}
 	return -1;
 }
@@ -308,7 +327,7 @@ static const char *cbpf_tracefs(void)
 /* Make obj share the ring, counters and filter of the process object. */
 static int cbpf_share_maps(struct cbpf *cb, struct bpf_object *obj)
 {
-	static const char *const names[] = { "rb", "lost", "emitted", "filter" };
+	static const char *const names[] = { "rb", "lost", "emitted", "filter", "cgroup_allow" };
 	struct bpf_object *pobj = cb->skel->obj;
 
 	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
@@ -347,7 +366,8 @@ static void cbpf_skip_missing_tps(struct cbpf *cb, struct bpf_object *obj)
 	}
 }
 
-/* Load and attach file.bpf.o on the shared maps; failure is not fatal. */
+/* Load file.bpf.o on the shared maps (attached by cbpf_set_filter when
+ * wanted); failure is not fatal. */
 static void cbpf_open_file(struct cbpf *cb)
 {
 	int rc;
@@ -362,17 +382,15 @@ static void cbpf_open_file(struct cbpf *cb)
 		cbpf_skip_missing_tps(cb, cb->file->obj);
 		rc = file_bpf__load(cb->file);
 	}
-	if (!rc)
-		rc = file_bpf__attach(cb->file);
-	cb->file_attached = !rc;
 	if (rc) {
-		cbpf_add_note(cb, "file events off: %s: %s", "load/attach file.bpf.o", -rc);
+		cbpf_add_note(cb, "file events off: %s: %s", "load file.bpf.o", -rc);
 		file_bpf__destroy(cb->file);
 		cb->file = NULL;
 	}
 }
 
-/* Load and attach net.bpf.o on the shared maps; failure is not fatal. */
+/* Load net.bpf.o on the shared maps (attached by cbpf_set_filter when
+ * wanted); failure is not fatal. */
 static void cbpf_open_net(struct cbpf *cb)
 {
 	int rc;
@@ -387,13 +405,36 @@ static void cbpf_open_net(struct cbpf *cb)
 		cbpf_skip_missing_tps(cb, cb->net->obj);
 		rc = net_bpf__load(cb->net);
 	}
-	if (!rc)
-		rc = net_bpf__attach(cb->net);
-	cb->net_attached = !rc;
 	if (rc) {
-		cbpf_add_note(cb, "network events off: %s: %s", "load/attach net.bpf.o", -rc);
+		cbpf_add_note(cb, "network events off: %s: %s", "load net.bpf.o", -rc);
 		net_bpf__destroy(cb->net);
 		cb->net = NULL;
+	}
+}
+
+/* Load priv.bpf.o on the shared maps (attached by cbpf_set_filter when
+ * wanted); failure is not fatal. */
+static void cbpf_open_priv(struct cbpf *cb)
+{
+	int rc;
+
+	cb->priv = priv_bpf__open();
+	if (!cb->priv) {
+		cbpf_add_note(cb, "privilege events off: open %s: %s", "priv.bpf.o", errno);
+		return;
+	}
+	rc = cbpf_share_maps(cb, cb->priv->obj);
+	if (!rc) {
+		cbpf_skip_missing_tps(cb, cb->priv->obj);
+		/* no module tracepoints (no module support): the raw_tp stand-in */
+		bpf_program__set_autoload(cb->priv->progs.vigil_module_rawtp,
+					  !bpf_program__autoload(cb->priv->progs.vigil_init_module));
+		rc = priv_bpf__load(cb->priv);
+	}
+	if (rc) {
+		cbpf_add_note(cb, "privilege events off: %s: %s", "load priv.bpf.o", -rc);
+		priv_bpf__destroy(cb->priv);
+		cb->priv = NULL;
 	}
 }
 
@@ -401,7 +442,8 @@ static void cbpf_open_net(struct cbpf *cb)
 int cbpf_set_filter(struct cbpf *cb, uint64_t ops, int chmod_all)
 {
 	struct vigil_filter f = { .ops = ops, .ignore_tgid = (uint32_t)getpid(),
-				  .chmod_all = chmod_all ? 1 : 0 };
+				  .chmod_all = chmod_all ? 1 : 0, .cgroups = cb->cgroups ? 1 : 0,
+				  .prefixes = cb->prefixes ? 1 : 0 };
 	uint32_t key = 0;
 	int rc;
 
@@ -413,18 +455,39 @@ int cbpf_set_filter(struct cbpf *cb, uint64_t ops, int chmod_all)
 		cb->file_attached = 0;
 	} else if (cb->file && (ops & CBPF_OPS_FILE) && !cb->file_attached) {
 		rc = file_bpf__attach(cb->file);
-		if (rc)
-			return rc;
-		cb->file_attached = 1;
+		if (rc) { /* like a failed load: noted, the rest goes on */
+			cbpf_add_note(cb, "file events off: %s: %s", "attach file.bpf.o", -rc);
+			file_bpf__destroy(cb->file);
+			cb->file = NULL;
+		} else {
+			cb->file_attached = 1;
+		}
 	}
 	if (cb->net && !(ops & CBPF_OPS_NET) && cb->net_attached) {
 		net_bpf__detach(cb->net);
 		cb->net_attached = 0;
 	} else if (cb->net && (ops & CBPF_OPS_NET) && !cb->net_attached) {
 		rc = net_bpf__attach(cb->net);
-		if (rc)
-			return rc;
-		cb->net_attached = 1;
+		if (rc) {
+			cbpf_add_note(cb, "network events off: %s: %s", "attach net.bpf.o", -rc);
+			net_bpf__destroy(cb->net);
+			cb->net = NULL;
+		} else {
+			cb->net_attached = 1;
+		}
+	}
+	if (cb->priv && !(ops & CBPF_OPS_PRIV) && cb->priv_attached) {
+		priv_bpf__detach(cb->priv);
+		cb->priv_attached = 0;
+	} else if (cb->priv && (ops & CBPF_OPS_PRIV) && !cb->priv_attached) {
+		rc = priv_bpf__attach(cb->priv);
+		if (rc) {
+			cbpf_add_note(cb, "privilege events off: %s: %s", "attach priv.bpf.o", -rc);
+			priv_bpf__destroy(cb->priv);
+			cb->priv = NULL;
+		} else {
+			cb->priv_attached = 1;
+		}
 	}
 	return 0;
 }
@@ -447,6 +510,8 @@ int cbpf_has(const struct cbpf *cb, unsigned type)
 		return cb->file != NULL;
 	case VIGIL_EV_NET:
 		return cb->net != NULL;
+	case VIGIL_EV_PRIV:
+		return cb->priv != NULL;
 	}
 	return 0;
 }
@@ -471,8 +536,53 @@ static void cbpf_host_ns(struct cbpf *cb)
 	}
 }
 
-/* Open, size, load and attach process.bpf.o; on error err says which step failed. */
-int cbpf_open(struct cbpf **out, size_t ringbuf_bytes, char *err, size_t errlen)
+/* Fill the cgroup and prefix maps from scope; 0, or -1 with err set. */
+static int cbpf_set_scope(struct cbpf *cb, const struct cbpf_scope *sc, char *err, size_t errlen)
+{
+	uint8_t one = 1;
+
+	if (sc->ncgroups > VIGIL_CGROUPS_MAX || sc->nprefixes > VIGIL_PREFIXES_MAX) {
+		snprintf(err, errlen, "more than %d cgroups or %d prefixes", VIGIL_CGROUPS_MAX,
+			 VIGIL_PREFIXES_MAX);
+		return -1;
+	}
+	for (size_t i = 0; i < sc->ncgroups; i++)
+		if (bpf_map_update_elem(bpf_map__fd(cb->skel->maps.cgroup_allow), &sc->cgroups[i],
+					&one, BPF_ANY)) {
+			snprintf(err, errlen, "write the cgroup filter: %s", strerror(errno));
+			return -1;
+		}
+	cb->cgroups = sc->ncgroups > 0;
+	for (size_t i = 0; cb->file && i < sc->nprefixes; i++) {
+		struct vigil_prefix_key k;
+		size_t n = strlen(sc->prefixes[i]);
+
+		if (n == 0 || n >= VIGIL_PREFIX_LEN) {
+			snprintf(err, errlen, "prefix '%s': 1 to %d bytes", sc->prefixes[i],
+				 VIGIL_PREFIX_LEN - 1);
+			return -1;
+		}
+		memset(&k, 0, sizeof(k));
+		k.prefixlen = (uint32_t)n * 8;
+		memcpy(k.data, sc->prefixes[i], n);
+		if (bpf_map_update_elem(bpf_map__fd(cb->file->maps.prefix_allow), &k, &one,
+					BPF_ANY)) {
+			snprintf(err, errlen, "write the prefix filter: %s", strerror(errno));
+			return -1;
+		}
+	}
+	cb->prefixes = sc->nprefixes > 0;
+	return 0;
+}
+
+/*
+ * Open, size and load every object, write the filter (ops, chmod_all), then
+ * attach: the filter is in place before the first program runs, so nothing
+ * outside ops is ever sent (the map starts zeroed: nothing wanted). On error
+ * err says which step failed.
+ */
+int cbpf_open(struct cbpf **out, size_t ringbuf_bytes, uint64_t ops, int chmod_all,
+	      const struct cbpf_scope *scope, char *err, size_t errlen)
 {
 	struct cbpf *cb;
 	int rc;
@@ -504,18 +614,23 @@ int cbpf_open(struct cbpf **out, size_t ringbuf_bytes, char *err, size_t errlen)
 		snprintf(err, errlen, "load BPF programs (verifier log above): %s", strerror(-rc));
 		goto fail;
 	}
+	cbpf_open_file(cb);
+	cbpf_open_net(cb);
+	cbpf_open_priv(cb);
+	cbpf_host_ns(cb);
+	if (scope && cbpf_set_scope(cb, scope, err, errlen))
+		goto fail;
+	/* filter first (attaches the file/net programs only when wanted) */
+	rc = cbpf_set_filter(cb, ops, chmod_all);
+	if (rc) {
+		snprintf(err, errlen, "write the filter map / attach: %s", strerror(-rc));
+		goto fail;
+	}
 	/* the start-up scan's iterator is attached on demand (cbpf_scan) */
 	bpf_program__set_autoattach(cb->skel->progs.vigil_scan, false);
 	rc = process_bpf__attach(cb->skel);
 	if (rc) {
 		snprintf(err, errlen, "attach sched_process_{exec,exit,fork}: %s", strerror(-rc));
-		goto fail;
-	}
-	cbpf_open_file(cb);
-	cbpf_open_net(cb);
-	cbpf_host_ns(cb);
-	if (cbpf_set_filter(cb, CBPF_OPS_ALL, 0)) {
-		snprintf(err, errlen, "write the filter map: %s", strerror(errno));
 		goto fail;
 	}
 	cb->rb = ring_buffer__new(bpf_map__fd(cb->skel->maps.rb), cbpf_on_sample, cb, NULL);
@@ -772,10 +887,11 @@ static void cbpf_pack_exec(const struct cbpf *cb, const unsigned char *d, msgpac
 	struct vigil_ev_exec e;
 
 	memcpy(&e, d, sizeof(e));
-	msgpack_pack_map(pk, 18);
+	msgpack_pack_map(pk, 19);
 	cbpf_pack_kv_u64(pk, "time", cbpf_walltime(cb, e.hdr.ktime));
 	cbpf_pack_kv_u64(pk, "ktime", e.hdr.ktime);
 	cbpf_pack_kv_u64(pk, "pid", e.hdr.pid);
+	cbpf_pack_kv_u64(pk, "nspid", e.nspid);
 	cbpf_pack_kv_u64(pk, "tid", e.hdr.tid);
 	cbpf_pack_kv_u64(pk, "ppid", e.ppid);
 	cbpf_pack_kv_u64(pk, "pktime", e.pktime);
@@ -826,10 +942,11 @@ static void cbpf_pack_clone(const struct cbpf *cb, const unsigned char *d, msgpa
 	struct vigil_ev_clone e;
 
 	memcpy(&e, d, sizeof(e));
-	msgpack_pack_map(pk, 6);
+	msgpack_pack_map(pk, 7);
 	cbpf_pack_kv_u64(pk, "time", cbpf_walltime(cb, e.hdr.ktime));
 	cbpf_pack_kv_u64(pk, "ktime", e.hdr.ktime);
 	cbpf_pack_kv_u64(pk, "pid", e.hdr.pid);
+	cbpf_pack_kv_u64(pk, "nspid", e.nspid);
 	cbpf_pack_kv_u64(pk, "ppid", e.ppid);
 	cbpf_pack_kv_u64(pk, "start_ktime", e.start_ktime);
 	cbpf_pack_kv_u64(pk, "pktime", e.pktime);
@@ -1006,7 +1123,7 @@ static void cbpf_file_operand(const char *path, size_t plen, const char *name, s
 	*user = nlen != a->slen || memcmp(name, out, nlen) != 0;
 }
 
-/* Body of a file event (docs/wire.d/collector.md) from a checked record. */
+/* Body of a file event (docs/wire.md §8) from a checked record. */
 static void cbpf_pack_file(const struct cbpf *cb, const unsigned char *d, msgpack_packer *pk)
 {
 	static char j1[VIGIL_PATH_MAX + 1], j2[VIGIL_PATH_MAX + 1];
@@ -1246,7 +1363,7 @@ static void cbpf_pack_sockaddr(msgpack_packer *pk, const struct vigil_ev_net *e,
 	}
 }
 
-/* Body of a network event (docs/wire.d/collector.md) from a checked record. */
+/* Body of a network event (docs/wire.md §8) from a checked record. */
 static void cbpf_pack_net(const struct cbpf *cb, const unsigned char *d, size_t len,
 			  msgpack_packer *pk)
 {
@@ -1328,6 +1445,209 @@ static void cbpf_pack_net(const struct cbpf *cb, const unsigned char *d, size_t 
 	}
 }
 
+/* Syscall names of the privilege operations (function_name is "sys_" + name). */
+static const char *const cbpf_priv_sys[VIGIL_OP_PRIV_MAX - VIGIL_OP_SETUID] = {
+	"setuid", "setreuid", "setresuid", "setfsuid", "setgid", "setregid", "setresgid",
+	"setfsgid", "capset", "ptrace", "process_vm_writev", "init_module", "finit_module",
+	"mount", "unshare", "setns", "bpf", "memfd_create", "pivot_root",
+};
+
+/* CLONE_NEW* flags and the names /proc/PID/ns uses for them. */
+static const struct {
+	uint32_t flag;
+	const char *clone, *ns;
+} cbpf_nsflags[] = {
+	{ 0x00020000, "CLONE_NEWNS", "mnt" },	  { 0x02000000, "CLONE_NEWCGROUP", "cgroup" },
+	{ 0x04000000, "CLONE_NEWUTS", "uts" },	  { 0x08000000, "CLONE_NEWIPC", "ipc" },
+	{ 0x10000000, "CLONE_NEWUSER", "user" },  { 0x20000000, "CLONE_NEWPID", "pid" },
+	{ 0x40000000, "CLONE_NEWNET", "net" },	  { 0x00000080, "CLONE_NEWTIME", "time" },
+};
+
+/* Space-separated names of the CLONE_NEW* bits of flags (ns: /proc names). */
+static void cbpf_ns_names(uint32_t flags, int ns, char *buf, size_t n)
+{
+	size_t off = 0;
+
+	buf[0] = '\0';
+	for (size_t i = 0; i < sizeof(cbpf_nsflags) / sizeof(cbpf_nsflags[0]); i++)
+		if ((flags & cbpf_nsflags[i].flag) && off < n)
+			off += (size_t)snprintf(buf + off, n - off, "%s%s", off ? " " : "",
+						ns ? cbpf_nsflags[i].ns : cbpf_nsflags[i].clone);
+}
+
+/* Name of a ptrace request vigil sends; NULL for others. */
+static const char *cbpf_ptrace_req(uint64_t r)
+{
+	switch (r) {
+	case 0: return "PTRACE_TRACEME";
+	case 4: return "PTRACE_POKETEXT";
+	case 5: return "PTRACE_POKEDATA";
+	case 6: return "PTRACE_POKEUSER";
+	case 13: return "PTRACE_SETREGS";
+	case 16: return "PTRACE_ATTACH";
+	case 0x4205: return "PTRACE_SETREGSET";
+	case 0x4206: return "PTRACE_SEIZE";
+	}
+	return NULL;
+}
+
+/* Name of a bpf() command vigil sends; NULL for others. */
+static const char *cbpf_bpf_cmd(uint64_t c)
+{
+	switch (c) {
+	case 0: return "BPF_MAP_CREATE";
+	case 5: return "BPF_PROG_LOAD";
+	case 8: return "BPF_PROG_ATTACH";
+	case 17: return "BPF_RAW_TRACEPOINT_OPEN";
+	case 28: return "BPF_LINK_CREATE";
+	}
+	return NULL;
+}
+
+/* Pack Tetragon's process_credentials_arg: the task's ids (and, with caps,
+ * its capability sets) after the call. */
+static void cbpf_pack_creds(msgpack_packer *pk, const struct vigil_ev_priv *e, int caps)
+{
+	msgpack_pack_map(pk, 1);
+	cbpf_pack_cstr(pk, "process_credentials_arg");
+	msgpack_pack_map(pk, 8 + (caps != 0));
+	cbpf_pack_kv_u64(pk, "uid", e->uid);
+	cbpf_pack_kv_u64(pk, "gid", e->gid);
+	cbpf_pack_kv_u64(pk, "euid", e->euid);
+	cbpf_pack_kv_u64(pk, "egid", e->egid);
+	cbpf_pack_kv_u64(pk, "suid", e->suid);
+	cbpf_pack_kv_u64(pk, "sgid", e->sgid);
+	cbpf_pack_kv_u64(pk, "fsuid", e->fsuid);
+	cbpf_pack_kv_u64(pk, "fsgid", e->fsgid);
+	if (caps) {
+		cbpf_pack_cstr(pk, "caps");
+		msgpack_pack_map(pk, 3);
+		cbpf_pack_cstr(pk, "permitted");
+		cbpf_pack_caps(pk, e->cap_permitted);
+		cbpf_pack_cstr(pk, "effective");
+		cbpf_pack_caps(pk, e->cap_effective);
+		cbpf_pack_cstr(pk, "inheritable");
+		cbpf_pack_caps(pk, e->cap_inheritable);
+	}
+}
+
+/* Pack a privilege/escape record as a process_kprobe (docs/wire.md §8.4). */
+static void cbpf_pack_priv(const struct cbpf *cb, const unsigned char *d, msgpack_packer *pk)
+{
+	static const char *const idl[2][3] = { { "uid", "euid", "suid" }, { "gid", "egid", "sgid" } };
+	const char *str = (const char *)d + sizeof(struct vigil_ev_priv), *s1, *s2;
+	struct cbpf_arg a[8];
+	struct vigil_ev_priv e;
+	char fn[32], names[128];
+	int creds = 0, caps = 0;
+	size_t n = 0;
+	const char *sys;
+
+	memcpy(&e, d, sizeof(e));
+	memset(a, 0, sizeof(a));
+	sys = cbpf_priv_sys[e.op - VIGIL_OP_SETUID];
+	s1 = str + e.slen[0];
+	s2 = s1 + e.slen[1];
+#define CBPF_INT(l, v) (a[n].kind = CA_INT, a[n].label = (l), a[n++].i = (v))
+#define CBPF_STR(l, p, len) (a[n].kind = CA_STR, a[n].label = (l), a[n].s = (p), a[n++].slen = (len))
+	switch (e.op) {
+	case VIGIL_OP_SETUID:
+	case VIGIL_OP_SETGID:
+	case VIGIL_OP_SETFSUID:
+	case VIGIL_OP_SETFSGID: {
+		int g = e.op == VIGIL_OP_SETGID || e.op == VIGIL_OP_SETFSGID;
+
+		creds = 1;
+		CBPF_INT(g ? "gid" : "uid", (int32_t)e.arg[0]);
+		break;
+	}
+	case VIGIL_OP_SETREUID:
+	case VIGIL_OP_SETREGID:
+	case VIGIL_OP_SETRESUID:
+	case VIGIL_OP_SETRESGID: {
+		int g = e.op == VIGIL_OP_SETREGID || e.op == VIGIL_OP_SETRESGID;
+		int k = (e.op == VIGIL_OP_SETRESUID || e.op == VIGIL_OP_SETRESGID) ? 3 : 2;
+		static const char *const rl[2] = { "ruid", "rgid" };
+
+		creds = 1;
+		for (int i = 0; i < k; i++)
+			CBPF_INT(i == 0 ? rl[g] : idl[g][i], (int32_t)e.arg[i]);
+		break;
+	}
+	case VIGIL_OP_CAPSET:
+		creds = caps = 1;
+		break;
+	case VIGIL_OP_PTRACE:
+		CBPF_INT("request", (int64_t)e.arg[0]);
+		CBPF_INT("pid", (int32_t)e.arg[1]);
+		if (cbpf_ptrace_req(e.arg[0]))
+			CBPF_STR("request_name", cbpf_ptrace_req(e.arg[0]),
+				 strlen(cbpf_ptrace_req(e.arg[0])));
+		break;
+	case VIGIL_OP_VM_WRITEV:
+		CBPF_INT("pid", (int32_t)e.arg[0]);
+		break;
+	case VIGIL_OP_INIT_MODULE:
+		a[n].kind = CA_SIZE;
+		a[n].label = "len";
+		a[n++].i = (int64_t)e.arg[0];
+		CBPF_STR("params", str, e.slen[0]);
+		break;
+	case VIGIL_OP_FINIT_MODULE:
+		CBPF_INT("fd", (int32_t)e.arg[0]);
+		CBPF_STR("params", str, e.slen[0]);
+		CBPF_INT("flags", (int32_t)e.arg[1]);
+		break;
+	case VIGIL_OP_MOUNT:
+		CBPF_STR("source", str, e.slen[0]);
+		CBPF_STR("target", s1, e.slen[1]);
+		CBPF_STR("fstype", s2, e.slen[2]);
+		CBPF_INT("flags", (int64_t)e.arg[0]);
+		break;
+	case VIGIL_OP_UNSHARE:
+		CBPF_INT("flags", (int32_t)e.arg[0]);
+		cbpf_ns_names((uint32_t)e.arg[0], 0, names, sizeof(names));
+		if (names[0])
+			CBPF_STR("namespaces", names, strlen(names));
+		break;
+	case VIGIL_OP_SETNS:
+		CBPF_INT("fd", (int32_t)e.arg[0]);
+		CBPF_INT("nstype", (int32_t)e.arg[1]);
+		/* the fd's own type when the kernel gave it, else what the caller asked */
+		cbpf_ns_names((uint32_t)(e.arg[2] ? e.arg[2] : e.arg[1]), 1, names, sizeof(names));
+		if (names[0])
+			CBPF_STR("namespace", names, strlen(names));
+		if (e.arg[3])
+			CBPF_INT("inum", (int64_t)e.arg[3]);
+		break;
+	case VIGIL_OP_BPF:
+		CBPF_INT("cmd", (int64_t)e.arg[0]);
+		if (cbpf_bpf_cmd(e.arg[0]))
+			CBPF_STR("cmd_name", cbpf_bpf_cmd(e.arg[0]), strlen(cbpf_bpf_cmd(e.arg[0])));
+		CBPF_INT("type", (int64_t)e.arg[1]);
+		if (e.slen[0])
+			CBPF_STR("name", str, e.slen[0]);
+		break;
+	case VIGIL_OP_MEMFD_CREATE:
+		CBPF_STR("name", str, e.slen[0]);
+		CBPF_INT("flags", (int32_t)e.arg[0]);
+		break;
+	case VIGIL_OP_PIVOT_ROOT:
+		CBPF_STR("new_root", str, e.slen[0]);
+		CBPF_STR("put_old", s1, e.slen[1]);
+		break;
+	}
+	CBPF_STR("syscall", sys, strlen(sys));
+#undef CBPF_INT
+#undef CBPF_STR
+	snprintf(fn, sizeof(fn), "sys_%s", sys);
+	cbpf_pack_kprobe_head(cb, pk, &e.hdr, e.start_ktime, fn, e.ret, n + creds);
+	if (creds)
+		cbpf_pack_creds(pk, &e, caps);
+	for (size_t i = 0; i < n; i++)
+		cbpf_pack_arg(pk, &a[i]);
+}
+
 /* Pack the wire body of a record, re-checking it (an invalid one packs as {}). */
 void cbpf_pack(const struct cbpf *cb, const struct cbpf_rec *r, msgpack_packer *pk)
 {
@@ -1346,6 +1666,9 @@ void cbpf_pack(const struct cbpf *cb, const struct cbpf_rec *r, msgpack_packer *
 		break;
 	case VIGIL_EV_NET:
 		cbpf_pack_net(cb, r->data, r->len, pk);
+		break;
+	case VIGIL_EV_PRIV:
+		cbpf_pack_priv(cb, r->data, pk);
 		break;
 	default:
 		msgpack_pack_map(pk, 0);
@@ -1389,6 +1712,7 @@ void cbpf_close(struct cbpf *cb)
 	ring_buffer__free(cb->rb);
 	file_bpf__destroy(cb->file);
 	net_bpf__destroy(cb->net);
+	priv_bpf__destroy(cb->priv);
 	process_bpf__destroy(cb->skel);
 	free(cb);
 }
@@ -1588,7 +1912,8 @@ int cbpf_scan(struct cbpf *cb, int (*emit)(void *arg, const struct cbpf_rec *r),
 void cbpf_prog_ids(const struct cbpf *cb, char *buf, size_t len)
 {
 	struct bpf_object *objs[] = { cb->skel->obj, cb->file ? cb->file->obj : NULL,
-				      cb->net ? cb->net->obj : NULL };
+				      cb->net ? cb->net->obj : NULL,
+				      cb->priv ? cb->priv->obj : NULL };
 	struct bpf_program *prog;
 	size_t off = 0;
 

@@ -34,9 +34,25 @@ struct cbpf_stats {
 	uint64_t bad_records;
 };
 
+/* What is watched beyond the operation mask (fixed for the life of a cbpf).
+ * ncgroups > 0: file, network, privilege and exec-stdio records only from
+ * tasks in those cgroup v2 ids (at most VIGIL_CGROUPS_MAX). nprefixes > 0:
+ * file records only for paths under those prefixes (at most
+ * VIGIL_PREFIXES_MAX, each shorter than VIGIL_PREFIX_LEN bytes). */
+struct cbpf_scope {
+	const uint64_t *cgroups;
+	size_t ncgroups;
+	const char *const *prefixes;
+	size_t nprefixes;
+};
+
 /* Open, load and attach the programs with a ring of ringbuf_bytes (rounded
- * up to a power of two; 0 = 8 MiB). Returns 0, or -1 with a message in err. */
-int cbpf_open(struct cbpf **out, size_t ringbuf_bytes, char *err, size_t errlen);
+ * up to a power of two; 0 = 8 MiB), the in-kernel filter set to ops and
+ * chmod_all (see cbpf_set_filter) and to scope (NULL: everything) before
+ * anything is attached: no record outside them is produced, even during
+ * start-up. Returns 0, or -1 with a message in err. */
+int cbpf_open(struct cbpf **out, size_t ringbuf_bytes, uint64_t ops, int chmod_all,
+	      const struct cbpf_scope *scope, char *err, size_t errlen);
 
 /* File descriptor to poll for POLLIN when records are waiting. Wakeups are
  * rate-limited by the BPF side: also call cbpf_drain on a periodic timer. */
@@ -48,7 +64,7 @@ int cbpf_fd(const struct cbpf *cb);
  * the ring could not be read. */
 int cbpf_drain(struct cbpf *cb, int (*emit)(void *arg, const struct cbpf_rec *r), void *arg);
 
-/* Pack the raw body map of r (docs/wire.md 4.1/4.2/4.3, docs/wire.d/collector.md) into pk. An invalid
+/* Pack the raw body map of r (docs/wire.md 4.1/4.2/4.3, docs/wire.md §8) into pk. An invalid
  * record packs as an empty map. */
 void cbpf_pack(const struct cbpf *cb, const struct cbpf_rec *r, msgpack_packer *pk);
 
@@ -59,11 +75,12 @@ void cbpf_refresh_clock(struct cbpf *cb);
 /* Read the counters (per-CPU map values summed). */
 void cbpf_stats(const struct cbpf *cb, struct cbpf_stats *st);
 
-/* Every file and network operation (bit n = VIGIL_OP n of events.h). */
+/* Every file, network and privilege operation (bit n = VIGIL_OP n of events.h). */
 #define CBPF_OPS_FILE 0x0000000000fffffeull /* VIGIL_OP_OPEN .. VIGIL_OP_FSETXATTR */
 #define CBPF_OPS_NET 0x0000007f00000000ull  /* VIGIL_OP_CONNECT .. VIGIL_OP_DUP3 (net.bpf.o) */
 #define CBPF_OPS_STDIO 0x0000008000000000ull /* VIGIL_OP_EXEC_STDIO (process.bpf.o) */
-#define CBPF_OPS_ALL (CBPF_OPS_FILE | CBPF_OPS_NET | CBPF_OPS_STDIO)
+#define CBPF_OPS_PRIV 0x07ffff0000000000ull /* VIGIL_OP_SETUID .. VIGIL_OP_PIVOT_ROOT (priv.bpf.o) */
+#define CBPF_OPS_ALL (CBPF_OPS_FILE | CBPF_OPS_NET | CBPF_OPS_STDIO | CBPF_OPS_PRIV)
 
 /* Rewrite the in-kernel filter: which operations are sent (ops, as above),
  * and whether every chmod is sent or only those setting setuid/setgid.

@@ -1,6 +1,8 @@
 /* collector — loads vigil's BPF programs, drains their ring buffer without a wakeup
  * per event, and sends each record downstream as a raw wire event (docs/wire.md §4). */
+#include <errno.h>
 #include <stdint.h>
+#include <sys/stat.h>
 #include <stdlib.h>
 #include <string.h>
 #include <zmq.h>
@@ -12,11 +14,17 @@
 #include "wire.h"
 
 static const char *opt_output, *opt_hwm = "10000", *opt_ringbuf_mb = "8",
-		  *opt_events = "process", *opt_chmod_all = "0", *opt_scan = "1";
+		  *opt_events = "process", *opt_chmod_all = "0", *opt_scan = "1",
+		  *opt_cgroups = "", *opt_prefixes = "";
 static struct wire_out out;
 static void *out_sock;
 static struct cbpf *cb;
-static unsigned ticks;
+static uint64_t clock_ns;     /* last wall-clock offset refresh */
+/* Records submitted without a wakeup (bpf/lib/vigil_common.h: within wake_ns of the
+ * last one) can only exist right after activity: poll for them quickly then, and
+ * otherwise sleep until the ring wakes us or the clock needs a refresh. */
+#define DRAIN_FAST_MS 2
+#define DRAIN_IDLE_MS 10000
 static int64_t scanned;	 /* processes sent by the start-up scan */
 static int scan_pending; /* the scan runs first thing in the loop (sends may block) */
 
@@ -25,8 +33,12 @@ static const struct stage_opt opts[] = {
 	{ "hwm", &opt_hwm, NULL, "high-water mark of the output (default 10000)" },
 	{ "ringbuf-mb", &opt_ringbuf_mb, NULL, "ring buffer size in MiB, a power of 2 (default 8)" },
 	{ "events", &opt_events, NULL,
-	  "event kinds sent, comma-separated: process,file,net (default process)" },
+	  "event kinds sent, comma-separated: process,file,net,priv (default process)" },
 	{ "chmod-all", &opt_chmod_all, NULL, "1: every chmod, 0: only setuid/setgid (default 0)" },
+	{ "cgroups", &opt_cgroups, NULL,
+	  "only file/net/priv events of these cgroup v2 ids or dirs, comma-separated (default all)" },
+	{ "file-prefixes", &opt_prefixes, NULL,
+	  "only file events under these path prefixes, comma-separated (default: all)" },
 	{ "scan", &opt_scan, NULL, "1: send running processes as procFS execs at start (default 1)" },
 	{ 0 },
 };
@@ -56,24 +68,42 @@ static void scan(struct stage *st)
 	log_info("start-up scan: %lld processes", (long long)scanned);
 }
 
-static void drain(struct stage *st, void *arg)
+/* Drain the ring; returns the records sent (0 on failure or when stopping). */
+static int drain_ring(struct stage *st)
 {
 	static struct log_rl rl = LOG_RL_INIT(1, 1);
+	int n = 0;
 
-	(void)arg;
 	if (scan_pending)
 		scan(st);
 	/* emit() fails only when the stage is stopping: that is not worth a warning. */
-	if (!stage_stopping(st) && cbpf_drain(cb, emit, NULL) < 0 && !stage_stopping(st))
+	if (!stage_stopping(st) && (n = cbpf_drain(cb, emit, NULL)) < 0 && !stage_stopping(st))
 		log_rl(&rl, LOG_SEV_WARN, "ring buffer drain failed");
+	return n > 0 ? n : 0;
+}
+
+/* The ring woke us: records after these may follow without a wakeup. */
+static void drain(struct stage *st, void *arg)
+{
+	(void)arg;
+	(*stage_counter(st, "drain.wakeups"))++;
+	if (drain_ring(st) > 0)
+		stage_set_timer(st, DRAIN_FAST_MS);
 }
 
 /* Records submitted without a wakeup are collected here at the latest. */
 static void timer(struct stage *st)
 {
-	drain(st, NULL);
-	if (++ticks % 200 == 0) /* every 10 s: follow wall-clock adjustments */
+	uint64_t now = mono_ns();
+	int n = drain_ring(st);
+
+	/* records the kernel submitted without a wakeup: each waited for this tick */
+	*stage_counter(st, "drain.timer_records") += (uint64_t)n;
+	stage_set_timer(st, n > 0 ? DRAIN_FAST_MS : DRAIN_IDLE_MS);
+	if (now - clock_ns >= 10000000000ull) { /* follow wall-clock adjustments */
 		cbpf_refresh_clock(cb);
+		clock_ns = now;
+	}
 }
 
 static void status(struct stage *st)
@@ -109,12 +139,70 @@ static int64_t events_mask(const char *list)
 			ops |= (int64_t)CBPF_OPS_FILE;
 		else if (!strcmp(tok, "net"))
 			ops |= (int64_t)CBPF_OPS_NET;
+		else if (!strcmp(tok, "priv"))
+			ops |= (int64_t)CBPF_OPS_PRIV;
 		else if (strcmp(tok, "process")) {
-			log_error("--events: unknown kind '%s' (process, file, net)", tok);
+			log_error("--events: unknown kind '%s' (process, file, net, priv)", tok);
 			return -1;
 		}
 	}
 	return ops;
+}
+
+/* Parse --cgroups: each item a cgroup v2 id (digits) or a cgroup v2 directory
+ * (its inode is the id). Returns the count, or -1 with the error logged. */
+static int cgroups_parse(const char *list, uint64_t *ids, int max)
+{
+	char buf[8192], *tok, *save = NULL, *end;
+	struct stat sb;
+	int n = 0;
+
+	if (strlen(list) >= sizeof(buf)) {
+		log_error("--cgroups: list too long");
+		return -1;
+	}
+	snprintf(buf, sizeof(buf), "%s", list);
+	for (tok = strtok_r(buf, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
+		if (n >= max) {
+			log_error("--cgroups: more than %d cgroups", max);
+			return -1;
+		}
+		errno = 0;
+		ids[n] = strtoull(tok, &end, 10);
+		if (*tok >= '0' && *tok <= '9' && !*end && !errno && ids[n]) {
+			n++;
+			continue;
+		}
+		if (tok[0] != '/' || stat(tok, &sb) || !S_ISDIR(sb.st_mode)) {
+			log_error("--cgroups: '%s' is neither a cgroup id nor a cgroup directory", tok);
+			return -1;
+		}
+		ids[n++] = sb.st_ino;
+	}
+	return n;
+}
+
+/* Split --file-prefixes into out[] (copied into buf); each must be an
+ * absolute path shorter than VIGIL_PREFIX_LEN. Count, or -1 (logged). */
+static int prefixes_parse(const char *list, char *buf, size_t len, const char **out, int max)
+{
+	char *tok, *save = NULL;
+	int n = 0;
+
+	if (strlen(list) >= len) {
+		log_error("--file-prefixes: list too long");
+		return -1;
+	}
+	snprintf(buf, len, "%s", list);
+	for (tok = strtok_r(buf, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
+		if (n >= max || tok[0] != '/' || strlen(tok) >= VIGIL_PREFIX_LEN) {
+			log_error("--file-prefixes: '%s': at most %d absolute prefixes of at most %d "
+				  "bytes", tok, max, VIGIL_PREFIX_LEN - 1);
+			return -1;
+		}
+		out[n++] = tok;
+	}
+	return n;
 }
 
 /* Probe the kernel: a missing minimum is fatal (-1), anything else a warning
@@ -149,8 +237,15 @@ static int setup(struct stage *st)
 	char a[512], err[512];
 	int hwm = atoi(opt_hwm);
 	size_t rb = strtoul(opt_ringbuf_mb, NULL, 10) << 20;
+	static uint64_t cgroups[VIGIL_CGROUPS_MAX];
+	static char pbuf[VIGIL_PREFIXES_MAX * VIGIL_PREFIX_LEN];
+	static const char *prefixes[VIGIL_PREFIXES_MAX];
+	int ncg = cgroups_parse(opt_cgroups, cgroups, VIGIL_CGROUPS_MAX);
+	int npre = prefixes_parse(opt_prefixes, pbuf, sizeof(pbuf), prefixes, VIGIL_PREFIXES_MAX);
+	struct cbpf_scope scope = { cgroups, (size_t)(ncg > 0 ? ncg : 0), prefixes,
+				    (size_t)(npre > 0 ? npre : 0) };
 
-	if (ops < 0)
+	if (ops < 0 || ncg < 0 || npre < 0)
 		return EXIT_PERM;
 	if (rb == 0 || (rb & (rb - 1))) {
 		log_error("--ringbuf-mb must be a power of two");
@@ -166,25 +261,27 @@ static int setup(struct stage *st)
 	wire_out_init(&out, st, out_sock);
 	if (probe(st) < 0)
 		return EXIT_PERM;
-	if (cbpf_open(&cb, rb, err, sizeof(err)) < 0) {
+	/* the final filter goes in before attach: nothing unwanted leaks at start */
+	if (cbpf_open(&cb, rb, (uint64_t)ops, atoi(opt_chmod_all), &scope, err,
+		      sizeof(err)) < 0) {
 		/* No BTF, no ring buffer, no tracepoints: nothing to retry. */
 		log_error("BPF: %s", err);
-		return EXIT_PERM;
-	}
-	if (cbpf_set_filter(cb, (uint64_t)ops, atoi(opt_chmod_all)) < 0) {
-		log_error("BPF: cannot write the filter map");
 		return EXIT_PERM;
 	}
 	if (cbpf_note(cb)[0])
 		log_warn("BPF: not everything is available: %s", cbpf_note(cb));
 	scan_pending = atoi(opt_scan) != 0;
-	stage_info(st, "programs", "sched_process_exec sched_process_exit sched_process_fork%s%s",
-		   cbpf_has(cb, VIGIL_EV_FILE) ? " file" : "", cbpf_has(cb, VIGIL_EV_NET) ? " net" : "");
+	stage_info(st, "programs", "sched_process_exec sched_process_exit sched_process_fork%s%s%s",
+		   cbpf_has(cb, VIGIL_EV_FILE) ? " file" : "", cbpf_has(cb, VIGIL_EV_NET) ? " net" : "",
+		   cbpf_has(cb, VIGIL_EV_PRIV) ? " priv" : "");
 	stage_info(st, "events", "%s", opt_events);
+	stage_info(st, "cgroups", "%s", ncg ? opt_cgroups : "all");
+	stage_info(st, "file_prefixes", "%s", npre ? opt_prefixes : "all");
 	stage_info(st, "ringbuf_bytes", "%zu", rb);
 	cbpf_prog_ids(cb, err, sizeof(err));
 	stage_info(st, "prog_ids", "%s", err);
 	stage_watch(st, NULL, cbpf_fd(cb), drain, NULL);
+	clock_ns = mono_ns();
 	return 0;
 }
 
@@ -204,7 +301,7 @@ int main(int argc, char **argv)
 		.opts = opts,
 		.setup = setup,
 		.timer = timer,
-		.timer_ms = 50,
+		.timer_ms = DRAIN_FAST_MS,
 		.status = status,
 		.shutdown = shutdown_,
 	};

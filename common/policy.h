@@ -203,7 +203,7 @@ const char *policy_action_name(const struct policy *p, const struct pol_action *
 /* Render the policy's (or the rule's) message template for e into out. */
 void policy_render(const struct policy *p, size_t r, const struct pol_ev *e,
 		   struct strbuf *out);
-/* Does rule r compile into the enforcer's rule maps (docs/wire.d/enforcement.md)? */
+/* Does rule r compile into the enforcer's rule maps (docs/wire.md §10)? */
 int policy_rule_kernel(const struct policy *p, size_t r);
 /* Pack a `policy_set` body: every enforce-capable policy's kernel rules. */
 void policy_pack_set(const struct policy_set *s, const char *mode, msgpack_packer *pk);

@@ -381,6 +381,8 @@ static const struct fn_map fn_maps[] = {
 	{ "sys_setfsuid", POL_K_PRIVILEGE, 0 },
 	{ "sys_setgid", POL_K_PRIVILEGE, 0 },
 	{ "sys_setresgid", POL_K_PRIVILEGE, 0 },
+	{ "sys_setregid", POL_K_PRIVILEGE, 0 },
+	{ "sys_setfsgid", POL_K_PRIVILEGE, 0 },
 	{ "commit_creds", POL_K_PRIVILEGE, 0 },
 	{ "sys_capset", POL_K_PRIVILEGE, 0 },
 	{ "security_capset", POL_K_PRIVILEGE, 0 },
@@ -594,7 +596,7 @@ static void ev_file_arg(struct pol_ev *e, const msgpack_object *a, int *nth_path
 			return;
 		}
 	}
-	/* vigil's collector labels its extra args (docs/wire.d/collector.md): the mode of
+	/* vigil's collector labels its extra args (docs/wire.md §8): the mode of
 	 * a created file, the syscall's name, the user's unresolved string, xattr names
 	 * and new permissions are not the path and not the open flags */
 	lbl = get_s(a, "label");
@@ -1020,7 +1022,7 @@ void policy_render(const struct policy *p, size_t r, const struct pol_ev *e, str
 	}
 }
 
-/* ---- the enforcer's view (docs/wire.d/enforcement.md) --------------------- */
+/* ---- the enforcer's view (docs/wire.md §10) --------------------- */
 
 static void pk_str(msgpack_packer *pk, const char *s)
 {

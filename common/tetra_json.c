@@ -129,13 +129,21 @@ static void tj_ev_value(const msgpack_object *o, unsigned flags, struct strbuf *
 /* Look up the rule flags for a key; non-string keys have none. */
 static unsigned tj_key_flags(const msgpack_object *k)
 {
-	if (k->type != MSGPACK_OBJECT_STR)
-		return 0;
-	for (size_t i = 0; i < sizeof tj_rules / sizeof tj_rules[0]; i++) {
-		size_t n = strlen(tj_rules[i].name);
-		if (k->via.str.size == n && memcmp(k->via.str.ptr, tj_rules[i].name, n) == 0)
-			return tj_rules[i].flags;
+	/* Rule-name lengths, measured once: this runs for every key of every event. */
+	static size_t len[sizeof tj_rules / sizeof tj_rules[0]];
+	static int measured;
+
+	if (!measured) {
+		for (size_t i = 0; i < sizeof tj_rules / sizeof tj_rules[0]; i++)
+			len[i] = strlen(tj_rules[i].name);
+		measured = 1;
 	}
+	if (k->type != MSGPACK_OBJECT_STR || k->via.str.size == 0)
+		return 0;
+	for (size_t i = 0; i < sizeof tj_rules / sizeof tj_rules[0]; i++)
+		if (k->via.str.size == len[i] && k->via.str.ptr[0] == tj_rules[i].name[0] &&
+		    memcmp(k->via.str.ptr, tj_rules[i].name, len[i]) == 0)
+			return tj_rules[i].flags;
 	return 0;
 }
 

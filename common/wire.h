@@ -35,7 +35,7 @@ struct wire_msg {
 struct wire_in {
 	struct stage *st;
 	void *sock;
-	uint64_t *c_in, *c_gap_total, *c_resets;
+	uint64_t *c_in, *c_gap_total, *c_resets, *c_late_total;
 	uint64_t *c_drop[8];
 	zmq_msg_t zm;
 	int have_zm;

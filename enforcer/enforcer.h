@@ -23,10 +23,10 @@ struct enfp_cidr {
 	uint8_t addr[16];
 };
 
-/* One rule as the policy_set says it (docs/wire.d/enforcement.md). */
+/* One rule as the policy_set says it (docs/wire.md §10). */
 struct enfp_rule {
 	char kind_name[24];
-	int kind;                   /* ENF_K_FILE, ENF_K_EXEC, ENF_K_NET4, or ENF_K_NONE */
+	int kind;                   /* ENF_K_*, or ENF_K_NONE */
 	struct enfp_strs paths, prefixes, binaries, not_binaries;
 	uint32_t uids[ENF_MAX_UIDS];
 	int nuids;
@@ -57,6 +57,7 @@ struct enfp_policy {
 	/* Filled when compiled for this node. */
 	enum enfp_state state;
 	int tier;                   /* ENF_T_* of its file/exec rules (or CGROUP) */
+	int net_tier;               /* ENF_T_* of its connect rules: CGROUP, or LSM */
 	char tiers[48];             /* e.g. "cgroup+sigkill" */
 	char why[200];              /* why it is disarmed */
 };
@@ -116,6 +117,10 @@ struct enfb_opts {
 struct enfb *enfb_open(const struct enfb_opts *o, char *err, size_t errlen);
 /* Is BPF LSM (the Override tier for files and exec) available? */
 int enfb_has_lsm(const struct enfb *b);
+/* The LSM hooks that loaded, e.g. "file_open,bprm_check_security,path_unlink". */
+const char *enfb_lsm_hooks(const struct enfb *b);
+/* Is the bounded-loop build (kernels without bpf_loop) loaded? */
+int enfb_noloop(const struct enfb *b);
 /* Which programs are attached, e.g. "cgroup:4 sigkill:3 killmap:1 lsm:0". */
 const char *enfb_attached(const struct enfb *b);
 /* Generation in force in the kernel (0 none): survives a restart through the pins. */

@@ -15,7 +15,10 @@
 #include <sys/vfs.h>
 #include <unistd.h>
 
+#include <stddef.h>
+
 #include "enforce.skel.h"
+#include "enforce_noloop.skel.h"
 #include "enforcer.h"
 #include "log.h"
 
@@ -23,12 +26,15 @@
 
 struct enfb {
 	struct enforce_bpf *skel;
-	struct bpf_link *links[16];
+	struct bpf_link *links[48];         /* one per program: 4 cgroup, 7 tracepoint, 11 LSM */
 	int nlinks;
 	char pin_dir[256];
 	int lock_fd;
 	int keep_pins;
 	int lsm;
+	uint32_t lsm_kinds;         /* 1 << ENF_K_* whose LSM hook is attached */
+	int noloop;                 /* the variant without bpf_loop is loaded */
+	char lsm_hooks[200];
 	struct ring_buffer *rb;
 	void (*cb)(void *, const struct enf_event *);
 	void *cb_arg;
@@ -44,7 +50,7 @@ static int enfb_libbpf_print(enum libbpf_print_level lvl, const char *fmt, va_li
 {
 	char *buf, *line, *save = NULL;
 
-	if (lvl == LIBBPF_DEBUG || enfb_quiet)
+	if (lvl == LIBBPF_DEBUG || (enfb_quiet && !getenv("VIGIL_ENF_PROBE_LOG")))
 		return 0;
 	if (vasprintf(&buf, fmt, ap) < 0)
 		return 0;
@@ -69,6 +75,63 @@ static const char *cgroup_root(const char *want)
 	return NULL;
 }
 
+/* The two builds of one source have the same maps and programs in the same order,
+ * so their skeleton structs are interchangeable (the generated __load/__destroy only
+ * use ->skeleton). */
+_Static_assert(sizeof(struct enforce_bpf) == sizeof(struct enforce_noloop_bpf),
+	       "enforce skeleton variants differ");
+_Static_assert(offsetof(struct enforce_bpf, progs) == offsetof(struct enforce_noloop_bpf, progs) &&
+	       offsetof(struct enforce_bpf, maps) == offsetof(struct enforce_noloop_bpf, maps),
+	       "enforce skeleton variants differ");
+
+/* Which variant: the kernel's bpf_loop (5.17+) walks long paths cheaply; older
+ * kernels get bounded loops. VIGIL_ENF_NOLOOP=1 forces the old-kernel build. */
+static int want_noloop(void)
+{
+	const char *f = getenv("VIGIL_ENF_NOLOOP");
+
+	if (f && *f)
+		return f[0] == '1';
+	return libbpf_probe_bpf_helper(BPF_PROG_TYPE_TRACEPOINT, BPF_FUNC_loop, NULL) != 1;
+}
+
+/* Open the variant chosen for this kernel. */
+static struct enforce_bpf *skel_open(int noloop)
+{
+	if (noloop)
+		return (struct enforce_bpf *)enforce_noloop_bpf__open();
+	return enforce_bpf__open();
+}
+
+/* The LSM programs and the rule kinds each one carries. */
+static const struct {
+	const char *prog;
+	const char *hook;
+	uint32_t kinds;
+} lsm_progs[] = {
+	{ "vigil_enf_lfo", "file_open", 1U << ENF_K_FILE },
+	{ "vigil_enf_lbprm", "bprm_check_security", 1U << ENF_K_EXEC },
+	{ "vigil_enf_lfperm", "file_permission", 1U << ENF_K_FPERM },
+	{ "vigil_enf_lunlink", "path_unlink", 1U << ENF_K_UNLINK },
+	{ "vigil_enf_lrename", "path_rename", 1U << ENF_K_RENAME },
+	{ "vigil_enf_lchmod", "path_chmod", 1U << ENF_K_CHMOD },
+	{ "vigil_enf_lsetuid", "task_fix_setuid", 1U << ENF_K_SETUID },
+	{ "vigil_enf_lkrf", "kernel_read_file", 1U << ENF_K_MODULE },
+	{ "vigil_enf_lkld", "kernel_load_data", 0 },
+	{ "vigil_enf_lmount", "sb_mount", 1U << ENF_K_MOUNT },
+	{ "vigil_enf_lconnect", "socket_connect", 1U << ENF_K_NET4 },
+};
+#define N_LSM_PROGS (sizeof(lsm_progs) / sizeof(lsm_progs[0]))
+
+/* Index of p in lsm_progs, or -1. */
+static int lsm_index(const struct bpf_program *p)
+{
+	for (size_t i = 0; i < N_LSM_PROGS; i++)
+		if (!strcmp(bpf_program__name(p), lsm_progs[i].prog))
+			return (int)i;
+	return -1;
+}
+
 /* Is p a BPF LSM program (the Override tier)? */
 static int is_lsm(const struct bpf_program *p)
 {
@@ -76,9 +139,10 @@ static int is_lsm(const struct bpf_program *p)
 }
 
 /* Open the skeleton with map pins set. NULL with err. */
-static struct enforce_bpf *open_skel(struct enfb *b, int with_lsm, char *err, size_t errlen)
+static struct enforce_bpf *open_skel(struct enfb *b, uint32_t lsm_set, char *err,
+				      size_t errlen)
 {
-	struct enforce_bpf *s = enforce_bpf__open();
+	struct enforce_bpf *s = skel_open(b->noloop);
 	struct bpf_program *p;
 	struct bpf_map *m;
 	char path[400];
@@ -97,21 +161,23 @@ static struct enforce_bpf *open_skel(struct enfb *b, int with_lsm, char *err, si
 		}
 	bpf_object__for_each_program(p, s->obj)
 		if (is_lsm(p))
-			bpf_program__set_autoload(p, with_lsm);
+			bpf_program__set_autoload(p, lsm_index(p) >= 0 &&
+						  (lsm_set >> lsm_index(p)) & 1);
 	return s;
 }
 
-/* Does BPF LSM load here? Loads only lsm/file_open, with unpinned maps. 0 or -errno. */
-static int probe_lsm(void)
+/* Does this LSM program (index in lsm_progs) load here? Loads it alone, with
+ * unpinned maps. 0 or -errno. */
+static int probe_lsm(int noloop, int which)
 {
-	struct enforce_bpf *s = enforce_bpf__open();
+	struct enforce_bpf *s = skel_open(noloop);
 	struct bpf_program *p;
 	int rc;
 
 	if (!s)
 		return -errno;
 	bpf_object__for_each_program(p, s->obj)
-		bpf_program__set_autoload(p, p == s->progs.vigil_enf_lfo);
+		bpf_program__set_autoload(p, lsm_index(p) == which);
 	enfb_quiet = 1;
 	rc = enforce_bpf__load(s);
 	enfb_quiet = 0;
@@ -148,6 +214,10 @@ static int attach_one(struct enfb *b, struct bpf_program *p, int cgfd, char *err
 	struct bpf_link *l = NULL;
 	char path[400];
 
+	if (b->nlinks >= (int)(sizeof(b->links) / sizeof(b->links[0]))) {
+		snprintf(err, errlen, "attach %s: too many programs", bpf_program__name(p));
+		return -1;
+	}
 	if (b->pin_dir[0]) {
 		snprintf(path, sizeof(path), "%s/link_%s", b->pin_dir, bpf_program__name(p));
 		if (access(path, F_OK) == 0) {
@@ -196,6 +266,7 @@ struct enfb *enfb_open(const struct enfb_opts *o, char *err, size_t errlen)
 	struct bpf_map *m;
 	const char *cgr;
 	int cgfd = -1, rc, lsm_rc = 0, ncg = 0, ntp = 0, nlsm = 0, nkill = 0;
+	uint32_t lsm_set = 0;
 
 	if (!b) {
 		snprintf(err, errlen, "out of memory");
@@ -215,27 +286,55 @@ struct enfb *enfb_open(const struct enfb_opts *o, char *err, size_t errlen)
 			 cgr ? strerror(errno) : "none found");
 		goto fail;
 	}
-	/* Probe: one LSM program alone (cheap to verify), then the whole object with or
-	 * without the LSM programs. */
+	/* Probe: one LSM program alone (cheap to verify), then the whole object with
+	 * every LSM program; if that fails, each LSM program alone, and the object with
+	 * those that load; last, without any. */
+	b->noloop = want_noloop();
+	if (b->noloop)
+		log_info("no bpf_loop on this kernel: loading the bounded-loop build "
+			 "(paths of at most 40 components)");
 	if (!o->no_lsm) {
-		lsm_rc = probe_lsm();
-		b->lsm = lsm_rc == 0;
+		lsm_rc = probe_lsm(b->noloop, 0);
+		lsm_set = lsm_rc == 0 ? (1U << N_LSM_PROGS) - 1 : 0;
 		if (lsm_rc)
 			log_info("BPF LSM does not load here (%s): Override for files and exec "
 				 "unavailable; sigkill tier only", strerror(-lsm_rc));
 	}
-	if (!(b->skel = open_skel(b, b->lsm, err, errlen)))
+	if (!(b->skel = open_skel(b, lsm_set, err, errlen)))
 		goto fail;
 	rc = enforce_bpf__load(b->skel);
-	if (rc && b->lsm) {
-		log_warn("the LSM programs load alone but not together (%s): without them",
+	if (rc && lsm_set) {
+		log_warn("the LSM programs do not load together (%s): probing each",
 			 strerror(-rc));
 		enforce_bpf__destroy(b->skel);
-		b->lsm = 0;
-		if (!(b->skel = open_skel(b, 0, err, errlen)))
+		lsm_set = 0;
+		for (size_t i = 0; i < N_LSM_PROGS; i++)
+			if (probe_lsm(b->noloop, (int)i) == 0)
+				lsm_set |= 1U << i;
+			else
+				log_info("lsm/%s does not load here", lsm_progs[i].hook);
+		if (!(b->skel = open_skel(b, lsm_set, err, errlen)))
 			goto fail;
 		rc = enforce_bpf__load(b->skel);
+		if (rc && lsm_set) {
+			log_warn("the LSM programs load alone but not together (%s): without "
+				 "them", strerror(-rc));
+			enforce_bpf__destroy(b->skel);
+			lsm_set = 0;
+			if (!(b->skel = open_skel(b, 0, err, errlen)))
+				goto fail;
+			rc = enforce_bpf__load(b->skel);
+		}
 	}
+	/* file_open and bprm_check carry the file/exec Override tier. */
+	b->lsm = (lsm_set & 3) == 3;
+	for (size_t i = 0; i < N_LSM_PROGS; i++)
+		if ((lsm_set >> i) & 1) {
+			b->lsm_kinds |= lsm_progs[i].kinds;
+			snprintf(b->lsm_hooks + strlen(b->lsm_hooks),
+				 sizeof(b->lsm_hooks) - strlen(b->lsm_hooks), "%s%s",
+				 b->lsm_hooks[0] ? "," : "", lsm_progs[i].hook);
+		}
 	if (rc) {
 		snprintf(err, errlen, "load BPF object: %s", strerror(-rc));
 		goto fail;
@@ -283,6 +382,16 @@ fail:
 int enfb_has_lsm(const struct enfb *b)
 {
 	return b->lsm;
+}
+
+const char *enfb_lsm_hooks(const struct enfb *b)
+{
+	return b->lsm_hooks;
+}
+
+int enfb_noloop(const struct enfb *b)
+{
+	return b->noloop;
 }
 
 const char *enfb_attached(const struct enfb *b)
@@ -450,22 +559,58 @@ static int scope_add(struct build *bd, int slot, uint64_t cgid, uint64_t mask)
 	return 0;
 }
 
+/* Rule kinds carried only by an LSM hook, and the hook's name. */
+static const char *lsm_only_hook(int kind)
+{
+	switch (kind) {
+	case ENF_K_UNLINK: return "path_unlink";
+	case ENF_K_RENAME: return "path_rename";
+	case ENF_K_CHMOD: return "path_chmod";
+	case ENF_K_SETUID: return "task_fix_setuid";
+	case ENF_K_MODULE: return "kernel_read_file";
+	case ENF_K_MOUNT: return "sb_mount";
+	}
+	return NULL;
+}
+
 /* Decide a policy's tier on this node; DISARMED with why when it cannot be enforced. */
 static void choose_tier(const struct enfb *b, struct enfp_policy *p)
 {
-	int net = 0, file = 0;
+	int net = 0, file = 0, lsmonly = 0;
 
 	p->state = p->monitor ? ENFP_MONITOR : ENFP_ARMED;
 	p->why[0] = 0;
 	p->tier = ENF_T_NONE;
+	/* connect with the policy's errno where lsm/socket_connect loads; sendmsg stays
+	 * with the cgroup hooks, which carry these rules too. */
+	p->net_tier = (b->lsm_kinds & (1U << ENF_K_NET4)) && p->action == ENF_A_OVERRIDE ?
+		ENF_T_LSM : ENF_T_CGROUP;
 	for (size_t i = 0; i < p->nrules; i++) {
 		struct enfp_rule *r = &p->rules[i];
+		const char *hook = lsm_only_hook(r->kind);
 
 		if (r->kind == ENF_K_NONE) {
-			snprintf(p->why, sizeof(p->why), "rules[%zu]: kind %s needs BPF LSM hooks "
-				 "this enforcer does not implement yet", i, r->kind_name);
+			snprintf(p->why, sizeof(p->why), "rules[%zu]: kind %s is not supported", i,
+				 r->kind_name);
 			p->state = ENFP_DISARMED;
 			return;
+		}
+		if (hook) {
+			if (!(b->lsm_kinds & (1U << r->kind))) {
+				snprintf(p->why, sizeof(p->why), "rules[%zu]: kind %s needs BPF LSM "
+					 "(lsm/%s), which this kernel does not allow: not "
+					 "enforceable on this node", i, r->kind_name, hook);
+				p->state = ENFP_DISARMED;
+				return;
+			}
+			if ((r->kind == ENF_K_SETUID) && (r->paths.n || r->prefixes.n)) {
+				snprintf(p->why, sizeof(p->why), "rules[%zu]: setuid rules take uids "
+					 "(the uid switched to), not paths", i);
+				p->state = ENFP_DISARMED;
+				return;
+			}
+			lsmonly = 1;
+			continue;
 		}
 		if (r->kind == ENF_K_NET4) {
 			if (r->binaries.n || r->not_binaries.n) {
@@ -499,9 +644,11 @@ static void choose_tier(const struct enfb *b, struct enfp_policy *p)
 			return;
 		}
 	}
-	snprintf(p->tiers, sizeof(p->tiers), "%s%s%s", net ? "cgroup" : "",
+	snprintf(p->tiers, sizeof(p->tiers), "%s%s%s%s%s",
+		 net ? (p->net_tier == ENF_T_LSM ? "lsm-connect" : "cgroup") : "",
 		 net && file ? "+" : "",
-		 file ? (p->tier == ENF_T_LSM ? "lsm" : "sigkill") : "");
+		 file ? (p->tier == ENF_T_LSM ? "lsm" : "sigkill") : "",
+		 lsmonly && (net || file) ? "+" : "", lsmonly ? "lsm-hooks" : "");
 }
 
 /* Compile one rule of p as bit `bit` of slot. 0, or -1 with err. */
@@ -515,7 +662,8 @@ static int compile_rule(struct build *bd, int slot, const struct enfp_policy *p,
 	memset(kr, 0, sizeof(*kr));
 	kr->kind = r->kind;
 	kr->action = p->action;
-	kr->tier = r->kind == ENF_K_NET4 ? ENF_T_CGROUP : p->tier;
+	kr->tier = r->kind == ENF_K_NET4 ? p->net_tier :
+		   lsm_only_hook(r->kind) ? ENF_T_LSM : p->tier;
 	kr->flags = r->flags | (p->monitor ? ENF_F_MONITOR : 0);
 	kr->err = p->err;
 	kr->sig = p->action == ENF_A_OVERRIDE ? 9 : p->sig;
@@ -558,6 +706,9 @@ static int compile_rule(struct build *bd, int slot, const struct enfp_policy *p,
 	if (!r->paths.n && !r->prefixes.n && !r->ncidrs)
 		bd->sc.any[lk] |= m;
 	bd->sc.kind[lk] |= m;
+	/* Access rules of the LSM tier are also checked on every read/write. */
+	if (r->kind == ENF_K_FILE && kr->tier == ENF_T_LSM && (r->flags & (ENF_F_READ | ENF_F_WRITE)))
+		bd->sc.kind[ENF_K_FPERM] |= m;
 	return 0;
 oom:
 	snprintf(err, errlen, "out of memory");

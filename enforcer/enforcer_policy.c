@@ -152,8 +152,8 @@ static const struct {
 	int kind;
 } kinds[] = {
 	{ "file_open", ENF_K_FILE }, { "exec", ENF_K_EXEC }, { "connect", ENF_K_NET4 },
-	{ "unlink", ENF_K_NONE }, { "rename", ENF_K_NONE }, { "chmod", ENF_K_NONE },
-	{ "setuid", ENF_K_NONE }, { "module_load", ENF_K_NONE }, { "mount", ENF_K_NONE },
+	{ "unlink", ENF_K_UNLINK }, { "rename", ENF_K_RENAME }, { "chmod", ENF_K_CHMOD },
+	{ "setuid", ENF_K_SETUID }, { "module_load", ENF_K_MODULE }, { "mount", ENF_K_MOUNT },
 };
 
 /* One Rule map. 0, or -1 with err. */

@@ -1,6 +1,6 @@
 /* enforcer — compiles the enforceable part of the policy set into the kernel's rule
  * maps, applies verdicts through the kill map, keeps pod scopes current, and reports
- * every block, kill and would-block to the enricher (docs/wire.d/enforcement.md). */
+ * every block, kill and would-block to the enricher (docs/wire.md §10). */
 #include <errno.h>
 #include <signal.h>
 #include <stdio.h>
@@ -268,7 +268,7 @@ static void on_verdict(const struct wire_msg *m)
 		return;
 	}
 	if (!start) {
-		/* No fork time (docs/wire.d/enforcement.md): pin the verdict to the process
+		/* No fork time (docs/wire.md §10): pin the verdict to the process
 		 * holding the pid now, and refuse it when that one started after the exec
 		 * the verdict is about (the pid was reused). */
 		uint64_t exec_kt = 0, cur = 0;
@@ -350,6 +350,14 @@ static const char *hook_name(int h)
 	case ENF_H_SYS_OPEN: return "sys_open";
 	case ENF_H_SYS_CREAT: return "sys_creat";
 	case ENF_H_SYS_OPEN_BY_HANDLE: return "sys_open_by_handle_at";
+	case ENF_H_LSM_UNLINK: return "security_path_unlink";
+	case ENF_H_LSM_RENAME: return "security_path_rename";
+	case ENF_H_LSM_CHMOD: return "security_path_chmod";
+	case ENF_H_LSM_SETUID: return "security_task_fix_setuid";
+	case ENF_H_LSM_READ_FILE: return "security_kernel_read_file";
+	case ENF_H_LSM_LOAD_DATA: return "security_kernel_load_data";
+	case ENF_H_LSM_MOUNT: return "security_sb_mount";
+	case ENF_H_LSM_FPERM: return "security_file_permission";
 	}
 	return "unknown";
 }
@@ -373,7 +381,8 @@ static void pack_kv(msgpack_packer *pk, const char *k, const char *v)
 /* One report record into a process_lsm / process_kprobe body for the enricher. */
 static void on_event(void *arg, const struct enf_event *e)
 {
-	int lsm = e->hook >= ENF_H_LSM_FILE_OPEN && e->hook <= ENF_H_LSM_CONNECT;
+	int lsm = (e->hook >= ENF_H_LSM_FILE_OPEN && e->hook <= ENF_H_LSM_CONNECT) ||
+		  e->hook >= ENF_H_LSM_UNLINK;
 	uint64_t mono = now_ns(CLOCK_MONOTONIC), real = now_ns(CLOCK_REALTIME);
 	char path[ENF_PATH_MAX + 1], policy[ENF_NAME_MAX + 1], comm[17], addr[64];
 	const char *action, *what;
@@ -525,6 +534,9 @@ static int setup(struct stage *st)
 	stage_info(st, "tiers", "override(network)=cgroup sigkill=tracepoint killmap=raw_tp "
 		   "override(file,exec)=%s", enfb_has_lsm(E.b) ? "lsm" : "unavailable (no BPF LSM)");
 	stage_info(st, "attached", "%s", enfb_attached(E.b));
+	stage_info(st, "lsm_hooks", "%s", enfb_lsm_hooks(E.b)[0] ? enfb_lsm_hooks(E.b) : "none");
+	stage_info(st, "bpf_build", "%s", enfb_noloop(E.b) ? "bounded loops (no bpf_loop)" :
+		   "bpf_loop");
 	stage_info(st, "pin_dir", "%s", pin ? pin : "none");
 	stage_info(st, "generation", "%llu", (unsigned long long)enfb_generation(E.b));
 	if (enfb_generation(E.b))

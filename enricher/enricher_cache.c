@@ -260,6 +260,13 @@ void cache_expire(uint64_t now_ns)
 	}
 }
 
+uint64_t cache_next_expiry(void)
+{
+	if (!ring_len)
+		return 0;
+	return ring[ring_head]->exit_ns + (uint64_t)linger_ms * 1000000ull;
+}
+
 void cache_set_strings(struct proc *p, const char *binary, size_t blen, const char *args,
 		       size_t alen, const char *cwd, size_t clen, const char *flags, size_t flen)
 {
@@ -321,6 +328,25 @@ static ssize_t read_small(const char *path, char *buf, size_t len)
 	return n;
 }
 
+/* The last field of the "NSpid:" line of a /proc/<pid>/status text: the pid in the
+ * innermost pid namespace, which is the process's own; 0 when the line is missing. */
+static uint32_t procfs_nspid(const char *status)
+{
+	const char *s = strstr(status, "\nNSpid:");
+	unsigned long v, last = 0;
+	char *end;
+
+	if (!s)
+		return 0;
+	for (s += 7; *s && *s != '\n'; s = end) {
+		v = strtoul(s, &end, 10);
+		if (end == s)
+			break;
+		last = v;
+	}
+	return last <= UINT32_MAX ? (uint32_t)last : 0;
+}
+
 struct proc *cache_from_procfs(uint32_t pid, uint64_t ktime)
 {
 	char path[64], buf[4096], bin[4096], cwd[4096], *s, *args = NULL;
@@ -339,6 +365,7 @@ struct proc *cache_from_procfs(uint32_t pid, uint64_t ktime)
 		sscanf(s + 5, "%*u %u", &p->uid);
 	if ((s = strstr(buf, "\nPPid:")))
 		sscanf(s + 6, "%u", &p->ppid);
+	p->nspid = procfs_nspid(buf);
 	snprintf(path, sizeof(path), "/proc/%u/loginuid", pid);
 	if (read_small(path, buf, sizeof(buf)) > 0)
 		p->auid = (uint32_t)strtoul(buf, NULL, 10);

@@ -37,6 +37,7 @@ struct proc {
 	uint64_t pktime;             /* parent's exec_id ktime when parent == NULL */
 	uint64_t exit_ns;            /* monotonic ns of the exit, for the linger */
 	uint32_t pid, tid, ppid, uid, auid;
+	uint32_t nspid;              /* tgid in its own pid namespace (Container.pid); 0 = unknown */
 	uint32_t ref;
 	uint32_t extra_len, extra_n;
 	uint8_t hashed, exited, clone, procfs;
@@ -61,6 +62,8 @@ void cache_set_parent(struct proc *p, struct proc *pp);
 void cache_mark_exited(struct proc *p);
 /* Unhash exited entries whose linger is over (call from a timer). */
 void cache_expire(uint64_t now_ns);
+/* When cache_expire will next have work (mono ns); 0 when no exited process lingers. */
+uint64_t cache_next_expiry(void);
 void cache_ref(struct proc *p);
 void cache_unref(struct proc *p);
 /* Replace the string blob with the given strings (NULL = absent). */

@@ -2,6 +2,7 @@
 #include "enricher_k8s.h"
 
 #include <curl/curl.h>
+#include <malloc.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -11,6 +12,7 @@
 #include <unistd.h>
 #include <zmq.h>
 
+#include "enricher_cgroup.h"
 #include "enricher_json.h"
 #include "log.h"
 
@@ -19,7 +21,7 @@
 #define K8S_MAX_LINE (8u << 20)   /* one watch event */
 #define K8S_EP "inproc://enricher-k8s"
 
-enum { KM_SET, KM_DEL, KM_SYNC };
+enum { KM_SET, KM_DEL, KM_SYNC, KM_TICK };
 struct kmsg {
 	int op;
 	uint64_t gen;
@@ -28,10 +30,13 @@ struct kmsg {
 
 /* Counters the thread bumps and status() reads. */
 enum { KC_LISTS, KC_WATCHES, KC_EVENTS, KC_BOOKMARKS, KC_BAD_JSON, KC_ERRORS, KC_RELIST,
-       KC_RECONNECTS, KC_PODS, KC_N };
+       KC_RECONNECTS, KC_PODS, KC_DELETED, KC_EXPIRED, KC_BACKOFF, KC_SYNCED, KC_TOKEN,
+       KC_UNAUTH, KC_N };
 static const char *const kc_names[KC_N] = {
 	"k8s.lists", "k8s.watches", "k8s.events", "k8s.bookmarks", "k8s.bad_json",
-	"k8s.errors", "k8s.relist", "k8s.reconnects", "k8s.pods",
+	"k8s.errors", "k8s.relist", "k8s.reconnects", "k8s.pods", "k8s.pods_deleted",
+	"k8s.pods_expired", "k8s.backoff_ms", "k8s.synced", "k8s.token_reloads",
+	"k8s.unauthorized",
 };
 static _Atomic uint64_t kc[KC_N];
 
@@ -41,6 +46,10 @@ static pthread_t thr;
 static atomic_int stopping;
 static void *zctx_, *main_sock, *thr_sock;
 static struct k8s_pod *store[K8S_BUCKETS];
+/* Deleted pods (also in store, deleted_ns set), oldest first, for expiry. */
+static struct k8s_pod *tomb_head, *tomb_tail;
+static uint64_t linger_ns;
+static atomic_int tomb_any; /* are there tombstones (read by the thread)? */
 static struct log_rl krl = LOG_RL_INIT(1, 5);
 
 /* ---- pods ------------------------------------------------------------------ */
@@ -77,6 +86,14 @@ void k8s_pod_free(struct k8s_pod *pod)
 		free(pod->annotations[i]);
 	free(pod->annotations);
 	for (i = 0; i < pod->nc; i++) {
+		size_t k, a;
+
+		for (k = 0; k < pod->c[i].nprobes; k++) {
+			for (a = 0; pod->c[i].probes[k][a]; a++)
+				free(pod->c[i].probes[k][a]);
+			free(pod->c[i].probes[k]);
+		}
+		free(pod->c[i].probes);
 		free(pod->c[i].name);
 		free(pod->c[i].id);
 		free(pod->c[i].image);
@@ -164,6 +181,68 @@ static void take_workload(struct k8s_pod *pod, const struct json *meta)
 	pod->workload = xstrdup(name);
 }
 
+/* The exec probe commands of a spec container (liveness, readiness, startup). */
+static void take_probes(struct k8s_container *c, const struct json *sc)
+{
+	static const char *const kinds[] = { "livenessProbe", "readinessProbe", "startupProbe" };
+	size_t k, a, n;
+
+	for (k = 0; k < 3; k++) {
+		const struct json *cmd = json_get(json_get(json_get(sc, kinds[k]), "exec"), "command");
+		char **argv;
+
+		if (!cmd || cmd->t != JSON_ARR || !cmd->n || cmd->n > 64)
+			continue;
+		argv = calloc(cmd->n + 1, sizeof(char *));
+		if (!argv)
+			log_panic("out of memory");
+		for (a = n = 0; a < cmd->n; a++)
+			if (cmd->u.a[a].t == JSON_STR)
+				argv[n++] = xstrdup(cmd->u.a[a].u.s);
+		if (!n) {
+			free(argv);
+			continue;
+		}
+		c->probes = realloc(c->probes, (c->nprobes + 1) * sizeof(char **));
+		if (!c->probes)
+			log_panic("out of memory");
+		c->probes[c->nprobes++] = argv;
+	}
+}
+
+/* The part of a path after its last slash. */
+static const char *base_name(const char *s)
+{
+	const char *sl = strrchr(s, '/');
+
+	return sl ? sl + 1 : s;
+}
+
+int k8s_maybe_exec_probe(const struct k8s_container *c, const char *binary, const char *args)
+{
+	size_t k, a, off;
+
+	if (!c || !binary)
+		return 0;
+	for (k = 0; k < c->nprobes; k++) {
+		char **argv = c->probes[k];
+		const char *s = args ? args : "";
+
+		if (strcmp(binary, argv[0]) && strcmp(base_name(binary), base_name(argv[0])))
+			continue;
+		for (a = 1, off = 0; argv[a]; a++) { /* args == argv[1..] joined by spaces */
+			size_t l = strlen(argv[a]);
+
+			if ((a > 1 && s[off++] != ' ') || strncmp(s + off, argv[a], l))
+				break;
+			off += l;
+		}
+		if (!argv[a] && s[off] == '\0')
+			return 1;
+	}
+	return 0;
+}
+
 /* A pod from its parsed JSON object; NULL when it lacks the identity fields. */
 static struct k8s_pod *pod_from(const struct json *o)
 {
@@ -212,6 +291,7 @@ static struct k8s_pod *pod_from(const struct json *o)
 				c->privileged = pv && pv->t == JSON_BOOL && pv->u.b;
 				if (!c->image)
 					c->image = xstrdup(json_str(sc, "image"));
+				take_probes(c, sc);
 			}
 			pod->nc++;
 		}
@@ -249,8 +329,13 @@ const struct k8s_pod *k8s_pod_get(const char *uid)
 	struct k8s_pod *p;
 
 	for (p = store[uid_hash(uid)]; p; p = p->next)
-		if (strcmp(p->uid, uid) == 0)
+		if (strcmp(p->uid, uid) == 0) {
+			/* an expired tombstone is invisible at once; it is freed by the next
+			 * k8s_drain, so no pointer a caller holds is freed under it */
+			if (p->deleted_ns && mono_ns() - p->deleted_ns >= linger_ns)
+				return NULL;
 			return p;
+		}
 	return NULL;
 }
 
@@ -268,7 +353,23 @@ const struct k8s_container *k8s_container(const struct k8s_pod *pod, const char 
 	return NULL;
 }
 
-/* Unlink a pod from the store; returns it (caller frees) or NULL. */
+/* Unlink p from the tombstone queue (a deleted pod that comes back or expires). */
+static void tomb_unlink(struct k8s_pod *p)
+{
+	struct k8s_pod **pp, *prev = NULL;
+
+	for (pp = &tomb_head; *pp; prev = *pp, pp = &(*pp)->tnext)
+		if (*pp == p) {
+			*pp = p->tnext;
+			if (tomb_tail == p)
+				tomb_tail = prev;
+			p->tnext = NULL;
+			kc[KC_DELETED]--;
+			return;
+		}
+}
+
+/* Unlink a pod (live or deleted) from the store; returns it (caller frees) or NULL. */
 static struct k8s_pod *store_take(const char *uid)
 {
 	struct k8s_pod **pp, *p;
@@ -276,10 +377,58 @@ static struct k8s_pod *store_take(const char *uid)
 	for (pp = &store[uid_hash(uid)]; (p = *pp); pp = &p->next)
 		if (strcmp(p->uid, uid) == 0) {
 			*pp = p->next;
-			kc[KC_PODS]--;
+			if (p->deleted_ns)
+				tomb_unlink(p);
+			else
+				kc[KC_PODS]--;
 			return p;
 		}
 	return NULL;
+}
+
+/* For a deleted pod's cached cgroups: count the pod as announced, so that the
+ * tombstone, which events still find, never triggers a pod_meta `set` again. */
+static void tomb_cg(struct cg_entry *cg, void *arg)
+{
+	const struct k8s_pod *pod = arg;
+
+	if (strcmp(cg->info.pod_uid, pod->uid) == 0)
+		cg->sent = 1;
+}
+
+/* A live pod p (already unlinked from the store) was deleted: call fn, then keep it
+ * findable as a tombstone until it expires. */
+static void tomb_add(struct k8s_pod *p, void (*fn)(const struct k8s_pod *pod, int deleted))
+{
+	unsigned h = uid_hash(p->uid);
+
+	fn(p, 1);
+	cgroup_foreach(tomb_cg, p);
+	p->deleted_ns = mono_ns();
+	p->next = store[h];
+	store[h] = p;
+	p->tnext = NULL;
+	if (tomb_tail)
+		tomb_tail->tnext = p;
+	else
+		tomb_head = p;
+	tomb_tail = p;
+	kc[KC_DELETED]++;
+	while (kc[KC_DELETED] > K8S_DELETED_MAX) { /* bounded: the oldest leaves early */
+		kc[KC_EXPIRED]++;
+		k8s_pod_free(store_take(tomb_head->uid));
+	}
+}
+
+/* Free the tombstones older than the linger time. */
+static void tomb_expire(uint64_t now)
+{
+	while (tomb_head && now - tomb_head->deleted_ns >= linger_ns) {
+		struct k8s_pod *o = store_take(tomb_head->uid);
+
+		kc[KC_EXPIRED]++;
+		k8s_pod_free(o);
+	}
 }
 
 void k8s_drain(void (*fn)(const struct k8s_pod *pod, int deleted))
@@ -297,32 +446,42 @@ void k8s_drain(void (*fn)(const struct k8s_pod *pod, int deleted))
 			kc[KC_PODS]++;
 			k8s_pod_free(old);
 			fn(m->pod, 0);
+		} else if (m->op == KM_TICK) {
+			/* nothing: the expiry below is the point */
 		} else if (m->op == KM_DEL) {
 			struct k8s_pod *old = store_take(m->pod->uid);
 
-			if (old) {
-				fn(old, 1);
+			if (old && !old->deleted_ns)
+				tomb_add(old, fn);
+			else
 				k8s_pod_free(old);
-			}
 			k8s_pod_free(m->pod);
-		} else { /* a list finished: pods it did not return are gone */
+		} else { /* a list finished: live pods it did not return are gone */
+			struct k8s_pod *gone = NULL, *p;
+
 			for (b = 0; b < K8S_BUCKETS; b++) {
-				struct k8s_pod **pp = &store[b], *p;
+				struct k8s_pod **pp = &store[b];
 
 				while ((p = *pp)) {
-					if (p->gen < m->gen) {
+					if (!p->deleted_ns && p->gen < m->gen) {
 						*pp = p->next;
 						kc[KC_PODS]--;
-						fn(p, 1);
-						k8s_pod_free(p);
+						p->tnext = gone;
+						gone = p;
 					} else {
 						pp = &p->next;
 					}
 				}
 			}
+			while ((p = gone)) { /* after the walk: tomb_add changes the chains */
+				gone = p->tnext;
+				tomb_add(p, fn);
+			}
 		}
 		free(m);
 	}
+	tomb_expire(mono_ns());
+	atomic_store(&tomb_any, tomb_head != NULL);
 }
 
 /* Pack a map of key/value pairs. */
@@ -344,6 +503,13 @@ static void pk_str(msgpack_packer *pk, const char *s)
 void k8s_pack_pod(msgpack_packer *pk, const struct k8s_pod *pod, const struct k8s_container *c,
 		  int annotations)
 {
+	k8s_pack_pod_ex(pk, pod, c, annotations, 0, 0);
+}
+
+void k8s_pack_pod_ex(msgpack_packer *pk, const struct k8s_pod *pod,
+		     const struct k8s_container *c, int annotations, uint32_t nspid,
+		     int maybe_probe)
+{
 	size_t n = 6 + (c != NULL) + (pod->sa != NULL) + (annotations && pod->nannotations);
 
 	msgpack_pack_map(pk, n);
@@ -354,7 +520,8 @@ void k8s_pack_pod(msgpack_packer *pk, const struct k8s_pod *pod, const struct k8
 	pk_str(pk, "uid");
 	pk_str(pk, pod->uid);
 	if (c) {
-		size_t cn = 2 + (c->name != NULL) + (c->start_time != 0) + (c->id != NULL);
+		size_t cn = 2 + (c->name != NULL) + (c->start_time != 0) + (c->id != NULL) +
+			    (nspid != 0) + (maybe_probe != 0);
 
 		pk_str(pk, "container");
 		msgpack_pack_map(pk, cn);
@@ -379,6 +546,14 @@ void k8s_pack_pod(msgpack_packer *pk, const struct k8s_pod *pod, const struct k8
 		if (c->start_time) {
 			pk_str(pk, "start_time");
 			msgpack_pack_uint64(pk, c->start_time);
+		}
+		if (nspid) {
+			pk_str(pk, "pid");
+			msgpack_pack_uint32(pk, nspid);
+		}
+		if (maybe_probe) {
+			pk_str(pk, "maybe_exec_probe");
+			msgpack_pack_true(pk);
 		}
 		pk_str(pk, "security_context");
 		msgpack_pack_map(pk, 1);
@@ -438,6 +613,8 @@ struct xfer {
 	size_t len, cap;
 	int watch;          /* stream mode: one JSON event per line */
 	int relist;         /* the stream asked for a re-list (410 / ERROR) */
+	int got;            /* the watch stream delivered bytes: we are connected */
+	CURL *curl;         /* the transfer, for its response code */
 	uint64_t gen;
 	char rv[128];
 };
@@ -472,6 +649,8 @@ static void watch_line(struct xfer *x, const char *s, size_t n)
 		x->relist = 1;
 	} else if (strcmp(type, "BOOKMARK") == 0) {
 		kc[KC_BOOKMARKS]++;
+		if (tomb_any) /* wake the main thread to free expired tombstones */
+			post(KM_TICK, NULL, x->gen);
 	} else if (!strcmp(type, "ADDED") || !strcmp(type, "MODIFIED") || !strcmp(type, "DELETED")) {
 		struct k8s_pod *pod = pod_from(obj);
 
@@ -507,6 +686,16 @@ static size_t on_data(char *p, size_t sz, size_t nm, void *arg)
 	x->len += n;
 	if (!x->watch)
 		return n;
+	if (!x->got) { /* a watch resumed from its resourceVersion is as good as a list */
+		long code = 0;
+
+		curl_easy_getinfo(x->curl, CURLINFO_RESPONSE_CODE, &code);
+		if (code != 200)
+			return n;
+		x->got = 1;
+		kc[KC_SYNCED] = 1;
+		kc[KC_BACKOFF] = 0;
+	}
 	for (i = 0; i < x->len; i++)
 		if (x->buf[i] == '\n') {
 			watch_line(x, x->buf + start, i - start);
@@ -555,8 +744,10 @@ static long get(const char *url, struct xfer *x)
 	if (!c)
 		return -1;
 	if (read_token(token, sizeof(token)) == 0) {
-		if (last_token[0] && strcmp(token, last_token))
+		if (last_token[0] && strcmp(token, last_token)) {
 			log_info("k8s: token file %s changed: using the new token", cfg_token);
+			kc[KC_TOKEN]++;
+		}
 		snprintf(last_token, sizeof(last_token), "%s", token);
 		snprintf(auth, sizeof(auth), "Authorization: Bearer %s", token);
 		h = curl_slist_append(h, auth);
@@ -571,6 +762,7 @@ static long get(const char *url, struct xfer *x)
 	curl_easy_setopt(c, CURLOPT_SSL_VERIFYHOST, 2L);
 	curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_data);
 	curl_easy_setopt(c, CURLOPT_WRITEDATA, x);
+	x->curl = c;
 	curl_easy_setopt(c, CURLOPT_NOPROGRESS, 0L);
 	curl_easy_setopt(c, CURLOPT_XFERINFOFUNCTION, on_progress);
 	curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
@@ -582,6 +774,11 @@ static long get(const char *url, struct xfer *x)
 			curl_easy_setopt(c, CURLOPT_LOW_SPEED_TIME, 60L);
 	rc = curl_easy_perform(c);
 	curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &code);
+	if (code == 401 || code == 403) {
+		kc[KC_UNAUTH]++;
+		log_rl(&krl, LOG_SEV_WARN, "k8s: HTTP %ld: the token in %s was refused", code,
+		       cfg_token);
+	}
 	if (rc != CURLE_OK && !(x->watch && x->relist)) {
 		if (!atomic_load(&stopping))
 			log_rl(&krl, LOG_SEV_WARN, "k8s: GET %s: %s", url, curl_easy_strerror(rc));
@@ -649,6 +846,9 @@ static int do_list(uint64_t gen, char *rv, size_t rvlen)
 	}
 	post(KM_SYNC, NULL, gen);
 	kc[KC_LISTS]++;
+	/* the list's response bodies and parse trees were freed into this thread's arena:
+	 * give the pages back (a 5,000-pod list leaves megabytes otherwise) */
+	malloc_trim(0);
 	return ok;
 }
 
@@ -677,12 +877,16 @@ static void *run(void *arg)
 		if (need_list) {
 			if (do_list(++gen, rv, sizeof(rv)) < 0) {
 				kc[KC_ERRORS]++;
+				kc[KC_SYNCED] = 0;
+				kc[KC_BACKOFF] = backoff;
 				nap(backoff);
 				backoff = backoff * 2 > cfg.backoff_max_ms ? cfg.backoff_max_ms : backoff * 2;
 				continue;
 			}
 			need_list = 0;
 			backoff = 250;
+			kc[KC_BACKOFF] = 0;
+			kc[KC_SYNCED] = 1;
 		}
 		{
 			struct xfer x = { .watch = 1, .gen = gen };
@@ -708,8 +912,12 @@ static void *run(void *arg)
 				backoff = 250;
 				continue;
 			}
+			if (x.got) /* it was up: the next try starts over */
+				backoff = 250;
 			kc[KC_RECONNECTS]++;
 			kc[KC_ERRORS]++;
+			kc[KC_SYNCED] = 0;
+			kc[KC_BACKOFF] = backoff;
 			if (code > 0)
 				log_rl(&krl, LOG_SEV_WARN, "k8s: watch: HTTP %ld", code);
 			nap(backoff);
@@ -735,6 +943,13 @@ void *k8s_start(void *zctx, const struct k8s_config *c)
 	cfg_node = curl_easy_escape(NULL, c->node, 0);
 	if (!cfg.backoff_max_ms)
 		cfg.backoff_max_ms = 30000;
+	if (!cfg.deleted_linger_ms) {
+		const char *env = getenv("VIGIL_K8S_DELETED_LINGER_MS");
+
+		cfg.deleted_linger_ms = env && *env ? (unsigned)strtoul(env, NULL, 10)
+						    : K8S_DELETED_LINGER_MS;
+	}
+	linger_ns = (uint64_t)cfg.deleted_linger_ms * 1000000ull;
 	if (curl_global_init(CURL_GLOBAL_DEFAULT) != 0) {
 		log_error("k8s: curl_global_init failed");
 		return NULL;

@@ -16,6 +16,9 @@ struct k8s_container {
 	char *name, *id, *image, *image_id;  /* id as the API gives it: "containerd://<hex>" */
 	uint64_t start_time;                 /* wall ns, 0 = unknown */
 	int privileged;
+	/* exec probe commands (liveness, readiness, startup): each a NULL-terminated argv */
+	char ***probes;
+	size_t nprobes;
 };
 
 struct k8s_pod {
@@ -26,26 +29,49 @@ struct k8s_pod {
 	struct k8s_container *c;
 	size_t nc;
 	uint64_t gen;                 /* list generation it was last seen in */
+	uint64_t deleted_ns;          /* CLOCK_MONOTONIC of its deletion; 0 = live */
+	struct k8s_pod *tnext;        /* deleted pods, oldest first */
 };
 
 struct k8s_config {
 	const char *url, *token_file, *ca_file, *node;
 	unsigned backoff_max_ms;
+	/* How long a deleted pod stays findable (its containers' processes may run on through
+	 * their grace period); 0 = $VIGIL_K8S_DELETED_LINGER_MS, else K8S_DELETED_LINGER_MS. */
+	unsigned deleted_linger_ms;
 };
+
+#define K8S_DELETED_LINGER_MS 300000u
+#define K8S_DELETED_MAX 4096u
 
 /* Start the watcher thread; returns the ZeroMQ socket to poll for updates, or NULL
  * (error logged). */
 void *k8s_start(void *zctx, const struct k8s_config *cfg);
 /* Take every pending update from the thread into the store; for each changed pod call
- * fn(pod, deleted) (the pod stays valid during the call). */
+ * fn(pod, deleted) (the pod stays valid during the call). A deleted pod is kept as a
+ * tombstone for the linger time, its cgroups marked as announced so that no pod_meta
+ * `set` goes out for it again. */
 void k8s_drain(void (*fn)(const struct k8s_pod *pod, int deleted));
 void k8s_stop(void);
+/* The pod of uid: a live one, or a deleted one within its linger time (then
+ * pod->deleted_ns != 0); NULL when unknown. */
 const struct k8s_pod *k8s_pod_get(const char *uid);
 /* The container of pod whose runtime id ends in id64 (64 hex chars), or NULL. */
 const struct k8s_container *k8s_container(const struct k8s_pod *pod, const char *id64);
-/* Pack Tetragon's Pod message (docs/wire.d/enricher.md). */
+/* Pack Tetragon's Pod message (docs/wire.md §9). */
 void k8s_pack_pod(msgpack_packer *pk, const struct k8s_pod *pod, const struct k8s_container *c,
 		  int annotations);
+/* The same with the acting process's facts in the container: nspid (its pid in the
+ * container's pid namespace, 0 = unknown: left out) and maybe_probe (packed only when
+ * true, as protojson leaves false out). */
+void k8s_pack_pod_ex(msgpack_packer *pk, const struct k8s_pod *pod,
+		     const struct k8s_container *c, int annotations, uint32_t nspid,
+		     int maybe_probe);
+/* Tetragon's maybe_exec_probe: does a process (binary, arguments as the enricher packs
+ * them: space-joined argv[1..]) match one of c's exec probe commands? The binary matches
+ * command[0] or its basename matches command[0]'s basename; the arguments must equal the
+ * rest of the command joined by spaces. */
+int k8s_maybe_exec_probe(const struct k8s_container *c, const char *binary, const char *args);
 /* Counters of the thread and the store, name/value pairs; returns how many. */
 size_t k8s_counters(const char **names, uint64_t *vals, size_t max);
 

@@ -18,6 +18,8 @@
 #include "wire.h"
 
 #define BATCH 512
+#define TICK_MS 20     /* held events are retried this often */
+#define IDLE_MS 1000   /* the longest the timer sleeps (malloc_trim cadence) */
 #define MAX_ANCESTORS 64
 #define MAX_SHARDS 64
 
@@ -238,14 +240,15 @@ static void pack_proc(msgpack_packer *pk, const struct proc *p, const char *toke
 	}
 	if (pod) {
 		pack_str(pk, "pod");
-		k8s_pack_pod(pk, pod, c, opt_annotations);
+		k8s_pack_pod_ex(pk, pod, c, opt_annotations, p->nspid,
+				k8s_maybe_exec_probe(c, bin, args));
 	}
 }
 
 static int is_raw_key(const msgpack_object *k)
 {
-	static const char *const raw[] = { "time", "ktime", "pid", "tid", "start_ktime", "ppid",
-					   "pktime", "cgroup_id" };
+	static const char *const raw[] = { "time",   "ktime",  "pid",	"tid",	     "start_ktime",
+					   "ppid",   "pktime", "cgroup_id", "nspid" };
 	size_t i;
 
 	for (i = 0; i < sizeof(raw) / sizeof(raw[0]); i++)
@@ -313,7 +316,7 @@ static void maybe_pod_meta(const struct proc *p)
 	}
 }
 
-/* The pipeline-internal facts of an event (docs/wire.d/enricher.md): the acting
+/* The pipeline-internal facts of an event (docs/wire.md §9): the acting
  * process's fork and exec times and its cgroup, for verdicts that must not hit a
  * reused pid. Never exported. */
 static void pack_vigil(msgpack_packer *pk, const struct proc *p)
@@ -723,7 +726,7 @@ static void maybe_reparent(struct proc *p, const msgpack_object *ev, int64_t wal
 static int on_exec(const msgpack_object *ev)
 {
 	uint64_t time, ktime, pid, tid = 0, ppid = 0, pktime = 0, uid = 0, auid = 4294967295u,
-				   start = 0, cgid = 0;
+				   start = 0, cgid = 0, nspid = 0;
 	const char *bin = NULL, *cwd = NULL;
 	size_t blen = 0, clen = 0, alen, flen;
 	char *args, *flags;
@@ -740,6 +743,7 @@ static int on_exec(const msgpack_object *ev)
 	wire_get_u64(ev, "auid", &auid);
 	wire_get_u64(ev, "start_ktime", &start);
 	wire_get_u64(ev, "cgroup_id", &cgid);
+	wire_get_u64(ev, "nspid", &nspid);
 	off = (int64_t)time - (int64_t)ktime;
 	old = cache_peek((uint32_t)pid);
 	if (old && start && old->start_ktime && old->start_ktime != start) {
@@ -765,6 +769,8 @@ static int on_exec(const msgpack_object *ev)
 			start = old->start_ktime;
 		if (!cgid)
 			cgid = old->cgroup_id;
+		if (!nspid || nspid > UINT32_MAX) /* exec keeps the pid */
+			nspid = old->nspid;
 	}
 	p = cache_put((uint32_t)pid, ktime); /* replaces old (exec without fork, thread exec) */
 	cache_set_parent(p, pp);
@@ -777,6 +783,7 @@ static int on_exec(const msgpack_object *ev)
 	p->start_time = time;
 	p->start_ktime = start;
 	p->cgroup_id = cgid;
+	p->nspid = nspid <= UINT32_MAX ? (uint32_t)nspid : 0;
 	wire_get_str(ev, "binary", &bin, &blen);
 	wire_get_str(ev, "cwd", &cwd, &clen);
 	alen = join_arr(ev, "args", ' ', &args);
@@ -792,7 +799,7 @@ static int on_exec(const msgpack_object *ev)
 
 static int on_clone(const msgpack_object *ev)
 {
-	uint64_t time, ktime, pid, ppid, pktime = 0, start = 0;
+	uint64_t time, ktime, pid, ppid, pktime = 0, start = 0, nspid = 0;
 	struct proc *p, *pp, *old;
 
 	if (wire_get_u64(ev, "time", &time) < 0 || wire_get_u64(ev, "ktime", &ktime) < 0 ||
@@ -801,6 +808,7 @@ static int on_clone(const msgpack_object *ev)
 		return -1;
 	wire_get_u64(ev, "pktime", &pktime);
 	wire_get_u64(ev, "start_ktime", &start);
+	wire_get_u64(ev, "nspid", &nspid);
 	if (!start)
 		start = ktime;
 	old = cache_peek((uint32_t)pid);
@@ -818,6 +826,7 @@ static int on_clone(const msgpack_object *ev)
 	p->start_time = time;
 	p->start_ktime = start;
 	p->clone = 1;
+	p->nspid = nspid <= UINT32_MAX ? (uint32_t)nspid : 0; /* the child's own, not the parent's */
 	if (pp) {
 		p->uid = pp->uid;
 		p->auid = pp->auid;
@@ -886,6 +895,25 @@ static int on_generic(const char *type, const msgpack_object *ev)
 	return 0;
 }
 
+static uint64_t timer_due; /* mono ns the stage timer is armed for; 0: re-arm */
+
+/* Arm the timer for the next work it has: TICK_MS while events are held, else when
+ * the oldest exited process leaves the cache, else IDLE_MS — so an idle enricher does
+ * not wake 50 times a second, and expiry happens when it did with a fixed tick. */
+static void timer_arm(struct stage *st)
+{
+	uint64_t now = mono_ns(), due = pq_head ? now + TICK_MS * 1000000ull : cache_next_expiry();
+
+	if (!due || due > now + IDLE_MS * 1000000ull)
+		due = now + IDLE_MS * 1000000ull;
+	if (due < now + TICK_MS * 1000000ull)
+		due = now + TICK_MS * 1000000ull;
+	if (timer_due > now && timer_due <= due)
+		return; /* already armed sooner */
+	stage_set_timer(st, (unsigned)((due - now + 999999) / 1000000ull));
+	timer_due = due;
+}
+
 static void on_input(struct stage *st, void *arg)
 {
 	struct wire_in *inp = arg;
@@ -921,6 +949,7 @@ static void on_input(struct stage *st, void *arg)
 			wire_drop(inp, WIRE_DROP_BODY, &m);
 		wire_msg_done(inp, &m);
 	}
+	timer_arm(st);
 }
 
 /* ---- Kubernetes and the enforcer --------------------------------------------- */
@@ -1032,6 +1061,8 @@ static void on_timer(struct stage *st)
 		last_in = n_in;
 		last_trim = now;
 	}
+	timer_due = 0;
+	timer_arm(st);
 }
 
 static void status(struct stage *st)
@@ -1231,7 +1262,7 @@ int main(int argc, char **argv)
 		.opts = opts,
 		.setup = setup,
 		.timer = on_timer,
-		.timer_ms = 20,
+		.timer_ms = TICK_MS,
 		.status = status,
 		.shutdown = shutdown_,
 	};

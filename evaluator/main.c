@@ -21,6 +21,8 @@
 #define BATCH 512
 #define RELOAD_SETTLE_NS 150000000ull /* let an editor finish writing before we parse */
 #define POLICY_SET_EVERY_NS 10000000000ull
+#define TIMER_FAST_MS 100
+#define TIMER_IDLE_MS 1000
 
 static const char *opt_input, *opt_output, *opt_hwm = "10000", *opt_library, *opt_dir,
 		  *opt_mode = "enforce", *opt_enforcer, *opt_enf_hwm = "100";
@@ -138,7 +140,7 @@ static uint64_t exec_ktime(const char *p, size_t n)
 	return c2 ? strtoull(c2 + 1, NULL, 10) : 0;
 }
 
-/* A verdict for a match the kernel maps could not express (docs/wire.d/enforcement.md). */
+/* A verdict for a match the kernel maps could not express (docs/wire.md §10). */
 static void send_verdict(const struct policy *p, const struct pol_action *a,
 			 const struct pol_ev *e)
 {
@@ -422,7 +424,6 @@ static void on_inotify(struct stage *st, void *arg)
 	ssize_t n;
 
 	(void)arg;
-	(void)st;
 	while ((n = read(ino_fd, buf, sizeof(buf))) > 0) {
 		char *p;
 
@@ -440,6 +441,7 @@ static void on_inotify(struct stage *st, void *arg)
 		rl_state = RL_PENDING;
 		rl_since = mono_ns();
 	}
+	stage_set_timer(st, TIMER_FAST_MS); /* the settle check runs on the timer */
 }
 
 static void timer(struct stage *st)
@@ -467,6 +469,10 @@ static void timer(struct stage *st)
 	}
 	if (now - last_set_ns >= POLICY_SET_EVERY_NS)
 		send_policy_set();
+	/* Tick fast only while a reload settles or a directory is still to be watched:
+	 * an idle evaluator wakes once a second (policy_set is every 10 s). */
+	stage_set_timer(st, rl_state == RL_PENDING || wd_dir < 0 || (library_dir && wd_lib < 0)
+				    ? TIMER_FAST_MS : TIMER_IDLE_MS);
 }
 
 /* The library shipped with this build: <dir of the binary>/../policies. */
@@ -591,7 +597,7 @@ int main(int argc, char **argv)
 		.opts = opts,
 		.setup = setup,
 		.timer = timer,
-		.timer_ms = 100,
+		.timer_ms = TIMER_FAST_MS,
 		.shutdown = shutdown_,
 	};
 	return stage_main(argc, argv, &def);

@@ -7,6 +7,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <dirent.h>
+#include <zmq.h>
 
 #include <grpc/byte_buffer.h>
 #include <grpc/byte_buffer_reader.h>
@@ -22,6 +24,8 @@
 #include "tetragon/events.pb-c.h"
 #include "tetragon/sensors.pb-c.h"
 #include "tetragon/tetragon.pb-c.h"
+#include "ctlclient.h"
+#include "wire.h"
 
 enum xmethod { XM_UNKNOWN, XM_EVENTS, XM_HEALTH, XM_VERSION, XM_POLICIES, XM_CHECK };
 
@@ -70,6 +74,135 @@ static grpc_completion_queue *cq;
 static pthread_t thread;
 static int started;
 static struct xgrpc_opts opts;
+
+static uint8_t *xg_pack(const ProtobufCMessage *m, size_t *len);
+
+#define XG_POL_MAX 256
+
+struct xg_pol {
+	char name[128];
+	int enforce;
+	uint64_t matches;
+};
+
+/* Merge one evaluator's "policies" info ("name (mode), ...") and its per-policy match
+ * counters into pols. Every evaluator loads the same set, so names are merged and
+ * their matches summed. */
+static size_t xg_merge_policies(const msgpack_object *st, struct xg_pol *pols, size_t n)
+{
+	const msgpack_object *counters = wire_get(st, "counters");
+	const char *s = NULL;
+	size_t sl = 0, i;
+
+	if (wire_get_str(wire_get(st, "info"), "policies", &s, &sl) < 0)
+		return n;
+	while (sl > 0) {
+		const char *end = memchr(s, ',', sl), *paren;
+		size_t len = end ? (size_t)(end - s) : sl;
+		char item[160], cname[200];
+		uint64_t m = 0;
+
+		snprintf(item, sizeof(item), "%.*s", (int)len, s);
+		s += len;
+		sl -= len;
+		if (sl) { /* skip ", " */
+			s++;
+			sl--;
+		}
+		while (*item == ' ')
+			memmove(item, item + 1, strlen(item));
+		paren = strstr(item, " (");
+		if (!paren || !strcmp(item, "none"))
+			continue;
+		item[paren - item] = '\0';
+		snprintf(cname, sizeof(cname), "policy.%s.matches", item);
+		wire_get_u64(counters, cname, &m);
+		for (i = 0; i < n && strcmp(pols[i].name, item); i++)
+			;
+		if (i == n) {
+			if (n == XG_POL_MAX)
+				continue;
+			snprintf(pols[n].name, sizeof(pols[n].name), "%s", item);
+			pols[n].enforce = strncmp(paren + 2, "enforce", 7) == 0;
+			pols[n].matches = 0;
+			n++;
+		}
+		pols[i].matches += m;
+	}
+	return n;
+}
+
+/* ListTracingPolicies: the policies the evaluators (every evaluator*.ctl in the run
+ * directory) have in force, with their mode and match counts. */
+static uint8_t *xg_list_policies(size_t *rlen)
+{
+	static char buf[1 << 20];
+	Tetragon__ListTracingPoliciesResponse r = TETRAGON__LIST_TRACING_POLICIES_RESPONSE__INIT;
+	Tetragon__TracingPolicyStatus *st = NULL, **sp = NULL;
+	Tetragon__TracingPolicyStats *stats = NULL;
+	Tetragon__TracingPolicyActionCounters *ac = NULL;
+	struct xg_pol *pols = calloc(XG_POL_MAX, sizeof(*pols));
+	char info[XG_POL_MAX][48];
+	size_t n = 0, i;
+	uint8_t *resp;
+	void *zctx = NULL;
+	DIR *d = opts.rundir ? opendir(opts.rundir) : NULL;
+	struct dirent *de;
+
+	if (pols && d && (zctx = zmq_ctx_new())) {
+		while ((de = readdir(d))) {
+			size_t l = strlen(de->d_name);
+			char name[256];
+			msgpack_unpacked up;
+
+			if (l < 13 || l > 200 || strncmp(de->d_name, "evaluator", 9) ||
+			    strcmp(de->d_name + l - 4, ".ctl"))
+				continue;
+			snprintf(name, sizeof(name), "%.*s", (int)(l - 4), de->d_name);
+			if (ctl_status(zctx, opts.rundir, name, 500, buf, sizeof(buf), &up) < 0)
+				continue;
+			n = xg_merge_policies(&up.data, pols, n);
+			msgpack_unpacked_destroy(&up);
+		}
+	}
+	if (d)
+		closedir(d);
+	if (zctx)
+		zmq_ctx_term(zctx);
+	if (n) {
+		st = calloc(n, sizeof(*st));
+		sp = calloc(n, sizeof(*sp));
+		stats = calloc(n, sizeof(*stats));
+		ac = calloc(n, sizeof(*ac));
+	}
+	for (i = 0; st && sp && stats && ac && i < n; i++) {
+		tetragon__tracing_policy_status__init(&st[i]);
+		tetragon__tracing_policy_stats__init(&stats[i]);
+		tetragon__tracing_policy_action_counters__init(&ac[i]);
+		st[i].id = i + 1;
+		st[i].name = pols[i].name;
+		st[i].enabled = 1;
+		st[i].state = TETRAGON__TRACING_POLICY_STATE__TP_STATE_ENABLED;
+		st[i].mode = pols[i].enforce ? TETRAGON__TRACING_POLICY_MODE__TP_MODE_ENFORCE
+					     : TETRAGON__TRACING_POLICY_MODE__TP_MODE_MONITOR;
+		snprintf(info[i], sizeof(info[i]), "%llu matches",
+			 (unsigned long long)pols[i].matches);
+		st[i].info = info[i];
+		ac[i].post = pols[i].matches; /* every match is reported (posted) */
+		stats[i].action_counters = &ac[i];
+		st[i].stats = &stats[i];
+		sp[i] = &st[i];
+		r.n_policies++;
+	}
+	r.policies = sp;
+	resp = xg_pack(&r.base, rlen);
+	free(st);
+	free(sp);
+	free(stats);
+	free(ac);
+	free(pols);
+	return resp;
+}
 static struct xcall *clients;
 static atomic_int nclients;
 static struct xgrpc_stats stats;
@@ -232,12 +365,9 @@ static void xg_unary(struct xcall *c, const uint8_t *req, size_t len)
 		resp = xg_pack(&r.base, &rlen);
 		break;
 	}
-	case XM_POLICIES: {
-		/* the evaluator does not expose its policies to the exporter yet */
-		Tetragon__ListTracingPoliciesResponse r = TETRAGON__LIST_TRACING_POLICIES_RESPONSE__INIT;
-		resp = xg_pack(&r.base, &rlen);
+	case XM_POLICIES:
+		resp = xg_list_policies(&rlen);
 		break;
-	}
 	case XM_CHECK: {
 		Grpc__Health__V1__HealthCheckRequest *q =
 			grpc__health__v1__health_check_request__unpack(NULL, len, req);

@@ -25,6 +25,7 @@ struct xgrpc_opts {
 	size_t queue_len;      /* per-client queue, events */
 	const char *version;
 	const char *node_name; /* for rate_limit_info; may be NULL */
+	const char *rundir;    /* ListTracingPolicies asks the evaluators here; may be NULL */
 };
 
 struct xgrpc_stats {

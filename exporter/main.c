@@ -246,6 +246,7 @@ static int setup_grpc(struct stage *st)
 		.plaintext = opt_plaintext,
 		.queue_len = strtoul(opt_grpc_queue, NULL, 10),
 		.version = "vigil-0.1",
+		.rundir = stage_rundir(st),
 	};
 	char err[512];
 
@@ -274,6 +275,7 @@ static int setup_grpc(struct stage *st)
 	return 0;
 }
 
+/* A safety net only: on_input flushes whenever its input drains. */
 static void timer(struct stage *st)
 {
 	(void)st;
@@ -339,7 +341,7 @@ int main(int argc, char **argv)
 		.opts = opts,
 		.setup = setup,
 		.timer = timer,
-		.timer_ms = 100,
+		.timer_ms = 1000,
 		.status = status,
 		.shutdown = shutdown_,
 	};

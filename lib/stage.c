@@ -4,6 +4,8 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <malloc.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -16,13 +18,16 @@
 
 #define WATCH_MAX 32
 #define INFO_MAX 32
+/* The longest the loop sleeps without re-checking every ZeroMQ socket. */
+#define STAGE_SAFETY_MS 5000
 
 enum stage_state { ST_STARTING, ST_RUNNING, ST_STOPPING };
 static const char *const stage_state_name[] = { "starting", "running", "stopping" };
 
 struct watch {
 	void *sock;
-	int fd;
+	int fd;     /* the raw fd, or the ZeroMQ socket's ZMQ_FD */
+	int dirty;  /* a ZeroMQ socket touched since its last ZMQ_EVENTS check */
 	stage_cb cb;
 	void *arg;
 };
@@ -54,6 +59,9 @@ struct stage {
 	struct info info[INFO_MAX];
 	int ninfo;
 	uint64_t *c_tap_out, *c_ctl_req, *c_ctl_bad;
+	uint64_t timer_ns;   /* current timer period; 0: disarmed */
+	uint64_t next_timer; /* monotonic ns of the next timer call */
+	int ctl_watch, tap_watch; /* indexes of the control socket and the tap in watch[] */
 };
 
 const char *stage_name(const struct stage *st) { return st->name; }
@@ -108,9 +116,20 @@ const char *stage_endpoint(const struct stage *st, const char *name, const char 
 
 void stage_watch(struct stage *st, void *sock, int fd, stage_cb cb, void *arg)
 {
+	size_t len = sizeof(fd);
+
 	if (st->nwatch == WATCH_MAX)
 		log_panic("too many watched sockets");
-	st->watch[st->nwatch++] = (struct watch){ sock, fd, cb, arg };
+	/* A ZeroMQ socket is polled through its ZMQ_FD (edge-like: see stage_loop). */
+	if (sock && zmq_getsockopt(sock, ZMQ_FD, &fd, &len) < 0)
+		log_panic("ZMQ_FD: %s", zmq_strerror(zmq_errno()));
+	st->watch[st->nwatch++] = (struct watch){ sock, fd, 1, cb, arg };
+}
+
+void stage_set_timer(struct stage *st, unsigned ms)
+{
+	st->timer_ns = ms * 1000000ull;
+	st->next_timer = ms ? mono_ns() + st->timer_ns : 0;
 }
 
 void *stage_socket(struct stage *st, int type, int hwm)
@@ -190,6 +209,7 @@ void stage_tap(struct stage *st, const void *buf, size_t len)
 	if (st->tap_subs <= 0)
 		return;
 	/* XPUB drops for a slow subscriber at its HWM: a tap never slows the pipeline. */
+	st->watch[st->tap_watch].dirty = 1; /* sending may consume its mailbox signal */
 	if (zmq_send(st->tap, buf, len, ZMQ_DONTWAIT) >= 0)
 		(*st->c_tap_out)++;
 }
@@ -222,6 +242,9 @@ int stage_send(struct stage *st, void *sock, const void *buf, size_t len)
 			if (it[2].revents & ZMQ_POLLIN)
 				stage_on_tap(st, NULL);
 		}
+		/* zmq_poll touched the ctl and tap sockets: re-check them in the loop */
+		st->watch[st->ctl_watch].dirty = 1;
+		st->watch[st->tap_watch].dirty = 1;
 		if (st->state == ST_STOPPING)
 			return -1;
 	}
@@ -490,36 +513,94 @@ static void stage_notify(struct stage *st)
 	close((int)fd);
 }
 
+/* Whether a ZeroMQ socket has a message to read; processes its pending commands. */
+static int stage_zmq_readable(void *sock)
+{
+	int ev = 0;
+	size_t len = sizeof(ev);
+
+	if (zmq_getsockopt(sock, ZMQ_EVENTS, &ev, &len) < 0)
+		return 0;
+	return (ev & ZMQ_POLLIN) != 0;
+}
+
+/* Run a due timer; returns the poll timeout in ms (at most STAGE_SAFETY_MS). */
+static int stage_timers(struct stage *st)
+{
+	uint64_t now;
+
+	if (!st->def->timer || !st->timer_ns)
+		return STAGE_SAFETY_MS;
+	now = mono_ns();
+	if (now >= st->next_timer) {
+		/* Timers send (stage_tap marks the tap) but receive from no watched
+		 * socket: nothing to re-check, so a timer tick costs one poll(2). */
+		st->def->timer(st);
+		if (!st->timer_ns)
+			return STAGE_SAFETY_MS;
+		now = mono_ns();
+		if (st->next_timer <= now)
+			st->next_timer = now + st->timer_ns;
+	}
+	uint64_t ms = (st->next_timer - now + 999999) / 1000000ull;
+	return ms < STAGE_SAFETY_MS ? (int)ms : STAGE_SAFETY_MS;
+}
+
+/* The loop: one poll(2) over raw fds and the ZeroMQ sockets' ZMQ_FDs. A ZMQ_FD only
+ * signals new mailbox commands, so a socket is checked with ZMQ_EVENTS when its fd is
+ * readable or when it was touched (received from, sent on) since its last check —
+ * not on every pass as zmq_poll does, which costs several syscalls per message. */
 static void stage_loop(struct stage *st)
 {
-	zmq_pollitem_t items[WATCH_MAX];
-	uint64_t next_timer = mono_ns() + st->def->timer_ms * 1000000ull;
-	int i, n;
+	struct pollfd pfd[WATCH_MAX];
+	int i, n, worked;
 
 	while (st->state != ST_STOPPING) {
-		uint64_t now = mono_ns();
-		long timeout = -1;
+		int timeout = stage_timers(st);
 
-		if (st->def->timer) {
-			if (now >= next_timer) {
-				st->def->timer(st);
-				next_timer = now + st->def->timer_ms * 1000000ull;
-			}
-			timeout = (long)((next_timer - now) / 1000000ull) + 1;
-		}
-		for (i = 0; i < st->nwatch; i++)
-			items[i] = (zmq_pollitem_t){ .socket = st->watch[i].sock,
-						     .fd = st->watch[i].fd,
-						     .events = ZMQ_POLLIN };
-		n = zmq_poll(items, st->nwatch, timeout);
-		if (n < 0) {
-			if (zmq_errno() == EINTR)
+		if (st->state == ST_STOPPING)
+			break;
+		worked = 0;
+		for (i = 0; i < st->nwatch && st->state != ST_STOPPING; i++) {
+			struct watch *w = &st->watch[i];
+
+			if (!w->sock || !w->dirty)
 				continue;
-			log_fatal(EXIT_TEMP, 0, "zmq_poll: %s", zmq_strerror(zmq_errno()));
+			w->dirty = 0;
+			if (stage_zmq_readable(w->sock)) {
+				w->cb(st, w->arg);
+				w->dirty = 1;
+				worked = 1;
+			}
 		}
-		for (i = 0; i < st->nwatch && st->state != ST_STOPPING; i++)
-			if (items[i].revents & ZMQ_POLLIN)
-				st->watch[i].cb(st, st->watch[i].arg);
+		if (st->state == ST_STOPPING)
+			break;
+		/* After work, look without sleeping: a busy input must not starve the
+		 * signals, the control socket or the other inputs. */
+		for (i = 0; i < st->nwatch; i++)
+			pfd[i] = (struct pollfd){ .fd = st->watch[i].fd, .events = POLLIN };
+		n = poll(pfd, (nfds_t)st->nwatch, worked ? 0 : timeout);
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			log_fatal(EXIT_TEMP, errno, "poll");
+		}
+		if (n == 0 && !worked && timeout == STAGE_SAFETY_MS) {
+			/* belt and braces: a periodic full check bounds any missed edge */
+			for (i = 0; i < st->nwatch; i++)
+				st->watch[i].dirty = st->watch[i].sock != NULL;
+			continue;
+		}
+		for (i = 0; i < st->nwatch && st->state != ST_STOPPING; i++) {
+			struct watch *w = &st->watch[i];
+
+			if (!(pfd[i].revents & (POLLIN | POLLERR | POLLHUP)))
+				continue;
+			if (w->sock)
+				w->dirty = 1;
+			else
+				w->cb(st, w->arg); /* its sends mark the tap (stage_tap) */
+		}
 	}
 }
 
@@ -575,14 +656,20 @@ int stage_main(int argc, char **argv, const struct stage_def *def)
 		log_fatal(EXIT_TEMP, 0, "cannot bind the tap");
 
 	stage_watch(st, NULL, st->sigfd, stage_on_signal, NULL);
+	st->ctl_watch = st->nwatch;
 	stage_watch(st, st->ctl, -1, stage_on_ctl, NULL);
+	st->tap_watch = st->nwatch;
 	stage_watch(st, st->tap, -1, stage_on_tap, NULL);
+	if (def->timer)
+		stage_set_timer(st, def->timer_ms);
 
 	if (def->setup && (rc = def->setup(st)) != 0)
 		log_fatal(rc, 0, "setup failed");
 	if (st->state == ST_STOPPING) /* a signal during setup */
 		goto out;
 	st->state = ST_RUNNING;
+	/* Setup's peaks (BTF, object files, policy parsing) go back to the kernel. */
+	malloc_trim(0);
 	stage_notify(st);
 	log_info("ready (pid %d, restarts %llu)", (int)getpid(),
 		 (unsigned long long)st->statef->restarts);

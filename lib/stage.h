@@ -57,6 +57,9 @@ struct state *stage_state(struct stage *st);
 
 /* Call cb when a ZeroMQ socket (sock != NULL) or a file descriptor becomes readable. */
 void stage_watch(struct stage *st, void *sock, int fd, stage_cb cb, void *arg);
+/* Change the timer period from now on (ms); 0 disarms it until set again. For timers
+ * that only matter while there is work, so an idle stage does not wake up. */
+void stage_set_timer(struct stage *st, unsigned ms);
 /* A new ZeroMQ socket with vigil's defaults (linger 500 ms, hwm) — NULL exits 111. */
 void *stage_socket(struct stage *st, int type, int hwm);
 /* Bind or connect (endpoint decides the log line); returns 0 or -1 with errno. */

@@ -6,6 +6,11 @@ $(B)/tests/test_enricher_cgroup: tests/unit/test_enricher_cgroup.c $(B)/enricher
 	$(CC) $(CFLAGS) -Ienricher -o $@ $^ $(LDLIBS_BASE)
 
 $(B)/tests/test_enricher_json: tests/unit/test_enricher_json.c $(B)/enricher/enricher_json.o \
-		$(B)/enricher/enricher_k8s.o $(LIBA)
+		$(B)/enricher/enricher_k8s.o $(B)/enricher/enricher_cgroup.o $(LIBA)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -Ienricher -o $@ $^ $(LDLIBS_BASE) -lcurl -lpthread
+
+$(B)/tests/test_enricher_k8s: tests/unit/test_enricher_k8s.c $(B)/enricher/enricher_json.o \
+		$(B)/enricher/enricher_k8s.o $(B)/enricher/enricher_cgroup.o $(LIBA)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -Ienricher -o $@ $^ $(LDLIBS_BASE) -lcurl -lpthread

@@ -4,10 +4,10 @@
 PKGS="make gcc clang llvm libbpf-dev bpftool libelf-dev zlib1g-dev pkg-config
 libzmq3-dev libmsgpack-dev libyaml-dev libcurl4-openssl-dev s6 execline
 python3-zmq python3-msgpack python3-yaml iproute2 procps util-linux python3-kubernetes
-qemu-system-x86 busybox-static
+qemu-system-x86 busybox-static runc
 libgrpc-dev protobuf-c-compiler libprotobuf-c-dev protobuf-compiler python3-grpcio python3-protobuf openssl
 auditd bpftrace python3-matplotlib
-libmicrohttpd-dev python3-prometheus-client"
+libmicrohttpd-dev python3-prometheus-client libcap2-bin"
 missing=""
 for p in $PKGS; do
 	dpkg-query -W -f='${Status}\n' "$p" 2>/dev/null | grep -q '^install ok installed$' ||

@@ -39,6 +39,14 @@ enum enf_kind {
 	ENF_K_BIN = 5,      /* the acting process's binary (rule field binaries) */
 	ENF_K_NOTBIN = 6,   /* exempt binaries (not_binaries): acting binary for file_open,
 			     * the new binary for exec */
+	ENF_K_UNLINK = 7,   /* lsm/path_unlink: path of the removed name */
+	ENF_K_RENAME = 8,   /* lsm/path_rename: old and new path */
+	ENF_K_CHMOD = 9,    /* lsm/path_chmod: path of the file */
+	ENF_K_SETUID = 10,  /* lsm/task_fix_setuid: uids = the new euid (no paths) */
+	ENF_K_MODULE = 11,  /* lsm/kernel_read_file (path of the .ko), kernel_load_data */
+	ENF_K_MOUNT = 12,   /* lsm/sb_mount: path of the mount point */
+	ENF_K_FPERM = 13,   /* not an LPM kind: slotconf.kind[] of file_open rules with an
+			     * access (read/write), also checked by lsm/file_permission */
 	ENF_K_N
 };
 
@@ -125,7 +133,9 @@ enum enf_hook {
 	ENF_H_CONNECT4 = 1, ENF_H_CONNECT6, ENF_H_SENDMSG4, ENF_H_SENDMSG6,
 	ENF_H_SYS_OPENAT, ENF_H_SYS_OPENAT2, ENF_H_EXEC,
 	ENF_H_LSM_FILE_OPEN, ENF_H_LSM_BPRM, ENF_H_LSM_CONNECT, ENF_H_KILLMAP,
-	ENF_H_SYS_OPEN, ENF_H_SYS_CREAT, ENF_H_SYS_OPEN_BY_HANDLE
+	ENF_H_SYS_OPEN, ENF_H_SYS_CREAT, ENF_H_SYS_OPEN_BY_HANDLE,
+	ENF_H_LSM_UNLINK, ENF_H_LSM_RENAME, ENF_H_LSM_CHMOD, ENF_H_LSM_SETUID,
+	ENF_H_LSM_READ_FILE, ENF_H_LSM_LOAD_DATA, ENF_H_LSM_MOUNT, ENF_H_LSM_FPERM
 };
 
 /* What was done (enf_event.done). */

@@ -38,6 +38,7 @@
 #define VIGIL_EV_CLONE		3
 #define VIGIL_EV_FILE		4	/* struct vigil_ev_file */
 #define VIGIL_EV_NET		5	/* struct vigil_ev_net */
+#define VIGIL_EV_PRIV		6	/* struct vigil_ev_priv */
 #define VIGIL_EV_MAX		8	/* counter array size; types are < this */
 
 #define VIGIL_PATH_MAX		4095
@@ -106,7 +107,7 @@ struct vigil_ev_exec {
 	__u16 cwd_len;
 	__u16 args_len;
 	__u16 pad0;
-	__u32 pad1;
+	__u32 nspid;			/* tgid in the task's own pid namespace */
 	/* after the exec: the new credentials and the executed file */
 	__u64 cap_permitted;		/* capability bit masks (bit n = capability n) */
 	__u64 cap_effective;
@@ -137,7 +138,7 @@ struct vigil_ev_exit {
 struct vigil_ev_clone {
 	struct vigil_ev_hdr hdr;	/* pid = tid = child tgid; ktime = now */
 	__u32 ppid;			/* tgid of the forking process */
-	__u32 pad0;
+	__u32 nspid;			/* child tgid in its own pid namespace */
 	__u64 start_ktime;		/* child->start_time */
 	__u64 pktime;			/* parent->group_leader->start_time */
 };
@@ -182,6 +183,56 @@ struct vigil_ev_clone {
 #define VIGIL_OP_DUP3		38	/* sys_dup3: likewise */
 #define VIGIL_OP_EXEC_STDIO	39	/* sys_execve: exec with a socket on fd 0 or 1 */
 #define VIGIL_OP_NET_MAX	40
+
+/* Privilege and escape operations (vigil_ev_priv.op), priv.bpf.c. */
+#define VIGIL_OP_SETUID		40	/* sys_setuid */
+#define VIGIL_OP_SETREUID	41
+#define VIGIL_OP_SETRESUID	42
+#define VIGIL_OP_SETFSUID	43
+#define VIGIL_OP_SETGID		44
+#define VIGIL_OP_SETREGID	45
+#define VIGIL_OP_SETRESGID	46
+#define VIGIL_OP_SETFSGID	47
+#define VIGIL_OP_CAPSET		48	/* sys_capset */
+#define VIGIL_OP_PTRACE		49	/* sys_ptrace (attach, seize, traceme, poke*, set*regs) */
+#define VIGIL_OP_VM_WRITEV	50	/* sys_process_vm_writev */
+#define VIGIL_OP_INIT_MODULE	51	/* sys_init_module */
+#define VIGIL_OP_FINIT_MODULE	52	/* sys_finit_module */
+#define VIGIL_OP_MOUNT		53	/* sys_mount */
+#define VIGIL_OP_UNSHARE	54	/* sys_unshare */
+#define VIGIL_OP_SETNS		55	/* sys_setns */
+#define VIGIL_OP_BPF		56	/* sys_bpf (map create, prog load/attach, link) */
+#define VIGIL_OP_MEMFD_CREATE	57	/* sys_memfd_create */
+#define VIGIL_OP_PIVOT_ROOT	58	/* sys_pivot_root */
+#define VIGIL_OP_PRIV_MAX	59
+
+/*
+ * VIGIL_EV_PRIV: 136 bytes, then up to three user strings (no NULs, each at
+ * most VIGIL_PRIV_STR_MAX bytes; lengths slen[0..2]): mount source, target,
+ * fstype; pivot_root new_root, put_old; memfd_create and bpf names; module
+ * parameters. Credentials and capabilities are the task's after the call.
+ * arg[] per op (raw syscall arguments unless said):
+ *   set*uid/set*gid: the ids (uid_t as u32); capset: -; ptrace: request, pid;
+ *   process_vm_writev: pid; init_module: len; finit_module: fd, flags;
+ *   mount: flags; unshare: flags; setns: fd, nstype, the fd's namespace
+ *   type (CLONE_NEW*, 0 unknown), its inode; bpf: cmd, the attr's first u32
+ *   (prog/map type, target fd); memfd_create: flags.
+ */
+#define VIGIL_PRIV_STR_MAX	255
+struct vigil_ev_priv {
+	struct vigil_ev_hdr hdr;
+	__u64 start_ktime;		/* group_leader->start_time */
+	__u16 op;			/* VIGIL_OP_* */
+	__u16 slen[3];			/* tail string lengths */
+	__s32 ret;			/* syscall result */
+	__u32 pad0;
+	__u64 arg[4];
+	__u32 uid, euid, suid, fsuid;	/* after the call */
+	__u32 gid, egid, sgid, fsgid;
+	__u64 cap_effective;		/* after the call */
+	__u64 cap_permitted;
+	__u64 cap_inheritable;
+};
 
 /* vigil_ev_file.fflags */
 #define VIGIL_F_RESOLVED	0x0001	/* path is the file itself, from the kernel object */
@@ -232,11 +283,32 @@ struct vigil_ev_file {
  * Bit n of ops enables VIGIL_OP n (file and network operations); an event of
  * a disabled operation, or of ignore_tgid (the collector itself), is not
  * built or sent. chmod_all = 0 sends only chmods that set S_ISUID/S_ISGID.
+ * cgroups != 0: file, network and exec-stdio events are sent only for tasks
+ * whose cgroup v2 id is a key of the "cgroup_allow" hash map (at most
+ * VIGIL_CGROUPS_MAX); process exec/exit/clone are always sent (the process
+ * tree must stay whole).
+ * prefixes != 0: file events are sent only when their path (the first
+ * operand: the resolved file, or the directory joined with the user's string
+ * when unresolved) starts with a key of the "prefix_allow" LPM trie
+ * (struct vigil_prefix_key; at most VIGIL_PREFIXES_MAX prefixes of at most
+ * VIGIL_PREFIX_LEN - 1 bytes, compared on the path's first VIGIL_PREFIX_LEN - 1
+ * bytes). A truncated path (VIGIL_F_TRUNC) cannot be judged and is sent.
  */
+#define VIGIL_CGROUPS_MAX	1024
+#define VIGIL_PREFIXES_MAX	256
+#define VIGIL_PREFIX_LEN	256
 struct vigil_filter {
 	__u64 ops;
 	__u32 ignore_tgid;
 	__u32 chmod_all;
+	__u32 cgroups;
+	__u32 prefixes;
+};
+
+/* Key of the prefix_allow LPM trie: prefixlen in bits, then the bytes. */
+struct vigil_prefix_key {
+	__u32 prefixlen;
+	__u8 data[VIGIL_PREFIX_LEN];
 };
 
 /* vigil_ev_net.nflags */
@@ -293,6 +365,7 @@ _Static_assert(VIGIL_OFF(struct vigil_ev_exec, uid) == 56, "exec.uid");
 _Static_assert(VIGIL_OFF(struct vigil_ev_exec, auid) == 72, "exec.auid");
 _Static_assert(VIGIL_OFF(struct vigil_ev_exec, binary_len) == 76, "exec.binary_len");
 _Static_assert(VIGIL_OFF(struct vigil_ev_exec, args_len) == 80, "exec.args_len");
+_Static_assert(VIGIL_OFF(struct vigil_ev_exec, nspid) == 84, "exec.nspid");
 
 _Static_assert(sizeof(struct vigil_ev_exit) == 40, "exit size");
 _Static_assert(VIGIL_OFF(struct vigil_ev_exit, code) == 24, "exit.code");
@@ -301,6 +374,7 @@ _Static_assert(VIGIL_OFF(struct vigil_ev_exit, start_ktime) == 32, "exit.start_k
 _Static_assert(sizeof(struct vigil_ev_clone) == 48, "clone size");
 _Static_assert(VIGIL_OFF(struct vigil_ev_clone, pktime) == 40, "clone.pktime");
 _Static_assert(VIGIL_OFF(struct vigil_ev_clone, ppid) == 24, "clone.ppid");
+_Static_assert(VIGIL_OFF(struct vigil_ev_clone, nspid) == 28, "clone.nspid");
 _Static_assert(VIGIL_OFF(struct vigil_ev_clone, start_ktime) == 32, "clone.start_ktime");
 
 _Static_assert(sizeof(struct vigil_ev_file) == 72, "file size");
@@ -310,8 +384,12 @@ _Static_assert(VIGIL_OFF(struct vigil_ev_file, imode) == 48, "file.imode");
 _Static_assert(VIGIL_OFF(struct vigil_ev_file, path_len) == 52, "file.path_len");
 _Static_assert(VIGIL_OFF(struct vigil_ev_file, size) == 64, "file.size");
 
-_Static_assert(sizeof(struct vigil_filter) == 16, "filter size");
+_Static_assert(sizeof(struct vigil_filter) == 24, "filter size");
 _Static_assert(sizeof(struct vigil_ev_net) == 112, "net size");
+_Static_assert(sizeof(struct vigil_ev_priv) == 136, "priv size");
+_Static_assert(VIGIL_OFF(struct vigil_ev_priv, arg) == 48, "priv.arg");
+_Static_assert(VIGIL_OFF(struct vigil_ev_priv, uid) == 80, "priv.uid");
+_Static_assert(VIGIL_OFF(struct vigil_ev_priv, cap_effective) == 112, "priv.cap_effective");
 _Static_assert(VIGIL_OFF(struct vigil_ev_net, family) == 40, "net.family");
 _Static_assert(VIGIL_OFF(struct vigil_ev_net, fd) == 52, "net.fd");
 _Static_assert(VIGIL_OFF(struct vigil_ev_net, saddr) == 56, "net.saddr");

@@ -32,6 +32,7 @@ struct {
 
 /* State of one path walk, shared with the bpf_loop callback. */
 struct walk {
+	struct path_scratch *ps;	/* looked up once per walk */
 	struct dentry *dentry;
 	struct vfsmount *vfsmnt;
 	struct mount *mnt;
@@ -51,12 +52,11 @@ static __always_inline struct mount *real_mount(struct vfsmount *m)
 /* Prepend "/" + the dentry's name; returns 0, or 1 when it does not fit. */
 static __always_inline int prepend_name(struct walk *w, struct dentry *d)
 {
-	struct path_scratch *ps;
+	struct path_scratch *ps = w->ps;
 	const unsigned char *name;
-	__u32 key = 0, len;
+	__u32 len;
 	int newoff;
 
-	ps = bpf_map_lookup_elem(&path_heap, &key);
 	if (!ps)
 		return 1;
 	name = BPF_CORE_READ(d, d_name.name);
@@ -144,6 +144,7 @@ static __always_inline int copy_path(const struct path *p, const struct path *ro
 	w.root_mnt = BPF_CORE_READ(root, mnt);
 	if (!w.dentry || !w.vfsmnt)
 		return -1;
+	w.ps = ps;
 	w.mnt = real_mount(w.vfsmnt);
 	w.off = PATHBUF_END;
 	bpf_loop(VIGIL_PATH_DEPTH, walk_step, &w, 0);

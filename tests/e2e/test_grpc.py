@@ -4,7 +4,7 @@ client A (no filter) gets the process_exec and process_exit of a tagged /bin/ech
 with the same binary, arguments, pid, exec_id and parent_exec_id as the JSON file;
 client B (allow binary_regex echo$ + event_set PROCESS_EXEC, deny arguments_regex
 'deny-me') gets that exec but no exit and not the denied echo. GetVersion, GetHealth,
-ListTracingPolicies (empty) and grpc.health.v1 Check answer; a client without a
+ListTracingPolicies (the evaluator's policies and modes) and grpc.health.v1 Check answer; a client without a
 certificate, a plaintext client and a bad regex are refused; counters show it."""
 import os
 import subprocess
@@ -50,7 +50,16 @@ def test():
         check(h.health_status[0].status == tp.HEALTH_STATUS_RUNNING, f"health {h}")
         pl = g.unary(ch_a, g.SVC + "ListTracingPolicies", se.ListTracingPoliciesRequest(),
                      se.ListTracingPoliciesResponse)
-        check(len(pl.policies) == 0, "no policies exposed yet")
+        # the evaluator's policies in force (the shipped library here), with their modes
+        info = t.status("evaluator")["info"]["policies"]
+        want = dict(x.rsplit(" (", 1) for x in info.split(", "))
+        got = {p.name: ("enforce" if p.mode == se.TP_MODE_ENFORCE else "monitor)")
+               for p in pl.policies}
+        got = {k: v.rstrip(")") for k, v in got.items()}
+        want = {k: v.rstrip(")") for k, v in want.items()}
+        check(len(want) > 0 and got == want, f"ListTracingPolicies {got}, evaluator has {want}")
+        check(all(p.state == se.TP_STATE_ENABLED and p.enabled for p in pl.policies),
+              f"policy states {[(p.name, p.state) for p in pl.policies]}")
         hc = g.unary(ch_a, "/grpc.health.v1.Health/Check", he.HealthCheckRequest(),
                      he.HealthCheckResponse)
         check(hc.status == he.HealthCheckResponse.SERVING, f"health check {hc}")

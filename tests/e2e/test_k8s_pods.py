@@ -190,6 +190,9 @@ def test():
             srv.fail(3, 500)
             srv.drop_watches()
             wait_for(lambda: e.counters().get("k8s.reconnects", 0) >= 1, 5, what="reconnects")
+            # the retries back off (250, 500, 400 ms): wait until a list or watch is live
+            # again, so a loaded machine cannot outlast --pod-wait-ms
+            wait_for(lambda: e.counters().get("k8s.synced") == 1, 10, what="re-synced")
             uid6, cid6 = str(uuid.uuid4()), hexid()
             srv.add_pod(make_pod("after-drop", NODE, uid=uid6,
                                  containers=[("c", "img:1", cid6, False)]))

@@ -4,7 +4,7 @@ privilege policies: the original event is forwarded unchanged and followed by a
 Tetragon-shaped policy event (type, policy_name, action, message, tags); match counters;
 with no enforcer the stream never blocks and enforcer.send_drops counts what was not sent;
 with an enforcer, a policy_set (kernel rules) and verdicts (user-space rules) arrive as
-docs/wire.d/enforcement.md says; a broken file on reload keeps the previous good set in
+docs/wire.md §10 says; a broken file on reload keeps the previous good set in
 force and is reported with FILE:LINE:COL; fixing it swaps the new set in without a
 restart; garbage input is a counted drop."""
 import os

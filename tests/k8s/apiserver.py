@@ -7,7 +7,11 @@ MODIFIED, DELETED, BOOKMARK when allowWatchBookmarks, ERROR 410 when the request
 resourceVersion is compacted). Faults for tests: expire() (the next watch gets 410),
 drop_watches() (close open streams), garbage(n) (a garbage line before each of the next n
 watch events),
-slow(seconds) (responses wait), fail(n, code) (the next n requests get an HTTP error).
+slow(seconds) (responses wait), fail(n, code) (the next n requests get an HTTP error),
+down() / up() (the server goes away: the port refuses connections and open watches are
+cut; up() listens again on the same port with the same certificate and history).
+The token is read from token_file for every request: set_token() rotates it, and the old
+token is refused from then on (401), as an API server does after the rotation window.
 
 Use from a test:  srv = ApiServer(tmpdir).start(); srv.add_pod(make_pod(...)); srv.stop()"""
 import copy
@@ -84,6 +88,7 @@ class State:
         self.requests = []     # (path, auth header)
         self.watches = 0
         self.lists = 0
+        self.accept = None     # the server's own token (None: the token file's)
 
 
 class Handler(BaseHTTPRequestHandler):
@@ -211,19 +216,31 @@ class ApiServer:
         self.token_file = os.path.join(workdir, "token")
         self.set_token(token)
         self.ca, crt, key = make_certs(workdir)
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.httpd.daemon_threads = True
-        self.httpd.state = self.state
-        self.httpd.token = self.token
-        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-        ctx.load_cert_chain(crt, key)
-        self.httpd.socket = ctx.wrap_socket(self.httpd.socket, server_side=True)
-        self.url = f"https://127.0.0.1:{self.httpd.server_address[1]}"
+        self.ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        self.ctx.load_cert_chain(crt, key)
+        self.httpd = self._listen(0)
+        self.port = self.httpd.server_address[1]
+        self.url = f"https://127.0.0.1:{self.port}"
         self.thread = None
 
+    def _listen(self, port):
+        httpd = ThreadingHTTPServer(("127.0.0.1", port), Handler)
+        httpd.daemon_threads = True
+        httpd.state = self.state
+        httpd.token = self.token
+        httpd.socket = self.ctx.wrap_socket(httpd.socket, server_side=True)
+        return httpd
+
     def token(self):
+        if self.state.accept is not None:
+            return self.state.accept
         with open(self.token_file) as f:
             return f.read().strip()
+
+    def accept_only(self, token):
+        """The server rotates first: only token is valid from now on, whatever the client's
+        token file says (None: back to the token file)."""
+        self.state.accept = token
 
     def set_token(self, token):
         with open(self.token_file + ".tmp", "w") as f:
@@ -236,9 +253,32 @@ class ApiServer:
         return self
 
     def stop(self):
+        if self.httpd:
+            self.down()
+
+    def down(self):
+        """Go away: stop listening (connections are refused) and cut open watches."""
         self.drop_watches()
         self.httpd.shutdown()
         self.httpd.server_close()
+        self.httpd = None
+
+    def up(self):
+        """Come back on the same port (same certificate, pods and history)."""
+        for _ in range(50):
+            try:
+                self.httpd = self._listen(self.port)
+                break
+            except OSError:
+                time.sleep(0.1)
+        else:
+            raise OSError(f"cannot listen again on port {self.port}")
+        return self.start()
+
+    def requests_since(self, n):
+        """(path, Authorization) of the requests after the first n."""
+        with self.state.cv:
+            return list(self.state.requests[n:])
 
     def _event(self, typ, pod):
         st = self.state

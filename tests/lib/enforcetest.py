@@ -165,3 +165,75 @@ def start_ktime(pid, timeout=20):
 
 def cgroup_id(path):
     return os.stat(path).st_ino
+
+
+# ---- qemu: stock Debian kernels (tests/vm) ----
+
+VM_CORE = ["load", "lsm_tier", "baseline", "install", "file_open_eacces", "file_open_other_ok",
+           "exec_eperm", "exec_other_ok", "connect_eperm", "override_reports", "crash_child",
+           "block_survives_crash", "adopt_after_crash", "install_monitor", "monitor_open_ok",
+           "monitor_exec_ok", "monitor_connect_ok", "monitor_reports", "clean_stop_lifts",
+           "hooks_install", "hooks_install_monitor",
+           # the real vigil-enforcer (static) driven over ZeroMQ by vm_stage
+           "stage_start", "stage_send", "stage_block", "stage_report", "stage_killed",
+           "stage_block_survives_kill", "stage_unlink_survives_kill", "stage_adopted",
+           "stage_clean_stop_lifts"]
+# rule kind in the VM binary -> the LSM hook that carries it
+VM_HOOKS = {"unlink": "path_unlink", "rename": "path_rename", "chmod": "path_chmod",
+            "setuid": "task_fix_setuid", "module_load": "kernel_read_file",
+            "mount": "sb_mount", "connect": "socket_connect", "read": "file_permission"}
+VM_PER_HOOK = ["denied_errno", "allowed_ok", "override_report", "monitor_ok", "monitor_report"]
+
+
+def vm_run(suite, need_all_hooks):
+    """Boot SUITE's cloud kernel with tests/vm/run-vm.sh and judge its console: the core
+    checks pass; every hook that loaded passes its five checks; a hook that did not load
+    leaves its policy disarmed (and fails the test when need_all_hooks). Writes this
+    kernel's row of the support table to build/vm/support-SUITE.txt and prints the
+    table of every kernel run so far."""
+    from vigiltest import skip
+    t0 = time.time()
+    p = subprocess.run(["sh", os.path.join(ROOT, "tests/vm/run-vm.sh"), suite],
+                       stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=400)
+    out = p.stdout.decode("utf-8", "replace").replace("\r", "")
+    if p.returncode == 77:
+        skip(out.strip().splitlines()[-1] if out.strip() else "VM kernel unavailable")
+    lines = out.splitlines()
+    passed = {l.split()[1] for l in lines if l.startswith("PASS ")}
+    failed = [l for l in lines if l.startswith("FAIL ")]
+    kernel = next((l[l.index("VM-KERNEL"):] for l in lines if "VM-KERNEL" in l),
+                  "VM-KERNEL ? ? ?")
+    hooks_line = next((l for l in lines if l.startswith("VM-HOOKS")), "VM-HOOKS")
+    loaded = set(hooks_line[len("VM-HOOKS"):].strip().split(",")) - {""}
+    noloop = any(l.strip() == "VM-NOLOOP 1" for l in lines)
+    tail = "\n".join(l for l in lines[-60:] if not l.startswith("report:"))
+    want = list(VM_CORE)
+    missing_hooks = []
+    for kind, hook in VM_HOOKS.items():
+        if hook in loaded:
+            want += [f"{kind}_{c}" for c in VM_PER_HOOK]
+        else:
+            missing_hooks.append(hook)
+            if kind not in ("connect", "read"):
+                want.append(f"{kind}_disarmed_without_hook")
+    missing = [w for w in want if w not in passed]
+    ver = kernel.split()[3] if len(kernel.split()) > 3 else "?"
+    row = (f"| {suite} | {ver} | {'bounded loops' if noloop else 'bpf_loop'} | "
+           f"{len(loaded)}/11: {', '.join(sorted(loaded)) or '-'} | "
+           f"{len(passed)} pass, {len(failed)} fail | {time.time() - t0:.0f} s |")
+    os.makedirs(os.path.join(ROOT, "build", "vm"), exist_ok=True)
+    with open(os.path.join(ROOT, "build", "vm", f"support-{suite}.txt"), "w") as f:
+        f.write(row + "\n")
+    print("| suite | kernel | build | LSM hooks loaded | VM checks | boot+test |")
+    print("|---|---|---|---|---|---|")
+    for s in ("bullseye", "bookworm", "trixie"):
+        fn = os.path.join(ROOT, "build", "vm", f"support-{s}.txt")
+        if os.path.exists(fn):
+            print(open(fn).read().strip())
+    check(not failed, "VM checks failed:\n" + "\n".join(failed) + "\n" + tail)
+    check(not missing, f"VM checks missing: {missing}\n{tail}")
+    check(not need_all_hooks or not missing_hooks, f"LSM hooks did not load: {missing_hooks}")
+    check(any(l.startswith("VM-RESULT pass=") and l.endswith("fail=0") for l in lines),
+          "no VM-RESULT line:\n" + tail)
+    check(any(l.startswith("VM-STAGE-RESULT pass=") and l.endswith("fail=0") for l in lines),
+          "no VM-STAGE-RESULT line:\n" + tail)

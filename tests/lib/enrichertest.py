@@ -17,12 +17,13 @@ NODE = "enr-test"
 
 
 class Enricher:
-    def __init__(self, *args, node=NODE):
+    def __init__(self, *args, node=NODE, env=None):
         self.base = tempfile.mkdtemp(prefix="vigil-enr-", dir="/tmp")
         self.rundir = os.path.join(self.base, "run")
         os.makedirs(self.rundir, mode=0o700)
         self.args = list(args)
         self.node = node
+        self.env = dict(os.environ, **(env or {}))
         self.ctx = zmq.Context()
         self.seq = 0
         self.proc = None
@@ -38,7 +39,7 @@ class Enricher:
         self.proc = subprocess.Popen(
             [os.path.join(ROOT, "build/vigil-enricher"), "--rundir", self.rundir,
              "--node-name", self.node, *self.args],
-            stdin=subprocess.DEVNULL, stdout=self.logf, stderr=subprocess.STDOUT)
+            stdin=subprocess.DEVNULL, stdout=self.logf, stderr=subprocess.STDOUT, env=self.env)
         self.pull = self.ctx.socket(zmq.PULL)
         self.pull.setsockopt(zmq.LINGER, 0)
         self.pull.connect(self.ep("enricher.out"))
@@ -140,3 +141,92 @@ def kprobe_ev(pid, ktime, fn="security_file_open", **kw):
          "function_name": fn, "args": [{"int_arg": 1}], "policy_name": "p"}
     d.update(kw)
     return d
+
+
+# ---- Kubernetes: kubelet-layout cgroups with real processes, and a tree pointed at the
+# test API server (tests/k8s/apiserver.py) ----
+
+CG_V2 = "/sys/fs/cgroup/unified"
+
+
+def hexid():
+    """A 64-hex container id."""
+    import uuid
+    return uuid.uuid4().hex + uuid.uuid4().hex
+
+
+class KubeCgroups:
+    """kubepods/besteffort/pod<uid>/<id> directories under the cgroup2 mount; clean()
+    removes the ones it made (deepest first) once their processes are gone."""
+
+    def __init__(self, root=CG_V2):
+        self.root = root
+        self.made = []
+
+    def available(self):
+        return os.path.exists(os.path.join(self.root, "cgroup.procs"))
+
+    def make(self, uid, cid, qos="besteffort"):
+        path = self.root
+        for part in ("kubepods", qos, f"pod{uid}", cid):
+            path = os.path.join(path, part)
+            if not os.path.isdir(path):
+                os.mkdir(path)
+                self.made.append(path)
+        return path
+
+    def clean(self):
+        for d in reversed(self.made):
+            for _ in range(50):
+                try:
+                    os.rmdir(d)
+                    break
+                except FileNotFoundError:
+                    break
+                except OSError:
+                    time.sleep(0.05)
+        self.made = []
+
+
+class CgShell:
+    """A real, long-running shell inside a cgroup: it moves itself in, then execs
+    `/bin/true TAG` (a fork + exec in the cgroup) for every tag written to it."""
+
+    def __init__(self, cgpath):
+        self.p = subprocess.Popen(
+            ["/bin/sh", "-c", f"echo $$ > {cgpath}/cgroup.procs && echo in && "
+             "while read t; do /bin/true \"$t\"; echo done; done"],
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+        check(self.p.stdout.readline().strip() == "in", f"cannot enter {cgpath}")
+
+    def run(self, tag):
+        self.p.stdin.write(tag + "\n")
+        self.p.stdin.flush()
+        check(self.p.stdout.readline().strip() == "done", "shell in cgroup died")
+
+    def stop(self):
+        if self.p.poll() is None:
+            try:
+                self.p.stdin.close()
+            except OSError:
+                pass
+            try:
+                self.p.wait(3)
+            except subprocess.TimeoutExpired:
+                self.p.kill()
+                self.p.wait()
+
+
+def k8s_tree_env(srv, *opts, env=None):
+    """Tree env that points the enricher at the test API server."""
+    e = {"VIGIL_ENRICHER_OPTS": " ".join(
+        ["--node-name", NODE, "--k8s-url", srv.url, "--k8s-token-file", srv.token_file,
+         "--k8s-ca", srv.ca, *opts])}
+    e.update(env or {})
+    return e
+
+
+def exec_of(tree, tag, timeout=5.0):
+    """The exported process_exec's process of `/bin/true TAG`."""
+    ev = tree.find("process_exec", lambda e: e["process"].get("arguments") == tag, timeout)
+    return ev["process_exec"]["process"]

@@ -1,10 +1,13 @@
 #!/bin/sh
 # run-vm.sh — boot a stock Debian kernel under qemu (TCG) with an initramfs holding
-# busybox and build/vm/vm_enforce, and print the VM's console (PASS/FAIL lines).
+# busybox, build/vm/vm_enforce, the static enforcer stage and its driver build/vm/vm_stage, and print the VM's console (PASS/FAIL lines).
 #
-#   tests/vm/run-vm.sh [SUITE]      SUITE: bookworm (default; 6.1, BPF LSM on by default)
+#   tests/vm/run-vm.sh [SUITE]      SUITE: bookworm (default; 6.1, BPF LSM on by default),
+#                                   bullseye (5.10, lsm=...,bpf on the command line),
+#                                   trixie (6.12)
 #
-# The kernel package is fetched once with apt-get download and cached under build/vm/.
+# The cloud kernel package (~10-20 MB .deb, only boot/ kept) is fetched once with
+# apt-get download and cached under build/vm/.
 # Exit: 0 console printed (the caller judges it), 77 kernel unavailable, 1 setup failed.
 set -eu
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
@@ -13,26 +16,53 @@ VM=$ROOT/build/vm
 mkdir -p "$VM"
 cd "$VM"
 
+# Suites other than the host's own get an apt configuration of their own (lists and
+# caches under build/vm/apt-SUITE), so the system's apt state is never touched.
+aptdir=$VM/apt-$SUITE
 case $SUITE in
 bookworm)
-	meta=linux-image-cloud-amd64
-	pkg=$(apt-cache depends "$meta" 2>/dev/null | sed -n 's/.*Depends: \(linux-image-[0-9].*cloud-amd64\).*/\1/p' | head -1)
-	append="console=ttyS0 quiet panic=-1"
+	aptopts=""
+	append="console=ttyS0 quiet panic=-1 no_timer_check"
+	;;
+bullseye|trixie)
+	aptopts="-o Dir::Etc::sourcelist=$aptdir/sources.list -o Dir::Etc::sourceparts=- \
+-o Dir::State::Lists=$aptdir/lists -o Dir::Cache=$aptdir/cache -o Dir::State::status=/dev/null"
+	# 5.10 does not list bpf among its default LSMs.
+	if [ "$SUITE" = bullseye ]; then
+		append="console=ttyS0 quiet panic=-1 no_timer_check lsm=lockdown,capability,yama,apparmor,bpf"
+	else
+		append="console=ttyS0 quiet panic=-1 no_timer_check"
+	fi
+	if [ ! -f "$aptdir/updated" ]; then
+		mkdir -p "$aptdir/lists/partial" "$aptdir/cache/archives/partial"
+		echo "deb [signed-by=/usr/share/keyrings/debian-archive-keyring.gpg] http://deb.debian.org/debian $SUITE main" \
+			> "$aptdir/sources.list"
+		# shellcheck disable=SC2086
+		apt-get $aptopts -q update >/dev/null 2>&1 || {
+			echo "skip: apt-get update for $SUITE failed (no network?)"
+			exit 77
+		}
+		touch "$aptdir/updated"
+	fi
 	;;
 *)
 	echo "unknown suite $SUITE" >&2
 	exit 1
 	;;
 esac
+meta=linux-image-cloud-amd64
+# shellcheck disable=SC2086
+pkg=$(apt-cache $aptopts depends "$meta" 2>/dev/null | sed -n 's/.*Depends: \(linux-image-[0-9].*cloud-amd64\(-unsigned\)\{0,1\}\).*/\1/p' | head -1)
 if [ -z "$pkg" ]; then
-	echo "skip: no $meta in the apt lists (apt-get update?)"
+	echo "skip: no $meta in the apt lists for $SUITE (apt-get update?)"
 	exit 77
 fi
 
 kdir=$VM/$pkg
 if [ ! -d "$kdir/boot" ]; then
 	rm -rf "$kdir.tmp" && mkdir -p "$kdir.tmp"
-	( cd "$kdir.tmp" && apt-get download -q "$pkg" >/dev/null 2>&1 ) || {
+	# shellcheck disable=SC2086
+	( cd "$kdir.tmp" && apt-get $aptopts download -q "$pkg" >/dev/null 2>&1 ) || {
 		echo "skip: apt-get download $pkg failed (no network?)"
 		rm -rf "$kdir.tmp"
 		exit 77
@@ -44,7 +74,8 @@ if [ ! -d "$kdir/boot" ]; then
 fi
 vmlinuz=$(ls "$kdir"/boot/vmlinuz-* | head -1)
 
-make -C "$ROOT" --no-print-directory build/vm/vm_enforce >/dev/null
+make -C "$ROOT" --no-print-directory build/vm/vm_enforce build/vm/vm_stage build/vm/vigil-enforcer \
+	>/dev/null
 [ -x /bin/busybox ] || { echo "busybox-static missing" >&2; exit 1; }
 command -v qemu-system-x86_64 >/dev/null || { echo "qemu-system-x86 missing" >&2; exit 1; }
 
@@ -55,6 +86,8 @@ mkdir -p "$ird/bin" "$ird/proc" "$ird/sys" "$ird/dev" "$ird/tmp"
 cp /bin/busybox "$ird/bin/busybox"
 for a in sh mount mkdir ifconfig poweroff cat echo; do ln -s busybox "$ird/bin/$a"; done
 cp "$VM/vm_enforce" "$ird/bin/vm_enforce"
+cp "$VM/vm_stage" "$ird/bin/vm_stage"
+cp "$VM/vigil-enforcer" "$ird/bin/vigil-enforcer"
 cat > "$ird/init" <<'EOF'
 #!/bin/sh
 mount -t proc none /proc
@@ -68,12 +101,19 @@ mount -t tmpfs none /tmp
 ifconfig lo 127.0.0.1 up
 echo "VM-KERNEL $(cat /proc/version)"
 echo "VM-LSM $(cat /sys/kernel/security/lsm)"
+# VM_APPEND=vigil_probe_log: show why a probed LSM program is refused.
+grep -q vigil_probe_log /proc/cmdline && export VIGIL_ENF_PROBE_LOG=1
 /bin/vm_enforce
 echo "VM-EXIT $?"
+# The real enforcer stage (static): block, kill -9 it, the block holds.
+/bin/vm_stage /bin/vigil-enforcer
+echo "VM-STAGE-EXIT $?"
 poweroff -f
 EOF
 chmod +x "$ird/init"
-( cd "$ird" && find . | /bin/busybox cpio -o -H newc 2>/dev/null | gzip -1 ) > "$VM/initrd-enforce.gz"
+( cd "$ird" && find . | /bin/busybox cpio -o -H newc 2>/dev/null | gzip -1 ) > "$VM/initrd-enforce-$SUITE.gz"
+rm -rf "$ird"   # (exec below would skip the EXIT trap)
 
-exec timeout 120 qemu-system-x86_64 -accel tcg -cpu max -m 1024 -smp 2 -nographic -no-reboot \
-	-kernel "$vmlinuz" -initrd "$VM/initrd-enforce.gz" -append "$append"
+append="$append ${VM_APPEND:-}"
+exec timeout 240 qemu-system-x86_64 -accel tcg -cpu max -m 1024 -smp 2 -nographic -no-reboot \
+	-kernel "$vmlinuz" -initrd "$VM/initrd-enforce-$SUITE.gz" -append "$append"

@@ -1,0 +1,128 @@
+"""e2e: exact loss accounting under a flood, and the in-kernel cgroup filter.
+The collector runs with a 1 MiB ring, file events on, and `--cgroups DIR` naming a cgroup
+v2 directory this test creates. A flooder process moves itself into that cgroup and opens
+one file N times while the collector is stopped (SIGSTOP), so the ring overflows. Then:
+- kernel.emitted.file + ringbuf_lost.file == N exactly (nothing else is in the cgroup,
+  every other open of the machine is filtered in the kernel and counted nowhere);
+- ringbuf_lost.file > 0 (the flood was bigger than the ring);
+- the flooder's security_file_open events in the JSON export == kernel.emitted.file
+  (every record the kernel wrote reaches the export);
+- this test's own opens (outside the cgroup) are neither sent nor counted as lost."""
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+
+from collectortest import Export
+from vigiltest import Tree, check, need_root, run_test, skip, wait_for
+
+N = 30000
+CG_ROOT = "/sys/fs/cgroup/unified"
+
+FLOODER = r"""
+import os, sys
+cg, path, n = sys.argv[1], sys.argv[2], int(sys.argv[3])
+sys.stdin.readline()                       # wait for the go
+with open(os.path.join(cg, "cgroup.procs"), "w") as f:
+    f.write(str(os.getpid()))
+for _ in range(n):
+    os.close(os.open(path, os.O_RDONLY))
+os._exit(0)
+"""
+
+
+def counters(t):
+    return (t.status("collector") or {}).get("counters", {})
+
+
+def test():
+    need_root()
+    if not os.path.exists(os.path.join(CG_ROOT, "cgroup.procs")):
+        skip(f"no cgroup v2 hierarchy at {CG_ROOT}")
+    base = tempfile.mkdtemp(prefix="vigil-flood-")
+    target = os.path.join(base, "floodfile")
+    open(target, "w").close()
+    cg = os.path.join(CG_ROOT, os.path.basename(base))
+    os.mkdir(cg)
+    flooder = None
+    t = Tree(stages=["collector", "enricher", "evaluator", "exporter"],
+             env={"VIGIL_COLLECTOR_OPTS":
+                  f"--events process,file --ringbuf-mb 1 --cgroups {cg} --scan 0"})
+    # ~9000 exported events: never rotate, so the export holds them all
+    t.env["VIGIL_EXPORTER_OPTS"] += " --export-file-max-size-mb 0"
+    try:
+        t.start()
+        info = (t.status("collector") or {}).get("info", {})
+        x = Export(t)
+        c0 = counters(t)
+        check(c0.get("kernel.emitted.file", 0) == 0 and c0.get("ringbuf_lost.file", 0) == 0,
+              f"nothing sent before the flood: {c0} (info {info})")
+        # our own opens, outside the cgroup: filtered in the kernel
+        for _ in range(100):
+            os.close(os.open(target, os.O_RDONLY))
+        flooder = subprocess.Popen([sys.executable, "-c", FLOODER, cg, target, str(N)],
+                                   stdin=subprocess.PIPE)
+        x.watch(flooder.pid)
+        col = t.pid("collector")
+        os.kill(col, signal.SIGSTOP)
+        try:
+            flooder.stdin.write(b"go\n")
+            flooder.stdin.flush()
+            flooder.wait(timeout=60)
+        finally:
+            os.kill(col, signal.SIGCONT)
+        check(flooder.returncode == 0, f"flooder exit {flooder.returncode}")
+
+        def settled():
+            c = counters(t)
+            em, lost = c.get("kernel.emitted.file", 0), c.get("ringbuf_lost.file", 0)
+            return c if em + lost == N else None
+        try:
+            c = wait_for(settled, 10, what="emitted + lost == N")
+        except Exception:
+            c = counters(t)
+            raise AssertionError(f"emitted.file {c.get('kernel.emitted.file')} + lost.file "
+                                 f"{c.get('ringbuf_lost.file')} != {N}")
+        emitted, lost = c["kernel.emitted.file"], c["ringbuf_lost.file"]
+        print(f"info: generated {N}, emitted {emitted}, lost {lost}", flush=True)
+        check(lost > 0, f"the flood did not overflow a 1 MiB ring: {c}")
+        check(emitted > 1000, f"emitted {emitted}")
+
+        def seen():
+            x._poll()
+            return [e for e in x.events
+                    if e.get("process_kprobe", {}).get("function_name") == "security_file_open"
+                    and "policy_name" not in e["process_kprobe"]
+                    and e["process_kprobe"]["process"]["pid"] == flooder.pid]
+        end = time.monotonic() + 30
+        while len(seen()) < emitted and time.monotonic() < end:
+            time.sleep(0.1)
+        s = seen()
+        if len(s) != emitted:
+            drops = {st: {k: v for k, v in (t.status(st) or {}).get("counters", {}).items()
+                          if v and ("drop" in k or "lost" in k or "gap" in k or "rot" in k)}
+                     for st in ("collector", "enricher", "evaluator", "exporter")}
+            check(False, f"export has {len(s)} flood events, kernel emitted {emitted}: {drops}")
+        check(all(e["process_kprobe"]["args"][0]["file_arg"]["path"] == target for e in s),
+              "flood events carry the flood file's path")
+        check(counters(t).get("kernel.emitted.file") == emitted, "no file event after the flood")
+        t.stop()
+        check(not t.leaked_progs(), "BPF programs left loaded after stop")
+    finally:
+        if flooder and flooder.poll() is None:
+            flooder.kill()
+            flooder.wait()
+        t.cleanup()
+        for _ in range(50):
+            try:
+                os.rmdir(cg)
+                break
+            except OSError:
+                time.sleep(0.1)
+        os.unlink(target)
+        os.rmdir(base)
+
+
+run_test(test)
