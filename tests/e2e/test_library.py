@@ -7,7 +7,7 @@ real and asserts the exported policy event: policy_name, the acting pid, action
 Behaviours: cat /etc/shadow (sensitive-file-read); open /etc/profile for append without
 writing (persistence-write); write a file named release_agent (cgroup-release-agent);
 open /proc/self/mem (ptrace-and-proc-mem); exec a copy of true from /tmp
-(exec-from-temp); unshare --uts (namespace-change); bash with /dev/tcp/ in its arguments
+and one from a memfd (exec-from-temp); unshare --uts (namespace-change); bash with /dev/tcp/ in its arguments
 (reverse-shell); stratum+tcp:// in arguments (crypto-miner); chmod u+s (setuid-binary-
 created); exec of a binary named insmod (kernel-module-load); a uid-65534 shell starting
 setuid-root mount, whose effective capabilities hold CAP_SYS_ADMIN (privilege-escalation,
@@ -156,6 +156,11 @@ def test():
         pid = run([tmpbin])
         expect.append(("exec-from-temp", pid, f"{tmpbin} executed from a temporary location "
                        f"(parent {py}){killed}", "security_bprm_check"))
+        # fileless: a copy of true executed from a memfd (the kernel names it /memfd:NAME)
+        pid = pyrun("import os; fd = os.memfd_create('vigil-fileless'); "
+                    "os.write(fd, open('/bin/true', 'rb').read()); os.execve(fd, ['x'], {})")
+        expect.append(("exec-from-temp", pid, "/memfd:vigil-fileless executed from a temporary "
+                       f"location (parent {py}){killed}", "security_bprm_check"))
         pid = run(["/usr/bin/unshare", "--uts", "/bin/true"])
         expect.append(("namespace-change", pid, "/usr/bin/unshare ran (--uts /bin/true)",
                        "security_bprm_check"))
