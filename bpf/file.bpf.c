@@ -111,7 +111,7 @@ static __always_inline int begin(struct fctx *c, __u32 op, long ret)
 	ev->name_len = 0;
 	ev->path2_len = 0;
 	ev->name2_len = 0;
-	ev->pad0 = 0;
+	ev->mnt_id = 0;
 	ev->size = 0;
 	return 1;
 }
@@ -163,6 +163,7 @@ static __always_inline int put_fd(struct fctx *c, int fd)
 		return -1;
 	}
 	ev->imode = BPF_CORE_READ(f, f_inode, i_mode);
+	ev->mnt_id = path_mnt_id(&f->f_path);
 	ev->path_len = put_path(c, &f->f_path, &ff, VIGIL_F_ERROR, VIGIL_F_TRUNC);
 	if (ev->path_len)
 		ff |= VIGIL_F_RESOLVED;
@@ -192,6 +193,8 @@ static __always_inline void put_operand(struct fctx *c, int dfd, const char *u, 
 			if (f)
 				dir = &f->f_path;
 		}
+		if (dir && !second)
+			ev->mnt_id = path_mnt_id(dir);
 		if (dir)
 			plen = put_path(c, dir, &ff, second ? VIGIL_F_ERROR2 : VIGIL_F_ERROR,
 					second ? VIGIL_F_TRUNC2 : VIGIL_F_TRUNC);

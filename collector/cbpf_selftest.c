@@ -865,6 +865,44 @@ static const char *st_argpath(const msgpack_object *m, char *buf, size_t n)
 	return buf;
 }
 
+/* The string_arg labelled label of the body's args into buf ("<none>"). */
+static const char *st_labelled(const struct st_body *b, const char *label, char *buf, size_t n)
+{
+	const msgpack_object *a = st_get(b, "args"), *m;
+
+	snprintf(buf, n, "<none>");
+	if (!a || a->type != MSGPACK_OBJECT_ARRAY)
+		return buf;
+	for (uint32_t i = 0; i < a->via.array.size; i++) {
+		m = &a->via.array.ptr[i];
+		if (m->type != MSGPACK_OBJECT_MAP || m->via.map.size != 2 ||
+		    !st_obj_str_is(&m->via.map.ptr[0].key, "string_arg") ||
+		    m->via.map.ptr[0].val.type != MSGPACK_OBJECT_STR ||
+		    !st_obj_str_is(&m->via.map.ptr[1].val, label))
+			continue;
+		snprintf(buf, n, "%.*s", (int)m->via.map.ptr[0].val.via.str.size,
+			 m->via.map.ptr[0].val.via.str.ptr);
+	}
+	return buf;
+}
+
+/* Check the mount_path label of pid's last openat record. */
+static void st_check_mount_path(struct cbpf *cb, const char *what, pid_t pid, const char *want)
+{
+	const struct st_rec *rec = st_find_file(pid, VIGIL_OP_OPENAT);
+	char got[PATH_MAX + 16], name[160];
+	struct st_body b;
+
+	snprintf(name, sizeof(name), "file: %s: mount_path", what);
+	if (!rec || st_body(cb, rec, &b)) {
+		st_check(0, name, "no record");
+		return;
+	}
+	st_labelled(&b, "mount_path", got, sizeof(got));
+	st_check(!strcmp(got, want), name, got);
+	st_body_free(&b);
+}
+
 /* How a child opens the target in st_test_files. */
 struct st_open {
 	const char *what;
@@ -977,7 +1015,8 @@ static void st_test_files(struct cbpf *cb)
 	st_drain(cb);
 	snprintf(link, sizeof(link), "%s/nothere", real);
 	st_check_open(cb, "failed open", pid, link, ENOENT);
-	/* a bind mount of the directory: the path seen through the mount */
+	/* a bind mount of the directory: the source's path, the mount's path
+	 * in mount_path (from /proc/self/mountinfo; the mount is brand new) */
 	if (mkdtemp(bind) && !mount(real, bind, NULL, MS_BIND, NULL)) {
 		bound = 1;
 		memset(&o, 0, sizeof(o));
@@ -986,7 +1025,27 @@ static void st_test_files(struct cbpf *cb)
 		st_wait(pid);
 		st_drain(cb);
 		snprintf(link, sizeof(link), "%s/shadow", bind);
-		st_check_open(cb, "bind mount (kernel view: the mount's path)", pid, link, 0);
+		st_check_open(cb, "bind mount (source path)", pid, target, 0);
+		st_check_mount_path(cb, "bind mount", pid, link);
+		/* failed open by dirfd in the mount: the directory is unbound too */
+		memset(&o, 0, sizeof(o));
+		o.dir = bind;
+		snprintf(o.name, sizeof(o.name), "nothere");
+		pid = st_spawn(NULL, st_open_child, &o);
+		st_wait(pid);
+		st_drain(cb);
+		snprintf(link, sizeof(link), "%s/nothere", real);
+		st_check_open(cb, "bind mount failed open", pid, link, ENOENT);
+		snprintf(link, sizeof(link), "%s/nothere", bind);
+		st_check_mount_path(cb, "bind mount failed open", pid, link);
+		/* a plain open: no mount_path */
+		memset(&o, 0, sizeof(o));
+		if (strlen(target) < sizeof(o.name))
+			memcpy(o.name, target, strlen(target) + 1);
+		pid = st_spawn(NULL, st_open_child, &o);
+		st_wait(pid);
+		st_drain(cb);
+		st_check_mount_path(cb, "no bind mount", pid, "<none>");
 	} else {
 		st_check(0, "file: bind mount setup", strerror(errno));
 	}

@@ -30,6 +30,7 @@
 #include "priv.skel.h"
 #include "collector_bpf.h"
 #include "collector_path.h"
+#include "collector_mnt.h"
 
 #define CBPF_RINGBUF_DEFAULT (8u << 20)
 
@@ -1123,11 +1124,39 @@ static void cbpf_file_operand(const char *path, size_t plen, const char *name, s
 	*user = nlen != a->slen || memcmp(name, out, nlen) != 0;
 }
 
+/* mountinfo table for bind-mount paths; only the event loop's thread packs */
+static struct cmnt cbpf_mnt = { .fd = -1 };
+
+/*
+ * A first operand reached through a bind mount of a subtree or file: its
+ * path becomes the source's (out) and the original is returned in *orig for
+ * the mount_path argument. Errored paths are left alone.
+ */
+static void cbpf_unbind(const struct vigil_ev_file *e, struct cbpf_arg *a, char *out, size_t outsz,
+			const char **orig, size_t *origlen)
+{
+	int n;
+
+	*orig = NULL;
+	if (!e->mnt_id || !a->slen || strstr(a->pflags, "errorPath") ||
+	    strstr(a->pflags, "truncatedPath"))
+		return;
+	n = cmnt_resolve(&cbpf_mnt, e->mnt_id, a->s, a->slen, out, outsz);
+	if (n < 0)
+		return;
+	*orig = a->s;
+	*origlen = a->slen;
+	a->s = out;
+	a->slen = (size_t)n;
+}
+
 /* Body of a file event (docs/wire.md §8) from a checked record. */
 static void cbpf_pack_file(const struct cbpf *cb, const unsigned char *d, msgpack_packer *pk)
 {
-	static char j1[VIGIL_PATH_MAX + 1], j2[VIGIL_PATH_MAX + 1];
+	static char j1[VIGIL_PATH_MAX + 1], j2[VIGIL_PATH_MAX + 1], u1[VIGIL_PATH_MAX + 1];
 	const char *t = (const char *)d + sizeof(struct vigil_ev_file);
+	const char *mpath = NULL;
+	size_t mpathlen = 0;
 	struct cbpf_arg args[8];
 	struct vigil_ev_file e;
 	const char *p1, *n1, *p2, *n2;
@@ -1150,6 +1179,7 @@ static void cbpf_pack_file(const struct cbpf *cb, const unsigned char *d, msgpac
 		args[n].kind = CA_FILE;
 		cbpf_file_operand(p1, e.path_len, n1, e.name_len, e.fflags, j1, sizeof(j1),
 				  &args[n], &user1);
+		cbpf_unbind(&e, &args[n], u1, sizeof(u1), &mpath, &mpathlen);
 		args[n++].perm = perm;
 		args[n].kind = CA_INT;
 		args[n].label = "flags";
@@ -1175,6 +1205,7 @@ static void cbpf_pack_file(const struct cbpf *cb, const unsigned char *d, msgpac
 				       CA_PATH;
 		cbpf_file_operand(p1, e.path_len, n1, e.name_len, e.fflags, j1, sizeof(j1),
 				  &args[n], &user1);
+		cbpf_unbind(&e, &args[n], u1, sizeof(u1), &mpath, &mpathlen);
 		args[n++].perm = perm;
 		if (e.path2_len || e.name2_len) {
 			args[n].kind = CA_PATH;
@@ -1218,6 +1249,12 @@ static void cbpf_pack_file(const struct cbpf *cb, const unsigned char *d, msgpac
 		args[n].label = "user_path2";
 		args[n].s = n2;
 		args[n++].slen = e.name2_len;
+	}
+	if (mpath && n < sizeof(args) / sizeof(args[0]) - 1) {
+		args[n].kind = CA_STR;
+		args[n].label = "mount_path";
+		args[n].s = mpath;
+		args[n++].slen = mpathlen;
 	}
 	args[n].kind = CA_STR;
 	args[n].label = "syscall";

@@ -272,7 +272,8 @@ struct vigil_ev_file {
 	__u16 name_len;
 	__u16 path2_len;
 	__u16 name2_len;
-	__u32 pad0;
+	__u32 mnt_id;			/* first operand's mount (struct mount.mnt_id, as
+					 * /proc/PID/mountinfo numbers it), 0 = unknown */
 	__u64 size;			/* truncate length */
 };
 #define VIGIL_FILE_TAIL_MAX	(4 * (VIGIL_PATH_MAX + 1))
@@ -382,6 +383,7 @@ _Static_assert(VIGIL_OFF(struct vigil_ev_file, op) == 32, "file.op");
 _Static_assert(VIGIL_OFF(struct vigil_ev_file, ret) == 36, "file.ret");
 _Static_assert(VIGIL_OFF(struct vigil_ev_file, imode) == 48, "file.imode");
 _Static_assert(VIGIL_OFF(struct vigil_ev_file, path_len) == 52, "file.path_len");
+_Static_assert(VIGIL_OFF(struct vigil_ev_file, mnt_id) == 60, "file.mnt_id");
 _Static_assert(VIGIL_OFF(struct vigil_ev_file, size) == 64, "file.size");
 
 _Static_assert(sizeof(struct vigil_filter) == 24, "filter size");

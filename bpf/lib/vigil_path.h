@@ -49,6 +49,16 @@ static __always_inline struct mount *real_mount(struct vfsmount *m)
 	return (struct mount *)((void *)m - bpf_core_field_offset(struct mount, mnt));
 }
 
+/* Mount id of path p's mount (the one /proc/PID/mountinfo shows), 0 if unreadable. */
+static __always_inline __u32 path_mnt_id(const struct path *p)
+{
+	struct vfsmount *m = BPF_CORE_READ(p, mnt);
+
+	if (!m)
+		return 0;
+	return (__u32)BPF_CORE_READ(real_mount(m), mnt_id);
+}
+
 /* Prepend "/" + the dentry's name; returns 0, or 1 when it does not fit. */
 static __always_inline int prepend_name(struct walk *w, struct dentry *d)
 {

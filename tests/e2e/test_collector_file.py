@@ -3,9 +3,12 @@ way (relative after chdir, dirfd, "..", "//", ".", a symlink) and each open reac
 JSON export as a process_kprobe security_file_open whose file_arg path is the real
 absolute path, with the fd as return; a failed open carries -ENOENT, the joined path and
 the user's string; unlink, rename, chmod u+s and setxattr security.capability come out as
-security_path_unlink / _rename / _chmod and security_inode_setxattr with real paths."""
+security_path_unlink / _rename / _chmod and security_inode_setxattr with real paths. An open
+and an fchmod through a bind mount of a directory report the source's path, with the path
+through the mount in string_arg [mount_path]."""
 import errno
 import os
+import subprocess
 import tempfile
 
 from collectortest import Export
@@ -40,6 +43,13 @@ def test():
     with open(target, "w") as f:
         f.write("x")
     os.symlink(target, os.path.join(base, "link"))
+    src = os.path.join(base, "src")
+    mnt = os.path.join(base, "mnt")
+    os.mkdir(src)
+    os.mkdir(mnt)
+    with open(os.path.join(src, "secret"), "w") as f:
+        f.write("x")
+    mounted = False
     old = os.getcwd()
     # the enforcer is not needed to see events
     t = Tree(stages=["collector", "enricher", "evaluator", "exporter"],
@@ -107,6 +117,25 @@ def test():
              "security_path_chmod" and ev["process_kprobe"]["process"]["pid"] == os.getpid()
              and "policy_name" not in ev["process_kprobe"]]  # policy matches are copies
         check(len(n) == 1, f"{len(n)} chmod events, want 1 (0644 is filtered): {[{k: v for k, v in ev['process_kprobe'].items() if k not in ('process', 'parent')} for ev in n]}")
+        # a bind mount of a subtree: the source path, the mount's path as mount_path
+        subprocess.run(["mount", "--bind", src, mnt], check=True)
+        mounted = True
+        fd = os.open(os.path.join(mnt, "secret"), os.O_RDONLY)
+        e = kprobes(x, "security_file_open",
+                    lambda e: e.get("return", {}).get("int_arg") == fd
+                    and labelled(e, "mount_path") is not None)
+        os.close(fd)
+        check(arg_path(e) == os.path.join(src, "secret"), f"bind mount open path {e['args']}")
+        check(labelled(e, "mount_path") == os.path.join(mnt, "secret"),
+              f"bind mount open mount_path {e['args']}")
+        # fchmod: the file from the fd (a file_arg), so the mount is known
+        fd = os.open(os.path.join(mnt, "secret"), os.O_RDONLY)
+        os.fchmod(fd, 0o4644)
+        os.close(fd)
+        e = kprobes(x, "security_path_chmod",
+                    lambda e: labelled(e, "mount_path") == os.path.join(mnt, "secret"))
+        check(arg_path(e) == os.path.join(src, "secret") and "file_arg" in e["args"][0],
+              f"bind mount fchmod path {e['args']}")
         check(t.counter("collector", "ringbuf_lost.file") == 0, "no file events lost")
         check(t.counter("collector", "kernel.emitted.file") > 0, "file events counted")
         t.stop()
@@ -115,6 +144,15 @@ def test():
     finally:
         os.chdir(old)
         t.cleanup()
+        if mounted:
+            subprocess.run(["umount", "-l", mnt], check=False)
+        for p in ("src/secret",):
+            try:
+                os.unlink(os.path.join(base, p))
+            except OSError:
+                pass
+        os.rmdir(src)
+        os.rmdir(mnt)
         for p in ("link", "shadow", "shadow2"):
             try:
                 os.unlink(os.path.join(base, p))
