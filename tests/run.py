@@ -35,13 +35,21 @@ def main():
         if want and not any(w in name for w in want):
             continue
         t0 = time.monotonic()
+        p = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.PIPE,
+                             stderr=subprocess.STDOUT)
         try:
-            p = subprocess.run(cmd, cwd=ROOT, env=env, stdout=subprocess.PIPE,
-                               stderr=subprocess.STDOUT, timeout=TIMEOUT)
-            rc, out = p.returncode, p.stdout.decode("utf-8", "replace")
-        except subprocess.TimeoutExpired as e:
-            rc, out = -1, (e.stdout or b"").decode("utf-8", "replace") + \
-                f"\ntimed out after {TIMEOUT}s"
+            outb, _ = p.communicate(timeout=TIMEOUT)
+            rc, out = p.returncode, outb.decode("utf-8", "replace")
+        except subprocess.TimeoutExpired:
+            # SIGTERM first: the test's cleanup (finally blocks: s6 trees, mounts, cgroups)
+            # runs; SIGKILL only if it does not finish.
+            p.terminate()
+            try:
+                outb, _ = p.communicate(timeout=30)
+            except subprocess.TimeoutExpired:
+                p.kill()
+                outb, _ = p.communicate()
+            rc, out = -1, outb.decode("utf-8", "replace") + f"\ntimed out after {TIMEOUT}s"
         dt = time.monotonic() - t0
         if rc == 0:
             passed += 1

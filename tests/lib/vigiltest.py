@@ -16,6 +16,10 @@ import uuid
 import msgpack
 import zmq
 
+# A SIGTERM (the runner's timeout) becomes SystemExit, so every finally block runs and
+# stops the test's s6 trees, mounts and cgroups instead of leaving them behind.
+signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
+
 ROOT = os.environ.get("VIGIL_ROOT") or os.path.dirname(os.path.dirname(
     os.path.dirname(os.path.abspath(__file__))))
 STAGES = ["collector", "enricher", "evaluator", "exporter", "enforcer"]
