@@ -79,7 +79,7 @@ def with_window(v, rate, dur, mix, kinds, burst=None, samples=None):
     run = vb.run_id()
     g = vb.gen(run, rate, duration=dur, mix=mix, burst=burst)
     drained = v.drain()
-    cpu1, c1, rss = v.cpu(), v.counters(), v.rss()
+    cpu1, c1, rss, grss = v.cpu(), v.counters(), v.rss(), v.group_rss()
     lat = tap.stop()
     cnt = vb.count_export(t.export, run, g["port"])
     exp = vb.expected(g, kinds)
@@ -96,7 +96,8 @@ def with_window(v, rate, dur, mix, kinds, burst=None, samples=None):
             "missing_total": sum(max(0, m) for m in missing.values()),
             "generated_total": sum(exp.values()), "loss": loss,
             "gap_total": sum(loss["gaps"].values()), "rss_mb": rss,
-            "rss_total_mb": sum(x for x in rss.values() if x), "lat": lat}
+            "rss_total_mb": sum(x for x in rss.values() if x), "rss_group_mb": grss,
+            "lat": lat}
 
 
 def ratio(wo, wi, k):
@@ -127,6 +128,7 @@ def summarize(rs, rate, mix, kinds, tag):
          "cpu_per_1k_ms": med([1000 * r["cpu_per_1k"] if r["cpu_per_1k"] else None
                                for r in rs]),
          "rss_total_mb": med([r["rss_total_mb"] for r in rs]),
+         "rss_group_mb": med([r.get("rss_group_mb") for r in rs]),
          "ring_lost": med([r["loss"]["ringbuf_lost"] for r in rs]),
          "gaps": med([r["gap_total"] for r in rs]),
          "missing": med([r["missing_total"] for r in rs]),
@@ -165,8 +167,16 @@ def idle_window(v, dur):
     cpu1 = v.cpu()
     tot = sum(cpu1[s] - cpu0[s] for s in cpu0 if cpu0[s] is not None and cpu1[s] is not None)
     return {"cpu_pct": 100 * tot / dur, "rss_total_mb": sum(x for x in v.rss().values() if x),
+            "rss_group_mb": v.group_rss(),
             "stage_cpu_pct": {s: 100 * (cpu1[s] - cpu0[s]) / dur for s in cpu0
                               if cpu0[s] is not None and cpu1[s] is not None}}
+
+
+def gmb(m):
+    """Group memory: a median dict, a plain number, or not measured."""
+    if isinstance(m, dict):
+        m = m.get("med")
+    return f"{m:.1f}" if m is not None else "n/a"
 
 
 def table(res):
@@ -178,20 +188,25 @@ def table(res):
     if res.get("missing_stages"):
         L.append(f"!! stages that did not start and were left out: {res['missing_stages']}")
     L.append(f"windows {w} s, {res['rounds']} rounds alternating without/with; "
-             "median (min..max)\n")
+             "median (min..max)")
+    L.append("mem MB: resident memory of all stages together, each physical page once "
+             "(shared libraries and the\nring buffer's double mapping are not counted once "
+             "per stage); RSS MB: the sum of the stages' VmRSS\n")
     hdr = (f"{'load':<22}{'achieved ev/s':>15}{'CPU % core':>22}{'CPU ms/1k ev':>20}"
-           f"{'RSS MB':>9}{'generated':>11}{'missing':>9}{'ring':>6}{'gaps':>6}"
+           f"{'mem MB':>8}{'RSS MB':>9}{'generated':>11}{'missing':>9}{'ring':>6}{'gaps':>6}"
            f"{'p50 us':>9}{'p99 us':>9}{'p99.9 us':>10}")
     L.append(hdr)
     for s in res["series"]:
         L.append(f"{s['tag']:<22}{s['achieved']['med']:>15.0f}{fmt(s['cpu_pct']):>22}"
-                 f"{fmt(s['cpu_per_1k_ms']):>20}{s['rss_total_mb']['med']:>9.1f}"
+                 f"{fmt(s['cpu_per_1k_ms']):>20}{gmb(s.get('rss_group_mb')):>8}"
+                 f"{s['rss_total_mb']['med']:>9.1f}"
                  f"{s['generated']['med']:>11.0f}{s['missing']['med']:>9.0f}"
                  f"{s['ring_lost']['med']:>6.0f}{s['gaps']['med']:>6.0f}"
                  f"{mq(s['lat']['p50']):>9}{mq(s['lat']['p99']):>9}{mq(s['lat']['p999']):>10}")
     if res.get("idle"):
         i = res["idle"]
         L.append(f"{'idle (no workload)':<22}{'':>15}{i['cpu_pct']:>22.2f}{'':>20}"
+                 f"{gmb(i.get('rss_group_mb')):>8}"
                  f"{i['rss_total_mb']:>9.1f}   per stage: " + ", ".join(
                      f"{k} {x:.2f}%" for k, x in i["stage_cpu_pct"].items()))
     L.append("\nadded cost to the workload, time per operation with / without vigil:")
@@ -301,6 +316,31 @@ def machine():
         pass
     mem = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
     return f"{os.cpu_count()} vCPU {cpu}, {mem:.0f} GiB, Linux {platform.release()}"
+
+
+class collector_conf:
+    """Run the collector with extra configuration lines (its --config file) inside the
+    with-block, restarting it on the way in and out."""
+
+    def __init__(self, tree, text):
+        self.t, self.text = tree, text
+        self.path = os.path.join(tree.env["VIGIL_CONFDIR"], "collector.conf")
+
+    def restart(self):
+        self.t.svc("collector", "-d")
+        self.t.svwait("collector", "-D", timeout=20)
+        self.t.svc("collector", "-u")
+        self.t.wait_ready("collector", 30)
+
+    def __enter__(self):
+        os.makedirs(os.path.dirname(self.path), exist_ok=True)
+        with open(self.path, "w") as f:
+            f.write(self.text)
+        self.restart()
+
+    def __exit__(self, *exc):
+        os.unlink(self.path)
+        self.restart()
 
 
 def start_tree(res):
@@ -449,6 +489,10 @@ def main():
             say(f"bench: mix {vb.MIX} at {rate} ev/s")
             res["series"].append(rate_series(v, rate, win, rounds, vb.MIX, kinds,
                                              f"mix {rate}/s", samples))
+        say("bench: mix at 1000 ev/s in low-latency mode (collector --delivery-ms 0)")
+        with collector_conf(t, "delivery-ms 0\n"):
+            res["series"].append(rate_series(v, 1000, win, rounds, vb.MIX, kinds,
+                                             "mix 1000/s low-latency", samples))
         for k in vb.KINDS:
             say(f"bench: {k} alone at 1000 ev/s")
             res["series"].append(rate_series(v, 1000, win, max(1, rounds - 2) if not a.report
@@ -457,7 +501,8 @@ def main():
         res["series"].append(rate_series(v, 0, win, 1 if not a.report else rounds, vb.MIX,
                                          kinds, "mix burst 5000/0.5s", burst=(5000, 500)))
         res["max_zero_loss"] = max_zero_loss([s for s in res["series"]
-                                              if s["tag"].startswith("mix") and s["rate"]])
+                                              if s["tag"].startswith("mix") and s["rate"]
+                                              and "latency" not in s["tag"]])
         res["compare"] = []
         if not a.no_compare:
             # vigil's collector down: the tools are measured alone, against the same

@@ -34,7 +34,7 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import vbench as vb  # noqa: E402
-from vigiltest import bpf_prog_ids  # noqa: E402
+from vigiltest import LoopbackServer, bpf_prog_ids  # noqa: E402
 
 OUT = os.path.join(vb.ROOT, "build/bench")
 DENY_GEN = 9_000_000_000_000_000_000  # above any mtime-based generation of the evaluator
@@ -168,10 +168,7 @@ def main():
     v = vb.Vigil(t)
     fails, notes = [], []
     log = os.path.join(t.base, "gen.log")
-    srv = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    srv.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    srv.bind(("0.0.0.0", 0))
-    srv.listen(4096)
+    srv = LoopbackServer(4096)  # 127.0.0.1 and 127.0.0.2 only
     port = srv.getsockname()[1]
     prober = Prober(port)
     run = vb.run_id()

@@ -6,6 +6,7 @@ not produce is reported as "not captured", never as loss."""
 import json
 import os
 import signal
+import struct
 import subprocess
 import sys
 import time
@@ -45,6 +46,38 @@ def rss_mb(pid):
     except OSError:
         pass
     return None
+
+
+def resident_pages(pid):
+    """Physical frames a process has resident (from /proc/PID/pagemap, root only): a set,
+    so pages shared by several processes (libraries, a ring buffer mapped twice) can be
+    counted once for a group. None if unreadable."""
+    frames = set()
+    try:
+        with open(f"/proc/{pid}/maps") as maps, open(f"/proc/{pid}/pagemap", "rb") as pm:
+            for line in maps:
+                if "[vsyscall]" in line:
+                    continue
+                a, b = (int(x, 16) for x in line.split()[0].split("-"))
+                pm.seek((a // 4096) * 8)
+                for (v,) in struct.iter_unpack("<Q", pm.read((b - a) // 4096 * 8)):
+                    if v >> 63:  # present in RAM
+                        frames.add(v & ((1 << 55) - 1))
+    except (OSError, ValueError):
+        return None
+    return frames
+
+
+def group_rss_mb(pids):
+    """Memory the processes hold together: every resident physical page counted once
+    (summing RSS counts libc, libzmq... once per stage, and the ring buffer twice)."""
+    frames = set()
+    for p in pids:
+        f = resident_pages(p) if p else None
+        if f is None:
+            return None
+        frames |= f
+    return len(frames) * os.sysconf("SC_PAGE_SIZE") / (1 << 20)
 
 
 def fd_count(pid):
@@ -147,6 +180,9 @@ class Vigil:
 
     def rss(self):
         return {s: rss_mb(p) if p else None for s, p in self.pids().items()}
+
+    def group_rss(self):
+        return group_rss_mb(list(self.pids().values()))
 
     def counters(self):
         out = {}

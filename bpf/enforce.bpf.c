@@ -54,8 +54,12 @@ char LICENSE[] SEC("license") = "GPL";
 #define NOLOOP_DEPTH	40
 
 #ifdef ENF_NO_BPF_LOOP
+/* 5.10's check_cfg refuses a loop whose head follows a call ("back-edge from insn
+ * N to N+1"): the bounded-loop build unrolls every loop. */
+#define NOLOOP_UNROLL	_Pragma("unroll")
 #define CUR_TASK()	((struct task_struct *)bpf_get_current_task())
 #else
+#define NOLOOP_UNROLL
 #define CUR_TASK()	bpf_get_current_task_btf()
 #endif
 
@@ -92,7 +96,7 @@ struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
 	__uint(max_entries, ENF_SCOPE_ENTRIES);
 	__type(key, struct enf_scope_key);
-	__type(value, __u64);
+	__type(value, struct enf_scope_val);
 } enf_scope SEC(".maps");
 
 struct {
@@ -134,11 +138,26 @@ struct {
 	__array(values, struct enf_sync_inner);
 } enf_sync SEC(".maps");
 
+/* The state of a path walk (dentry and mount chain, like d_path). */
+struct walk {
+	struct dentry *dentry;
+	struct vfsmount *vfsmnt;
+	struct mount *mnt;
+	struct dentry *root_dentry;
+	struct vfsmount *root_mnt;
+	__u32 off;		/* the path is buf[off, PATHBUF_END) */
+	__u32 done;
+	__u32 trunc;
+};
+
 /* Per-CPU scratch: the LPM lookup key and the path being resolved. */
 struct enf_scratch {
 	struct enf_lpm_key key;
 	char buf[PATHBUF_SZ];
 	char save[ENF_PATH_MAX + 1];	/* the opened file's path while exe is resolved */
+	/* The bounded-loop build walks with its state here: values in map memory are not
+	 * tracked by the verifier, so each unrolled step does not multiply its states. */
+	struct walk w;
 };
 
 struct {
@@ -173,13 +192,74 @@ static __always_inline int cur_slot(__u32 *monitor_all)
 	return c->slot & 1;
 }
 
-/* Rules of this slot whose policy covers the current cgroup. */
-static __always_inline __u64 scope_mask(struct enf_slotconf *sc, __u32 slot)
-{
-	struct enf_scope_key k = { .cgid = bpf_get_current_cgroup_id(), .slot = slot };
-	__u64 *v = bpf_map_lookup_elem(&enf_scope, &k);
+#ifdef ENF_NO_BPF_LOOP
+/* 5.10's struct cgroup: ancestor_ids[level] is the id of the ancestor at that level
+ * (replaced by ancestors[] in later kernels; CO-RE says which one runs). */
+struct cgroup___v510 {
+	int level;
+	__u64 ancestor_ids[];
+} __attribute__((preserve_access_index));
+#endif
 
-	return sc->scope_all | (v ? *v : sc->scope_host);
+/* The id of the current cgroup's ancestor at level lvl (root: 0), or 0 past the
+ * current level. tracing: called from a tracing or LSM program, where 5.10 has no
+ * bpf_get_current_ancestor_cgroup_id (its cgroup programs have it): read from the
+ * task's default-hierarchy cgroup there. */
+static __always_inline __u64 cg_ancestor(int lvl, int tracing)
+{
+#ifdef ENF_NO_BPF_LOOP
+	if (tracing && bpf_core_field_exists(struct cgroup___v510, ancestor_ids)) {
+		struct task_struct *t = CUR_TASK();
+		struct cgroup___v510 *cg = (void *)BPF_CORE_READ(t, cgroups, dfl_cgrp);
+		__u64 id = 0;
+
+		if (!cg || lvl > BPF_CORE_READ(cg, level))
+			return 0;
+		bpf_probe_read_kernel(&id, sizeof(id), (void *)cg +
+				      bpf_core_field_offset(struct cgroup___v510, ancestor_ids) +
+				      (lvl & 63) * sizeof(__u64));
+		return id;
+	}
+#endif
+	(void)tracing;
+	return bpf_get_current_ancestor_cgroup_id(lvl);
+}
+
+/* Rules of this slot whose policy covers the current cgroup: listed cgroups cover
+ * their whole subtree, so the current cgroup's ancestors are looked up from the root
+ * down (cg_ancestor gives 0 past the current level). tracing: see cg_ancestor. */
+static __always_inline __u64 scope_mask(struct enf_slotconf *sc, __u32 slot, int tracing)
+{
+	struct enf_scope_key k = { .slot = slot };
+	struct enf_scope_val *v;
+	__u64 rules = 0;
+	int found = 0, pod = 0, lvl;
+
+	if (!sc->scoped)
+		return sc->scope_all | sc->scope_host;
+	NOLOOP_UNROLL
+	for (lvl = 0; lvl < ENF_SCOPE_LEVELS; lvl++) {
+		k.cgid = cg_ancestor(lvl, tracing);
+		if (!k.cgid)
+			break;
+		v = bpf_map_lookup_elem(&enf_scope, &k);
+		if (v) {
+			rules |= v->rules;
+			found = 1;
+			pod = v->pod;
+		}
+	}
+	if (lvl == ENF_SCOPE_LEVELS) {
+		/* Deeper than the walk: the current cgroup itself still counts. */
+		k.cgid = bpf_get_current_cgroup_id();
+		v = bpf_map_lookup_elem(&enf_scope, &k);
+		if (v) {
+			rules |= v->rules;
+			found = 1;
+			pod = v->pod;
+		}
+	}
+	return sc->scope_all | rules | (found && pod ? 0 : sc->scope_host);
 }
 
 /* LPM lookup of (slot, kind, bytes[0..len)) with the trailing NUL when exact. */
@@ -223,6 +303,7 @@ static __always_inline int rule_ok(struct enf_rule *r, struct op *o, __u32 bit)
 	}
 	if (r->nports) {
 		ok = 0;
+		NOLOOP_UNROLL
 		for (i = 0; i < ENF_MAX_PORTS; i++)
 			if (i < r->nports && o->port >= r->port_lo[i] && o->port <= r->port_hi[i])
 				ok = 1;
@@ -231,6 +312,7 @@ static __always_inline int rule_ok(struct enf_rule *r, struct op *o, __u32 bit)
 	}
 	if (r->nuids) {
 		ok = 0;
+		NOLOOP_UNROLL
 		for (i = 0; i < ENF_MAX_UIDS; i++)
 			if (i < r->nuids && o->uid == r->uids[i])
 				ok = 1;
@@ -249,6 +331,7 @@ struct dctx {
 	int mon;		/* rule index of the first monitoring match, or -1 */
 };
 
+#ifndef ENF_NO_BPF_LOOP
 /* One rule bit: record an enforcing match (and stop) or the first monitoring one. */
 static long decide_step(__u64 i, void *data)
 {
@@ -270,30 +353,106 @@ static long decide_step(__u64 i, void *data)
 	d->found = idx;
 	return 1;
 }
+#endif
 
 /*
  * The rule that decides: the first enforcing rule that matches, else the first
  * monitoring one. Returns its index in enf_rules, or -1. *monitor says whether
  * it only reports.
  */
+#ifdef ENF_NO_BPF_LOOP
+/*
+ * Without bpf_loop the verifier walks every iteration of the decision loop, and
+ * with rule_ok inlined 64 times (its port and uid loops too) even connect4 went
+ * past the 1M-instruction limit. A global function is verified once, on its own,
+ * whatever calls it (5.6+), and its arguments may only be scalars on 5.10: the
+ * operation comes packed. a: rule index (7 bits) | kind << 8 | tiers << 16 |
+ * bin bit << 24 | notbin bit << 25 | fmode << 32 | proto << 40. Returns 0 (no
+ * match), 1 (an enforcing match) or 2 (a monitoring rule matches).
+ */
+__noinline int enf_rule_match(__u64 a, __u64 uid, __u64 port)
+{
+	struct enf_rule *r;
+	struct op o = {};
+	__u32 idx = a & 0x7f, bit = idx & 63;
+
+	r = bpf_map_lookup_elem(&enf_rules, &idx);
+	if (!r)
+		return 0;
+	o.kind = (a >> 8) & 0xff;
+	o.tiers = (a >> 16) & 0xff;
+	o.bin = ((a >> 24) & 1) << bit;
+	o.notbin = ((a >> 25) & 1) << bit;
+	o.fmode = (a >> 32) & 0xff;
+	o.proto = (a >> 40) & 0xff;
+	o.uid = uid;
+	o.port = port;
+	if (!rule_ok(r, &o, bit))
+		return 0;
+	return (r->flags & ENF_F_MONITOR) ? 2 : 1;
+}
+
+/*
+ * The decision loop, a global function too: inlined, every distinct outcome (which
+ * iteration first matched a monitoring rule) was a state the verifier carried through
+ * the rest of the program. Here the caller sees one unknown result. cand, bin,
+ * notbin: as in struct op; a: enf_rule_match's packing without the index, | slot
+ * << 48 | monitor_all << 56; up: uid | port << 32. Returns 0 (no rule), or the rule
+ * index + 1, | 1 << 8 when it only monitors.
+ */
+__noinline int enf_decide(__u64 cand, __u64 bin, __u64 notbin, __u64 a, __u64 up)
+{
+	__u32 slot = (a >> 48) & 1, monitor_all = (a >> 56) & 1, idx;
+	int i;
+
+	/* Two passes, each returning at its first match, so that no loop carries a
+	 * "first monitoring match so far" the verifier would have to tell apart. */
+	a &= 0xffffffffffffULL;
+	if (!monitor_all) {
+		NOLOOP_UNROLL
+		for (i = 0; i < ENF_MAX_RULES; i++) {
+			idx = slot * ENF_MAX_RULES + i;
+			if (((cand >> i) & 1) &&
+			    enf_rule_match(a | idx | ((bin >> i) & 1) << 24 |
+					   ((notbin >> i) & 1) << 25, up & 0xffffffff, up >> 32) == 1)
+				return idx + 1;
+		}
+	}
+	NOLOOP_UNROLL
+	for (i = 0; i < ENF_MAX_RULES; i++) {
+		idx = slot * ENF_MAX_RULES + i;
+		if (((cand >> i) & 1) &&
+		    enf_rule_match(a | idx | ((bin >> i) & 1) << 24 | ((notbin >> i) & 1) << 25,
+				   up & 0xffffffff, up >> 32))
+			return (idx + 1) | 1 << 8;
+	}
+	return 0;
+}
+#endif
+
 static __always_inline int decide(struct op *o, __u32 slot, __u32 monitor_all, int *monitor)
 {
+#ifdef ENF_NO_BPF_LOOP
+	int r = enf_decide(o->cand, o->bin, o->notbin,
+			   (__u64)(o->kind & 0xff) << 8 | (__u64)(o->tiers & 0xff) << 16 |
+			   (__u64)(o->fmode & 0xff) << 32 | (__u64)(o->proto & 0xff) << 40 |
+			   (__u64)(slot & 1) << 48 | (__u64)(monitor_all ? 1 : 0) << 56,
+			   (__u64)o->uid | (__u64)(o->port & 0xffff) << 32);
+
+	*monitor = (r >> 8) & 1;
+	return (r & 0xff) - 1;
+#else
 	struct dctx d = { .o = *o, .slot = slot, .monitor_all = monitor_all,
 			  .found = -1, .mon = -1 };
 
-#ifdef ENF_NO_BPF_LOOP
-	for (int i = 0; i < ENF_MAX_RULES; i++)
-		if (decide_step(i, &d))
-			break;
-#else
 	bpf_loop(ENF_MAX_RULES, decide_step, &d, 0);
-#endif
 	if (d.found >= 0) {
 		*monitor = 0;
 		return d.found;
 	}
 	*monitor = 1;
 	return d.mon;
+#endif
 }
 
 /* Fill the common part of a report record. */
@@ -347,6 +506,11 @@ static __always_inline int neg_errno(__s32 err)
 
 /* ---- network: cgroup sock_addr hooks ----------------------------------- */
 
+/* Set by the enforcer before load: the kernel has bpf_set_retval for cgroup programs
+ * (5.18+), so connect/sendmsg fail with the policy's errno instead of EPERM. While 0
+ * the verifier sees the call as dead code and never checks it. */
+const volatile __u32 enf_has_retval = 0;
+
 /*
  * Decide a connect/sendmsg to a[0..3] (network order; v6 says whether all four
  * words are an IPv6 address, else a[0] is IPv4), port (host order). tiers: the
@@ -362,6 +526,7 @@ static __always_inline int net_decide(__u32 a0, __u32 a1, __u32 a2, __u32 a3, in
 	struct enf_event *e;
 	struct op o = {};
 	__u32 z = 0, monitor_all = 0, kind, addr4 = 0, slot;
+	__u64 scope;
 	int sl, idx, mon, mapped = 0;
 
 	sl = cur_slot(&monitor_all);
@@ -372,7 +537,10 @@ static __always_inline int net_decide(__u32 a0, __u32 a1, __u32 a2, __u32 a3, in
 	s = bpf_map_lookup_elem(&enf_heap, &z);
 	if (!sc || !s)
 		return 0;
-	if (!(sc->kind[ENF_K_NET4] & scope_mask(sc, slot)))
+	if (!sc->kind[ENF_K_NET4])
+		return 0;
+	scope = scope_mask(sc, slot, hook == ENF_H_LSM_CONNECT);
+	if (!(sc->kind[ENF_K_NET4] & scope))
 		return 0;
 	if (v6) {
 		/* ::ffff:a.b.c.d is an IPv4 destination: v4 rules apply. */
@@ -397,7 +565,7 @@ static __always_inline int net_decide(__u32 a0, __u32 a1, __u32 a2, __u32 a3, in
 	}
 	/* v4 and v6 destinations are one rule kind (connect). */
 	o.cand |= sc->any[ENF_K_NET4];
-	o.cand &= scope_mask(sc, slot);
+	o.cand &= scope;
 	if (!o.cand)
 		return 0;
 	o.kind = ENF_K_NET4;
@@ -414,8 +582,8 @@ static __always_inline int net_decide(__u32 a0, __u32 a1, __u32 a2, __u32 a3, in
 	e = bpf_ringbuf_reserve(&enf_events, sizeof(*e), 0);
 	if (e) {
 		ev_base(e, r, hook, mon ? ENF_D_MONITOR : ENF_D_OVERRIDE);
-		/* A cgroup hook can only give EPERM. */
-		e->err = mon || hook == ENF_H_LSM_CONNECT ? r->err : 1;
+		/* Without bpf_set_retval a cgroup hook can only give EPERM. */
+		e->err = mon || hook == ENF_H_LSM_CONNECT || enf_has_retval ? errno_of(r->err) : 1;
 		e->family = kind == ENF_K_NET4 ? 4 : 6;
 		e->port = o.port;
 		e->proto = o.proto;
@@ -428,20 +596,28 @@ static __always_inline int net_decide(__u32 a0, __u32 a1, __u32 a2, __u32 a3, in
 	return mon ? 0 : errno_of(r->err);
 }
 
-/* Decide a connect/sendmsg in a cgroup hook; 1 lets it through, 0 blocks it (EPERM). */
+/* Decide a connect/sendmsg in a cgroup hook; 1 lets it through, 0 blocks it: with
+ * the policy's errno where bpf_set_retval exists, else EPERM. */
 static __always_inline int net_check(struct bpf_sock_addr *ctx, int v6, __u32 hook)
 {
 	/* sendmsg has no LSM twin here: it carries the LSM-tier rules too. */
 	__u32 tiers = 1U << ENF_T_CGROUP;
+	int err;
 
 	if (hook == ENF_H_SENDMSG4 || hook == ENF_H_SENDMSG6)
 		tiers |= 1U << ENF_T_LSM;
 	if (v6)
-		return !net_decide(ctx->user_ip6[0], ctx->user_ip6[1], ctx->user_ip6[2],
-				   ctx->user_ip6[3], 1, bpf_ntohs((__u16)ctx->user_port),
-				   ctx->protocol, tiers, hook);
-	return !net_decide(ctx->user_ip4, 0, 0, 0, 0, bpf_ntohs((__u16)ctx->user_port),
-			   ctx->protocol, tiers, hook);
+		err = net_decide(ctx->user_ip6[0], ctx->user_ip6[1], ctx->user_ip6[2],
+				 ctx->user_ip6[3], 1, bpf_ntohs((__u16)ctx->user_port),
+				 ctx->protocol, tiers, hook);
+	else
+		err = net_decide(ctx->user_ip4, 0, 0, 0, 0, bpf_ntohs((__u16)ctx->user_port),
+				 ctx->protocol, tiers, hook);
+	if (!err)
+		return 1;
+	if (enf_has_retval)
+		bpf_set_retval(neg_errno(err));
+	return 0;
 }
 
 SEC("cgroup/connect4")
@@ -469,17 +645,6 @@ int vigil_enf_s6(struct bpf_sock_addr *ctx)
 }
 
 /* ---- path resolution (after process.bpf.c's walk) ------------------------ */
-
-struct walk {
-	struct dentry *dentry;
-	struct vfsmount *vfsmnt;
-	struct mount *mnt;
-	struct dentry *root_dentry;
-	struct vfsmount *root_mnt;
-	__u32 off;		/* the path is buf[off, PATHBUF_END) */
-	__u32 done;
-	__u32 trunc;
-};
 
 /* struct mount that embeds a vfsmount (container_of, CO-RE relocated). */
 static __always_inline struct mount *real_mount(struct vfsmount *m)
@@ -557,44 +722,83 @@ static long walk_step(__u64 idx, void *data)
  * header. Returns the path length (at most ENF_PATH_MAX; longer paths keep
  * their first ENF_PATH_MAX bytes, which still match prefixes), or -1.
  */
+#ifdef ENF_NO_BPF_LOOP
+/* The unrolled walk is verified once as a global function (see enf_rule_match). 5.10
+ * takes only scalars as its arguments, and an LSM hook's dentry is a typed pointer:
+ * the caller leaves the start (w.vfsmnt, w.dentry) in the per-CPU scratch, where it
+ * is read back as plain values. */
+__noinline int enf_resolve(void)
+{
+	struct vfsmount *vfsmnt;
+	struct dentry *dentry;
+	struct enf_scratch *s;
+	__u32 z = 0;
+#else
 static __always_inline int resolve_dm(struct enf_scratch *s, struct vfsmount *vfsmnt,
 				      struct dentry *dentry)
 {
+#endif
 	struct task_struct *t = CUR_TASK();
-	struct walk w = {};
-	__u32 len;
+	struct walk *w;
+	__u32 len, off;
 
-	w.dentry = dentry;
-	w.vfsmnt = vfsmnt;
-	w.root_dentry = BPF_CORE_READ(t, fs, root.dentry);
-	w.root_mnt = BPF_CORE_READ(t, fs, root.mnt);
-	if (!w.dentry || !w.vfsmnt)
-		return -1;
-	w.mnt = real_mount(w.vfsmnt);
-	w.off = PATHBUF_END;
 #ifdef ENF_NO_BPF_LOOP
+	s = bpf_map_lookup_elem(&enf_heap, &z);
+	if (!s)
+		return -1;
+	w = &s->w;
+	vfsmnt = w->vfsmnt;
+	dentry = w->dentry;
+	__builtin_memset(w, 0, sizeof(*w));
+#else
+	struct walk ws = {};
+
+	w = &ws;
+#endif
+	w->dentry = dentry;
+	w->vfsmnt = vfsmnt;
+	w->root_dentry = BPF_CORE_READ(t, fs, root.dentry);
+	w->root_mnt = BPF_CORE_READ(t, fs, root.mnt);
+	if (!w->dentry || !w->vfsmnt)
+		return -1;
+	w->mnt = real_mount(w->vfsmnt);
+	w->off = PATHBUF_END;
+#ifdef ENF_NO_BPF_LOOP
+	NOLOOP_UNROLL
 	for (int i = 0; i < NOLOOP_DEPTH; i++)
-		if (walk_step(i, &w))
+		if (walk_step(i, w))
 			break;
 #else
-	bpf_loop(PATH_DEPTH, walk_step, &w, 0);
+	bpf_loop(PATH_DEPTH, walk_step, w, 0);
 #endif
-	if (w.trunc || !w.done)
+	if (w->trunc || !w->done)
 		return -1;
-	if (w.off >= PATHBUF_END) {
-		w.off = PATHBUF_END - 1;
-		s->buf[w.off & PATH_MAX_] = '/';
+	off = w->off;
+	if (off >= PATHBUF_END) {
+		off = PATHBUF_END - 1;
+		s->buf[off & PATH_MAX_] = '/';
 	}
-	len = PATHBUF_END - w.off;
+	len = PATHBUF_END - off;
 	if (len > ENF_PATH_MAX)
 		len = ENF_PATH_MAX;
 	if (bpf_probe_read_kernel(&s->key.data[ENF_LPM_HDR], len & 255,
-				  &s->buf[w.off & PATH_MAX_]))
+				  &s->buf[off & PATH_MAX_]))
 		return -1;
 	/* NUL after the path: an exact entry carries it, so it must match. */
 	s->key.data[(ENF_LPM_HDR + len) & 255] = 0;
 	return len;
 }
+
+#ifdef ENF_NO_BPF_LOOP
+/* The same signature as the inlined walk: s is the per-CPU scratch enf_resolve uses. */
+static __always_inline int resolve_dm(struct enf_scratch *s, struct vfsmount *vfsmnt,
+				      struct dentry *dentry)
+{
+	s->w.vfsmnt = vfsmnt;
+	s->w.dentry = dentry;
+	return enf_resolve();
+}
+#endif
 
 /* resolve_dm of a struct path. */
 static __always_inline int resolve(struct enf_scratch *s, const struct path *p)
@@ -640,7 +844,9 @@ static __always_inline int op_decide(struct vfsmount *vm, struct dentry *d, __u3
 	if (!sc || !s)
 		return 0;
 	/* Cheap exits first: nothing of this kind in scope, no walk. */
-	need = sc->kind[mkind] & scope_mask(sc, slot);
+	need = sc->kind[mkind];
+	if (need)
+		need &= scope_mask(sc, slot, 1);
 	if (!need)
 		return 0;
 	if (d) {
@@ -853,8 +1059,21 @@ int vigil_enf_kill(void *ctx)
 			return 0;
 		}
 	}
-	cg = bpf_get_current_cgroup_id();
-	k = bpf_map_lookup_elem(&enf_killcg, &cg);
+	/* A listed cgroup is killed with its whole subtree (a pod's containers). */
+	k = NULL;
+	NOLOOP_UNROLL
+	for (int lvl = 0; lvl < ENF_SCOPE_LEVELS; lvl++) {
+		cg = cg_ancestor(lvl, 1);
+		if (!cg)
+			break;
+		k = bpf_map_lookup_elem(&enf_killcg, &cg);
+		if (k)
+			break;
+	}
+	if (!k) {
+		cg = bpf_get_current_cgroup_id();
+		k = bpf_map_lookup_elem(&enf_killcg, &cg);
+	}
 	if (k) {
 		t = CUR_TASK();
 		/* One report per process: only its first thread to get here reports. */

@@ -221,7 +221,7 @@ static __always_inline void emit_stdio(struct vigil_ev_exec *ev, struct sock *sk
 
 	if (!op_wanted(get_filter(), VIGIL_OP_EXEC_STDIO, ev->hdr.pid))
 		return;
-	n = bpf_ringbuf_reserve(&rb, sizeof(*n), 0);
+	n = bpf_ringbuf_reserve(&rb_proc, sizeof(*n), 0);
 	if (!n) {
 		count(&lost, VIGIL_EV_NET);
 		return;
@@ -237,7 +237,7 @@ static __always_inline void emit_stdio(struct vigil_ev_exec *ev, struct sock *sk
 	n->fd = fd;
 	n->arg = (ev->xflags >> 1) & 7;	/* which of fds 0-2 are sockets */
 	sock_fill(sk, n);
-	bpf_ringbuf_submit(n, wake_flags());
+	bpf_ringbuf_submit(n, wake_flags_ring(&rb_proc, n->hdr.ktime));
 	count(&emitted, VIGIL_EV_NET);
 }
 
@@ -303,7 +303,7 @@ int BPF_PROG(vigil_exec, struct task_struct *task, pid_t old_pid,
 		return 0;
 	ev->hdr.size = size;
 	sk = check_stdio(task, ev, &sfd);
-	if (bpf_ringbuf_output(&rb, s, size, wake_flags()))
+	if (bpf_ringbuf_output(&rb_proc, s, size, wake_flags_ring(&rb_proc, ev->hdr.ktime)))
 		count(&lost, VIGIL_EV_EXEC);
 	else
 		count(&emitted, VIGIL_EV_EXEC);
@@ -333,7 +333,7 @@ int BPF_PROG(vigil_exit, struct task_struct *task)
 	else
 		code = BPF_CORE_READ(task, exit_code);
 
-	ev = bpf_ringbuf_reserve(&rb, sizeof(*ev), 0);
+	ev = bpf_ringbuf_reserve(&rb_proc, sizeof(*ev), 0);
 	if (!ev) {
 		count(&lost, VIGIL_EV_EXIT);
 		return 0;
@@ -346,7 +346,7 @@ int BPF_PROG(vigil_exit, struct task_struct *task)
 	ev->code = code;
 	ev->pad0 = 0;
 	ev->start_ktime = BPF_CORE_READ(task, group_leader, start_time);
-	bpf_ringbuf_submit(ev, wake_flags());
+	bpf_ringbuf_submit(ev, wake_flags_ring(&rb_proc, ev->hdr.ktime));
 	count(&emitted, VIGIL_EV_EXIT);
 	return 0;
 }
@@ -362,7 +362,7 @@ int BPF_PROG(vigil_fork, struct task_struct *parent, struct task_struct *child)
 	if (pid != tgid)	/* a new thread, not a new process */
 		return 0;
 
-	ev = bpf_ringbuf_reserve(&rb, sizeof(*ev), 0);
+	ev = bpf_ringbuf_reserve(&rb_proc, sizeof(*ev), 0);
 	if (!ev) {
 		count(&lost, VIGIL_EV_CLONE);
 		return 0;
@@ -376,7 +376,7 @@ int BPF_PROG(vigil_fork, struct task_struct *parent, struct task_struct *child)
 	ev->nspid = task_nspid(child);
 	ev->start_ktime = BPF_CORE_READ(child, start_time);
 	ev->pktime = BPF_CORE_READ(parent, group_leader, start_time);
-	bpf_ringbuf_submit(ev, wake_flags());
+	bpf_ringbuf_submit(ev, wake_flags_ring(&rb_proc, ev->hdr.ktime));
 	count(&emitted, VIGIL_EV_CLONE);
 	return 0;
 }

@@ -5,8 +5,11 @@
  * against events.h (size, type, tail lengths) before anything reads it, and
  * a bad one is counted and skipped.
  */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <sys/file.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -18,6 +21,7 @@
 #include <bpf/libbpf.h>
 
 #include "events.h"
+#include <sys/mman.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
 #include <sys/socket.h>
@@ -32,7 +36,20 @@
 #include "collector_path.h"
 #include "collector_mnt.h"
 
-#define CBPF_RINGBUF_DEFAULT (8u << 20)
+#define CBPF_RINGBUF_DEFAULT (4u << 20)
+#define CBPF_PROC_RINGBUF_DEFAULT (2u << 20)
+
+/* Maps of process.bpf.o kept in the pin directory (file.bpf.o adds prefix_allow):
+ * what a restarted collector needs to pick up where the last one stopped. */
+static const char *const cbpf_pin_maps[] = { "rb", "rb_proc", "lost", "emitted", "filter",
+					     "cgroup_allow" };
+
+/* Records held between the two rings' reads: an 8-byte length slot, then the
+ * record (8-aligned); off is the first not yet sent. */
+struct cbpf_hold {
+	unsigned char *buf;
+	size_t cap, len, off;
+};
 
 struct cbpf {
 	struct process_bpf *skel;
@@ -46,7 +63,26 @@ struct cbpf {
 	int priv_attached;
 	uint32_t host_ns[VIGIL_NS_COUNT]; /* namespaces of pid 1, for is_host */
 	char note[512];		/* what is missing, for the log; "" when nothing */
-	struct ring_buffer *rb;
+	struct ring_buffer *rb; /* both rings: only its epoll fd is used (wakeups) */
+	size_t rb_bytes, proc_bytes;
+	/* process records copied out of rb_proc, merged with rb's by time */
+	struct cbpf_hold proc;	/* process records read, not yet sent */
+	struct cbpf_hold rest;	/* rb records taken after the drain began */
+	uint64_t settled;	/* the drain's start: records taken before it are in order */
+	int rest_full;		/* rest hit its bound: rb reading stopped early */
+	struct ring_buffer *rb_procm; /* rb_proc alone (read first) */
+	struct ring_buffer *rb_rest;  /* rb alone (read after rb_proc) */
+	/* rb's consumer and producer positions (read-only mappings): a drain that
+	 * stops short of the producer (a record reserved, not yet committed) keeps
+	 * the later process records back, or an exit could pass that record */
+	const uint64_t *rb_cons, *rb_prod;
+	/* pins (pin_dir "" when not pinned) */
+	char pin_dir[256];
+	int lock_fd;		/* flock on pin_dir: one collector per directory */
+	int reuse;		/* pins of a previous run were checked: adopt its links */
+	int adopted;		/* links adopted at open */
+	uint64_t wake_ns;	/* the programs' wake_ns: 0 wakes the consumer per record */
+	char pin_note[768];
 	int64_t clock_off; /* CLOCK_REALTIME - CLOCK_MONOTONIC, ns */
 	uint64_t received;
 	uint64_t bad_records;
@@ -328,7 +364,8 @@ static const char *cbpf_tracefs(void)
 /* Make obj share the ring, counters and filter of the process object. */
 static int cbpf_share_maps(struct cbpf *cb, struct bpf_object *obj)
 {
-	static const char *const names[] = { "rb", "lost", "emitted", "filter", "cgroup_allow" };
+	static const char *const names[] = { "rb", "rb_proc", "lost", "emitted", "filter",
+					     "cgroup_allow" };
 	struct bpf_object *pobj = cb->skel->obj;
 
 	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
@@ -367,17 +404,451 @@ static void cbpf_skip_missing_tps(struct cbpf *cb, struct bpf_object *obj)
 	}
 }
 
+/* Append to the pin note (for the log). */
+static void cbpf_pin_log(struct cbpf *cb, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void cbpf_pin_log(struct cbpf *cb, const char *fmt, ...)
+{
+	size_t n = strlen(cb->pin_note);
+	va_list ap;
+
+	if (n && n + 2 < sizeof(cb->pin_note))
+		n += (size_t)snprintf(cb->pin_note + n, sizeof(cb->pin_note) - n, "; ");
+	if (n >= sizeof(cb->pin_note))
+		return;
+	va_start(ap, fmt);
+	vsnprintf(cb->pin_note + n, sizeof(cb->pin_note) - n, fmt, ap);
+	va_end(ap);
+}
+
+/* The pin path of name (a map, or "link_<program>") into buf. */
+static const char *cbpf_pin_path(const struct cbpf *cb, const char *name, char *buf, size_t n)
+{
+	snprintf(buf, n, "%s/%s", cb->pin_dir, name);
+	return buf;
+}
+
+/* Take the pin directory: create it 0700 and hold an exclusive flock on it,
+ * so two collectors never share (and unpin) one set of pins. 0, or -1 with err
+ * (*busy set when another collector holds it). */
+static int cbpf_pin_lock(struct cbpf *cb, int *busy, char *err, size_t errlen)
+{
+	if (mkdir(cb->pin_dir, 0700) < 0 && errno != EEXIST) {
+		snprintf(err, errlen, "mkdir %s: %s", cb->pin_dir, strerror(errno));
+		return -1;
+	}
+	cb->lock_fd = open(cb->pin_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (cb->lock_fd < 0) {
+		snprintf(err, errlen, "open %s: %s", cb->pin_dir, strerror(errno));
+		return -1;
+	}
+	if (flock(cb->lock_fd, LOCK_EX | LOCK_NB) < 0) {
+		snprintf(err, errlen, "%s is in use by another collector", cb->pin_dir);
+		if (busy)
+			*busy = 1;
+		close(cb->lock_fd);
+		cb->lock_fd = -1;
+		return -1;
+	}
+	return 0;
+}
+
+/* Remove every pin in the directory: links first (their programs detach when
+ * the last reference goes), then maps. Returns the number removed. */
+static int cbpf_pin_wipe(struct cbpf *cb)
+{
+	char path[512];
+	struct dirent *de;
+	int n = 0;
+
+	for (int pass = 0; pass < 2; pass++) {
+		DIR *d = opendir(cb->pin_dir);
+
+		if (!d)
+			return n;
+		while ((de = readdir(d))) {
+			int is_link = !strncmp(de->d_name, "link_", 5);
+
+			if (de->d_name[0] == '.' || is_link != (pass == 0))
+				continue;
+			if (unlink(cbpf_pin_path(cb, de->d_name, path, sizeof(path))) == 0)
+				n++;
+		}
+		closedir(d);
+	}
+	return n;
+}
+
+#define CBPF_OWNER_LEN 256
+
+/* Record owner (the run directory) in the pin directory's "owner" map. */
+static void cbpf_pin_owner(struct cbpf *cb, const char *owner)
+{
+	char path[512], val[CBPF_OWNER_LEN] = { 0 };
+	__u32 key = 0;
+	int fd;
+
+	cbpf_pin_path(cb, "owner", path, sizeof(path));
+	fd = bpf_obj_get(path);
+	if (fd < 0) {
+		fd = bpf_map_create(BPF_MAP_TYPE_ARRAY, "vigil_owner", sizeof(key), sizeof(val), 1,
+				    NULL);
+		if (fd < 0)
+			return;
+		if (bpf_obj_pin(fd, path) < 0) {
+			close(fd);
+			return;
+		}
+	}
+	snprintf(val, sizeof(val), "%s", owner ? owner : "");
+	bpf_map_update_elem(fd, &key, val, BPF_ANY);
+	close(fd);
+}
+
+/*
+ * Remove the pins of collectors that are gone for good: a sibling directory
+ * (same name prefix) that no live collector holds (its flock is free) and
+ * whose recorded run directory no longer exists (a test tree killed and
+ * deleted). Without this its programs would run, unread, until reboot.
+ */
+static void cbpf_pin_gc(struct cbpf *cb)
+{
+	char parent[256], prefix[64], path[512], val[CBPF_OWNER_LEN];
+	const char *base = strrchr(cb->pin_dir, '/');
+	struct dirent *de;
+	DIR *d;
+
+	if (!base || base == cb->pin_dir)
+		return;
+	snprintf(parent, sizeof(parent), "%.*s", (int)(base - cb->pin_dir), cb->pin_dir);
+	snprintf(prefix, sizeof(prefix), "%s", "vigil-collector");
+	d = opendir(parent);
+	if (!d)
+		return;
+	while ((de = readdir(d))) {
+		struct cbpf other = { .lock_fd = -1 };
+		__u32 key = 0;
+		int fd;
+
+		if (strncmp(de->d_name, prefix, strlen(prefix)) || !strcmp(de->d_name, base + 1))
+			continue;
+		if (snprintf(other.pin_dir, sizeof(other.pin_dir), "%s/%s", parent, de->d_name) >=
+		    (int)sizeof(other.pin_dir))
+			continue;
+		other.lock_fd = open(other.pin_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+		if (other.lock_fd < 0)
+			continue;
+		if (flock(other.lock_fd, LOCK_EX | LOCK_NB) < 0) { /* alive */
+			close(other.lock_fd);
+			continue;
+		}
+		fd = bpf_obj_get(cbpf_pin_path(&other, "owner", path, sizeof(path)));
+		memset(val, 0, sizeof(val));
+		if (fd >= 0 && bpf_map_lookup_elem(fd, &key, val) == 0 && val[0] == '/' &&
+		    access(val, F_OK) < 0 && errno == ENOENT) {
+			val[sizeof(val) - 1] = '\0';
+			cbpf_pin_wipe(&other);
+			rmdir(other.pin_dir);
+			cbpf_pin_log(cb, "removed the pins of a collector gone with its run directory "
+				     "%s (%s)", val, other.pin_dir);
+		}
+		if (fd >= 0)
+			close(fd);
+		close(other.lock_fd);
+	}
+	closedir(d);
+}
+
+/* Whether the map pinned at path has the shape of m (type, key, value, size);
+ * 0 when it does, else -1 with why. */
+static int cbpf_pin_map_ok(const char *path, const struct bpf_map *m, char *why, size_t n)
+{
+	struct bpf_map_info info;
+	__u32 len = sizeof(info);
+	int fd = bpf_obj_get(path);
+
+	if (fd < 0) {
+		snprintf(why, n, "map %s: %s", bpf_map__name(m), strerror(errno));
+		return -1;
+	}
+	memset(&info, 0, sizeof(info));
+	if (bpf_obj_get_info_by_fd(fd, &info, &len) < 0) {
+		snprintf(why, n, "%s: not a map: %s", bpf_map__name(m), strerror(errno));
+		close(fd);
+		return -1;
+	}
+	close(fd);
+	if (info.type != (__u32)bpf_map__type(m) || info.key_size != bpf_map__key_size(m) ||
+	    info.value_size != bpf_map__value_size(m) ||
+	    info.max_entries != bpf_map__max_entries(m)) {
+		snprintf(why, n, "map %s differs (type %u size %u, want %u size %u)",
+			 bpf_map__name(m), info.type, info.max_entries, (unsigned)bpf_map__type(m),
+			 bpf_map__max_entries(m));
+		return -1;
+	}
+	return 0;
+}
+
+/* The id and tag of the program behind the link pinned at path; 0, or -1. */
+static int cbpf_pin_link_prog(const char *path, __u32 *id, unsigned char tag[BPF_TAG_SIZE])
+{
+	struct bpf_link_info li;
+	struct bpf_prog_info pi;
+	__u32 len = sizeof(li);
+	int fd = bpf_obj_get(path), pfd;
+
+	if (fd < 0)
+		return -1;
+	memset(&li, 0, sizeof(li));
+	if (bpf_obj_get_info_by_fd(fd, &li, &len) < 0 || !li.prog_id) {
+		close(fd);
+		return -1;
+	}
+	close(fd);
+	pfd = bpf_prog_get_fd_by_id(li.prog_id);
+	if (pfd < 0)
+		return -1;
+	len = sizeof(pi);
+	memset(&pi, 0, sizeof(pi));
+	if (bpf_obj_get_info_by_fd(pfd, &pi, &len) < 0) {
+		close(pfd);
+		return -1;
+	}
+	close(pfd);
+	*id = li.prog_id;
+	memcpy(tag, pi.tag, BPF_TAG_SIZE);
+	return 0;
+}
+
+/* The program named name in one of objs, or NULL. */
+static struct bpf_program *cbpf_find_prog(struct bpf_object *const *objs, int nobjs,
+					  const char *name)
+{
+	struct bpf_program *p;
+
+	for (int i = 0; i < nobjs; i++)
+		if (objs[i] && (p = bpf_object__find_program_by_name(objs[i], name)))
+			return p;
+	return NULL;
+}
+
+/* The map named name in one of objs, or NULL. */
+static struct bpf_map *cbpf_find_map(struct bpf_object *const *objs, int nobjs, const char *name)
+{
+	struct bpf_map *m;
+
+	for (int i = 0; i < nobjs; i++)
+		if (objs[i] && (m = bpf_object__find_map_by_name(objs[i], name)))
+			return m;
+	return NULL;
+}
+
+/*
+ * Check the pins left by a previous run before loading anything: every entry
+ * must be one of our maps with the shape this run wants, or a link whose
+ * program is one of ours and still loaded. objs are the opened (not loaded)
+ * objects, sized. Returns 1 (valid pins: reuse them), 0 (none), or -1 with
+ * why (stale or broken: remove them).
+ */
+static int cbpf_pin_check(struct cbpf *cb, struct bpf_object *const *objs, int nobjs, char *why,
+			  size_t n)
+{
+	unsigned char tag[BPF_TAG_SIZE];
+	char path[512];
+	struct dirent *de;
+	int found = 0, bad = 0;
+	DIR *d = opendir(cb->pin_dir);
+	__u32 id;
+
+	if (!d)
+		return 0;
+	while (!bad && (de = readdir(d))) {
+		if (de->d_name[0] == '.' || !strcmp(de->d_name, "owner"))
+			continue;
+		found++;
+		cbpf_pin_path(cb, de->d_name, path, sizeof(path));
+		if (!strncmp(de->d_name, "link_", 5)) {
+			if (!cbpf_find_prog(objs, nobjs, de->d_name + 5)) {
+				snprintf(why, n, "link of unknown program %s", de->d_name + 5);
+				bad = 1;
+			} else if (cbpf_pin_link_prog(path, &id, tag) < 0) {
+				snprintf(why, n, "link %s: no program behind it", de->d_name);
+				bad = 1;
+			}
+			continue;
+		}
+		struct bpf_map *m = cbpf_find_map(objs, nobjs, de->d_name);
+
+		if (!m) {
+			snprintf(why, n, "unknown pin %s", de->d_name);
+			bad = 1;
+		} else if (cbpf_pin_map_ok(path, m, why, n) < 0) {
+			bad = 1;
+		}
+	}
+	closedir(d);
+	return bad ? -1 : found > 0;
+}
+
+/* Compare the tags of the freshly loaded programs with those behind the
+ * pinned links: another build (or a missing program) makes the pins stale.
+ * 0 when every pinned link runs the code this build loaded, else -1 with why. */
+static int cbpf_pin_tags(struct cbpf *cb, struct bpf_object *const *objs, int nobjs, char *why,
+			 size_t n)
+{
+	unsigned char tag[BPF_TAG_SIZE];
+	struct bpf_prog_info pi;
+	char path[512];
+	struct dirent *de;
+	int bad = 0;
+	DIR *d = opendir(cb->pin_dir);
+	__u32 id, len;
+
+	if (!d)
+		return 0;
+	while (!bad && (de = readdir(d))) {
+		struct bpf_program *p;
+
+		if (strncmp(de->d_name, "link_", 5))
+			continue;
+		p = cbpf_find_prog(objs, nobjs, de->d_name + 5);
+		len = sizeof(pi);
+		memset(&pi, 0, sizeof(pi));
+		if (!p || bpf_program__fd(p) < 0 ||
+		    bpf_obj_get_info_by_fd(bpf_program__fd(p), &pi, &len) < 0) {
+			snprintf(why, n, "program %s is not loaded by this build", de->d_name + 5);
+			bad = 1;
+		} else if (cbpf_pin_link_prog(cbpf_pin_path(cb, de->d_name, path, sizeof(path)),
+					      &id, tag) < 0) {
+			snprintf(why, n, "link %s: no program behind it", de->d_name);
+			bad = 1;
+		} else if (memcmp(tag, pi.tag, BPF_TAG_SIZE)) {
+			snprintf(why, n, "program %s of another build (tag differs)",
+				 de->d_name + 5);
+			bad = 1;
+		}
+	}
+	closedir(d);
+	return bad ? -1 : 0;
+}
+
+/* Whether p is attached at open (tracepoints; not the on-demand iterator). */
+static int cbpf_autoattached(const struct bpf_program *p)
+{
+	return bpf_program__autoload(p) && bpf_program__autoattach(p);
+}
+
+/*
+ * Attach every program of skeleton sk, or adopt the link a previous run
+ * pinned for it: the pinned program then replaces the freshly loaded copy
+ * behind the same fd (dup3), so one set of programs is loaded and the
+ * skeleton's fd is the attached program's. New links are pinned. 0 or -errno.
+ */
+static int cbpf_attach_skel(struct cbpf *cb, struct bpf_object_skeleton *sk)
+{
+	char path[512];
+
+	for (int i = 0; i < sk->prog_cnt; i++) {
+		struct bpf_program *p = *sk->progs[i].prog;
+		struct bpf_link **slot = sk->progs[i].link;
+		struct bpf_link *l = NULL;
+		unsigned char tag[BPF_TAG_SIZE];
+		__u32 id;
+
+		if (*slot || !cbpf_autoattached(p))
+			continue;
+		if (cb->pin_dir[0]) {
+			snprintf(path, sizeof(path), "%s/link_%s", cb->pin_dir, bpf_program__name(p));
+			if (cb->reuse && access(path, F_OK) == 0 &&
+			    cbpf_pin_link_prog(path, &id, tag) == 0 && (l = bpf_link__open(path))) {
+				int fd = bpf_prog_get_fd_by_id(id);
+
+				if (fd >= 0) {
+					dup3(fd, bpf_program__fd(p), O_CLOEXEC);
+					close(fd);
+				}
+				*slot = l;
+				cb->adopted++;
+				continue;
+			}
+			unlink(path); /* broken or not ours to adopt: attach anew */
+		}
+		l = bpf_program__attach(p);
+		if (!l)
+			return -errno;
+		if (cb->pin_dir[0] && bpf_link__pin(l, path) < 0) {
+			int rc = -errno;
+
+			bpf_link__destroy(l);
+			return rc;
+		}
+		*slot = l;
+	}
+	return 0;
+}
+
+/* Detach every program of skeleton sk, removing the link pins (also those of
+ * a previous run that this one did not adopt). */
+static void cbpf_detach_skel(struct cbpf *cb, struct bpf_object_skeleton *sk)
+{
+	char path[512];
+
+	for (int i = 0; i < sk->prog_cnt; i++) {
+		struct bpf_link **slot = sk->progs[i].link;
+
+		if (cb->pin_dir[0]) {
+			snprintf(path, sizeof(path), "%s/link_%s", cb->pin_dir,
+				 bpf_program__name(*sk->progs[i].prog));
+			unlink(path);
+		}
+		bpf_link__destroy(*slot);
+		*slot = NULL;
+	}
+}
+
+/* Empty a hash or LPM map (the filter of a previous run, when pins are reused). */
+static void cbpf_map_clear(int fd, size_t keysz)
+{
+	unsigned char key[256];
+
+	if (keysz > sizeof(key))
+		return;
+	while (bpf_map_get_next_key(fd, NULL, key) == 0)
+		if (bpf_map_delete_elem(fd, key))
+			break;
+}
+
+/* Point each map of obj named in names at its pin (libbpf reuses a pinned map
+ * at load, else creates and pins it). */
+static void cbpf_set_pins(struct cbpf *cb, struct bpf_object *obj, const char *const *names,
+			  size_t n)
+{
+	char path[512];
+
+	if (!cb->pin_dir[0])
+		return;
+	for (size_t i = 0; i < n; i++) {
+		struct bpf_map *m = bpf_object__find_map_by_name(obj, names[i]);
+
+		if (m)
+			bpf_map__set_pin_path(m, cbpf_pin_path(cb, names[i], path, sizeof(path)));
+	}
+}
+
 /* Load file.bpf.o on the shared maps (attached by cbpf_set_filter when
  * wanted); failure is not fatal. */
 static void cbpf_open_file(struct cbpf *cb)
 {
 	int rc;
 
+	static const char *const pins[] = { "prefix_allow" };
+
 	cb->file = file_bpf__open();
 	if (!cb->file) {
 		cbpf_add_note(cb, "file events off: open %s: %s", "file.bpf.o", errno);
 		return;
 	}
+	cbpf_set_pins(cb, cb->file->obj, pins, 1);
+	cb->file->rodata->wake_ns = cb->wake_ns;
 	rc = cbpf_share_maps(cb, cb->file->obj);
 	if (!rc) {
 		cbpf_skip_missing_tps(cb, cb->file->obj);
@@ -401,6 +872,7 @@ static void cbpf_open_net(struct cbpf *cb)
 		cbpf_add_note(cb, "network events off: open %s: %s", "net.bpf.o", errno);
 		return;
 	}
+	cb->net->rodata->wake_ns = cb->wake_ns;
 	rc = cbpf_share_maps(cb, cb->net->obj);
 	if (!rc) {
 		cbpf_skip_missing_tps(cb, cb->net->obj);
@@ -424,6 +896,7 @@ static void cbpf_open_priv(struct cbpf *cb)
 		cbpf_add_note(cb, "privilege events off: open %s: %s", "priv.bpf.o", errno);
 		return;
 	}
+	cb->priv->rodata->wake_ns = cb->wake_ns;
 	rc = cbpf_share_maps(cb, cb->priv->obj);
 	if (!rc) {
 		cbpf_skip_missing_tps(cb, cb->priv->obj);
@@ -452,12 +925,13 @@ int cbpf_set_filter(struct cbpf *cb, uint64_t ops, int chmod_all)
 		return -errno;
 	/* No file operation wanted: detach, so opens pay nothing at all. */
 	if (cb->file && !(ops & CBPF_OPS_FILE) && cb->file_attached) {
-		file_bpf__detach(cb->file);
+		cbpf_detach_skel(cb, cb->file->skeleton);
 		cb->file_attached = 0;
 	} else if (cb->file && (ops & CBPF_OPS_FILE) && !cb->file_attached) {
-		rc = file_bpf__attach(cb->file);
+		rc = cbpf_attach_skel(cb, cb->file->skeleton);
 		if (rc) { /* like a failed load: noted, the rest goes on */
 			cbpf_add_note(cb, "file events off: %s: %s", "attach file.bpf.o", -rc);
+			cbpf_detach_skel(cb, cb->file->skeleton);
 			file_bpf__destroy(cb->file);
 			cb->file = NULL;
 		} else {
@@ -465,12 +939,13 @@ int cbpf_set_filter(struct cbpf *cb, uint64_t ops, int chmod_all)
 		}
 	}
 	if (cb->net && !(ops & CBPF_OPS_NET) && cb->net_attached) {
-		net_bpf__detach(cb->net);
+		cbpf_detach_skel(cb, cb->net->skeleton);
 		cb->net_attached = 0;
 	} else if (cb->net && (ops & CBPF_OPS_NET) && !cb->net_attached) {
-		rc = net_bpf__attach(cb->net);
+		rc = cbpf_attach_skel(cb, cb->net->skeleton);
 		if (rc) {
 			cbpf_add_note(cb, "network events off: %s: %s", "attach net.bpf.o", -rc);
+			cbpf_detach_skel(cb, cb->net->skeleton);
 			net_bpf__destroy(cb->net);
 			cb->net = NULL;
 		} else {
@@ -478,12 +953,13 @@ int cbpf_set_filter(struct cbpf *cb, uint64_t ops, int chmod_all)
 		}
 	}
 	if (cb->priv && !(ops & CBPF_OPS_PRIV) && cb->priv_attached) {
-		priv_bpf__detach(cb->priv);
+		cbpf_detach_skel(cb, cb->priv->skeleton);
 		cb->priv_attached = 0;
 	} else if (cb->priv && (ops & CBPF_OPS_PRIV) && !cb->priv_attached) {
-		rc = priv_bpf__attach(cb->priv);
+		rc = cbpf_attach_skel(cb, cb->priv->skeleton);
 		if (rc) {
 			cbpf_add_note(cb, "privilege events off: %s: %s", "attach priv.bpf.o", -rc);
+			cbpf_detach_skel(cb, cb->priv->skeleton);
 			priv_bpf__destroy(cb->priv);
 			cb->priv = NULL;
 		} else {
@@ -576,69 +1052,260 @@ static int cbpf_set_scope(struct cbpf *cb, const struct cbpf_scope *sc, char *er
 	return 0;
 }
 
+static int cbpf_on_proc(void *ctx, void *data, size_t len);
+
+/* Callback of the wakeup-only ring manager: never consumed. */
+static int cbpf_on_wake(void *ctx, void *data, size_t len)
+{
+	(void)ctx;
+	(void)data;
+	(void)len;
+	return 0;
+}
+
+/* Map rb's consumer and producer position pages read-only. 0, or -1 (errno). */
+static int cbpf_map_positions(struct cbpf *cb)
+{
+	size_t page = (size_t)sysconf(_SC_PAGESIZE);
+	int fd = bpf_map__fd(cb->skel->maps.rb);
+	void *c, *p;
+
+	c = mmap(NULL, page, PROT_READ, MAP_SHARED, fd, 0);
+	if (c == MAP_FAILED)
+		return -1;
+	p = mmap(NULL, page, PROT_READ, MAP_SHARED, fd, (off_t)page);
+	if (p == MAP_FAILED) {
+		munmap(c, page);
+		return -1;
+	}
+	cb->rb_cons = c;
+	cb->rb_prod = p;
+	return 0;
+}
+static int cbpf_on_rest(void *ctx, void *data, size_t len);
+
+/* Free every object and ring (no unpinning): a failed attempt at open, or the
+ * last step of cbpf_close. */
+static void cbpf_unload(struct cbpf *cb)
+{
+	size_t page = (size_t)sysconf(_SC_PAGESIZE);
+
+	if (cb->rb_cons)
+		munmap((void *)cb->rb_cons, page);
+	if (cb->rb_prod)
+		munmap((void *)cb->rb_prod, page);
+	cb->rb_cons = cb->rb_prod = NULL;
+	ring_buffer__free(cb->rb);
+	ring_buffer__free(cb->rb_procm);
+	ring_buffer__free(cb->rb_rest);
+	cb->rb = cb->rb_procm = cb->rb_rest = NULL;
+	file_bpf__destroy(cb->file);
+	net_bpf__destroy(cb->net);
+	priv_bpf__destroy(cb->priv);
+	process_bpf__destroy(cb->skel);
+	cb->file = NULL;
+	cb->net = NULL;
+	cb->priv = NULL;
+	cb->skel = NULL;
+	cb->file_attached = cb->net_attached = cb->priv_attached = 0;
+	cb->adopted = 0;
+	cb->note[0] = '\0';
+}
+
+/* Open process.bpf.o with its rings sized; NULL with errno. */
+static struct process_bpf *cbpf_open_process(struct cbpf *cb)
+{
+	struct process_bpf *skel = process_bpf__open();
+	int rc;
+
+	if (!skel)
+		return NULL;
+	rc = bpf_map__set_max_entries(skel->maps.rb, (__u32)cb->rb_bytes);
+	if (!rc)
+		rc = bpf_map__set_max_entries(skel->maps.rb_proc, (__u32)cb->proc_bytes);
+	if (rc) {
+		process_bpf__destroy(skel);
+		errno = -rc;
+		return NULL;
+	}
+	return skel;
+}
+
+/* Look at the pin directory before loading: returns 1 when valid pins of a
+ * previous run are there (adopt them), 0 when there are none (stale or
+ * broken ones are removed, saying why in the pin note). */
+static int cbpf_pin_examine(struct cbpf *cb)
+{
+	struct process_bpf *p = cbpf_open_process(cb);
+	struct file_bpf *f = file_bpf__open();
+	struct net_bpf *n = net_bpf__open();
+	struct priv_bpf *v = priv_bpf__open();
+	struct bpf_object *objs[] = { p ? p->obj : NULL, f ? f->obj : NULL, n ? n->obj : NULL,
+				      v ? v->obj : NULL };
+	char why[300];
+	int rc;
+
+	rc = cbpf_pin_check(cb, objs, 4, why, sizeof(why));
+	priv_bpf__destroy(v);
+	net_bpf__destroy(n);
+	file_bpf__destroy(f);
+	process_bpf__destroy(p);
+	if (rc < 0) {
+		rc = cbpf_pin_wipe(cb);
+		cbpf_pin_log(cb, "removed %d stale pins from %s (%s); started clean", rc,
+			     cb->pin_dir, why);
+		return 0;
+	}
+	return rc;
+}
+
+/*
+ * One attempt at open: load every object (maps from the pins when reuse),
+ * check that pinned links run this build's code, write the filter and
+ * attach (adopting pinned links). Returns 0, 1 when the pins turned out to
+ * be of another build (the caller removes them and tries again), or -1 with
+ * err set.
+ */
+static int cbpf_open_once(struct cbpf *cb, const struct cbpf_opts *o, char *err, size_t errlen)
+{
+	char why[300];
+	int rc;
+
+	cb->skel = cbpf_open_process(cb);
+	if (!cb->skel) {
+		snprintf(err, errlen, "open BPF object process.bpf.o: %s", strerror(errno));
+		return -1;
+	}
+	cbpf_set_pins(cb, cb->skel->obj, cbpf_pin_maps,
+		      sizeof(cbpf_pin_maps) / sizeof(cbpf_pin_maps[0]));
+	cb->skel->rodata->exit_has_group_dead = cbpf_exit_has_group_dead();
+	cb->skel->rodata->wake_ns = cb->wake_ns;
+	rc = process_bpf__load(cb->skel);
+	if (rc && cb->reuse)
+		return 1; /* a pinned map libbpf would not take: start clean */
+	if (rc) {
+		snprintf(err, errlen, "load BPF programs (verifier log above): %s", strerror(-rc));
+		return -1;
+	}
+	cbpf_open_file(cb);
+	cbpf_open_net(cb);
+	cbpf_open_priv(cb);
+	if (cb->reuse) {
+		struct bpf_object *objs[] = { cb->skel->obj, cb->file ? cb->file->obj : NULL,
+					      cb->net ? cb->net->obj : NULL,
+					      cb->priv ? cb->priv->obj : NULL };
+
+		if (cbpf_pin_tags(cb, objs, 4, why, sizeof(why)) < 0) {
+			cbpf_pin_log(cb, "pins in %s are stale (%s)", cb->pin_dir, why);
+			return 1;
+		}
+		/* the previous run's filter: this run's configuration replaces it */
+		cbpf_map_clear(bpf_map__fd(cb->skel->maps.cgroup_allow), sizeof(__u64));
+		if (cb->file)
+			cbpf_map_clear(bpf_map__fd(cb->file->maps.prefix_allow),
+				       sizeof(struct vigil_prefix_key));
+	}
+	if (o->scope && cbpf_set_scope(cb, o->scope, err, errlen))
+		return -1;
+	/* filter first (attaches the file/net/priv programs only when wanted) */
+	rc = cbpf_set_filter(cb, o->ops, o->chmod_all);
+	if (rc) {
+		snprintf(err, errlen, "write the filter map / attach: %s", strerror(-rc));
+		return -1;
+	}
+	/* pinned links of kinds this run does not want: detach them */
+	if (cb->file && !cb->file_attached)
+		cbpf_detach_skel(cb, cb->file->skeleton);
+	if (cb->net && !cb->net_attached)
+		cbpf_detach_skel(cb, cb->net->skeleton);
+	if (cb->priv && !cb->priv_attached)
+		cbpf_detach_skel(cb, cb->priv->skeleton);
+	/* the start-up scan's iterator is attached on demand (cbpf_scan) */
+	bpf_program__set_autoattach(cb->skel->progs.vigil_scan, false);
+	rc = cbpf_attach_skel(cb, cb->skel->skeleton);
+	if (rc) {
+		snprintf(err, errlen, "attach sched_process_{exec,exit,fork}: %s", strerror(-rc));
+		return -1;
+	}
+	/* the process ring first: ring_buffer__consume drains rings in this order */
+	/* cb->rb's epoll fd wakes for either ring; each ring is read by a manager
+	 * of its own, rb_proc first (the consumer position is in the ring) */
+	cb->rb = ring_buffer__new(bpf_map__fd(cb->skel->maps.rb_proc), cbpf_on_wake, cb, NULL);
+	cb->rb_procm = ring_buffer__new(bpf_map__fd(cb->skel->maps.rb_proc), cbpf_on_proc, cb,
+					NULL);
+	cb->rb_rest = ring_buffer__new(bpf_map__fd(cb->skel->maps.rb), cbpf_on_rest, cb, NULL);
+	if (!cb->rb || !cb->rb_procm || !cb->rb_rest ||
+	    ring_buffer__add(cb->rb, bpf_map__fd(cb->skel->maps.rb), cbpf_on_wake, cb) < 0) {
+		snprintf(err, errlen, "ring buffer: %s", strerror(errno));
+		return -1;
+	}
+	if (cbpf_map_positions(cb) < 0) {
+		snprintf(err, errlen, "map the ring positions: %s", strerror(errno));
+		return -1;
+	}
+	return 0;
+}
+
 /*
  * Open, size and load every object, write the filter (ops, chmod_all), then
  * attach: the filter is in place before the first program runs, so nothing
- * outside ops is ever sent (the map starts zeroed: nothing wanted). On error
- * err says which step failed.
+ * outside ops is ever sent (the map starts zeroed: nothing wanted). With a
+ * pin directory, a previous run's valid pins are adopted and stale ones
+ * removed first. On error err says which step failed.
  */
-int cbpf_open(struct cbpf **out, size_t ringbuf_bytes, uint64_t ops, int chmod_all,
-	      const struct cbpf_scope *scope, char *err, size_t errlen)
+int cbpf_open_opts(struct cbpf **out, const struct cbpf_opts *o, int *busy, char *err,
+		   size_t errlen)
 {
 	struct cbpf *cb;
-	int rc;
+	int rc = -1;
 
 	*out = NULL;
+	if (busy)
+		*busy = 0;
 	cb = calloc(1, sizeof(*cb));
 	if (!cb) {
 		snprintf(err, errlen, "out of memory");
 		return -1;
 	}
+	cb->lock_fd = -1;
+	cb->wake_ns = o->wake_every ? 0 : CBPF_WAKE_NS;
+	cb->rb_bytes = cbpf_ring_size(o->ringbuf_bytes);
+	cb->proc_bytes = cbpf_ring_size(o->proc_ringbuf_bytes ? o->proc_ringbuf_bytes
+							       : CBPF_PROC_RINGBUF_DEFAULT);
 	cb->ncpus = libbpf_num_possible_cpus();
 	if (cb->ncpus <= 0) {
 		snprintf(err, errlen, "cannot count possible CPUs: %s", strerror(-cb->ncpus));
 		goto fail;
 	}
-	cb->skel = process_bpf__open();
-	if (!cb->skel) {
-		snprintf(err, errlen, "open BPF object process.bpf.o: %s", strerror(errno));
-		goto fail;
+	if (o->pin_dir && o->pin_dir[0]) {
+		snprintf(cb->pin_dir, sizeof(cb->pin_dir), "%s", o->pin_dir);
+		if (cbpf_pin_lock(cb, busy, err, errlen) < 0) {
+			cb->pin_dir[0] = '\0'; /* not ours: never touch those pins */
+			goto fail;
+		}
+		cb->reuse = cbpf_pin_examine(cb);
+		cbpf_pin_owner(cb, o->owner);
+		cbpf_pin_gc(cb);
 	}
-	rc = bpf_map__set_max_entries(cb->skel->maps.rb, cbpf_ring_size(ringbuf_bytes));
-	if (rc) {
-		snprintf(err, errlen, "set ring buffer size: %s", strerror(-rc));
-		goto fail;
-	}
-	cb->skel->rodata->exit_has_group_dead = cbpf_exit_has_group_dead();
-	rc = process_bpf__load(cb->skel);
-	if (rc) {
-		snprintf(err, errlen, "load BPF programs (verifier log above): %s", strerror(-rc));
-		goto fail;
-	}
-	cbpf_open_file(cb);
-	cbpf_open_net(cb);
-	cbpf_open_priv(cb);
 	cbpf_host_ns(cb);
-	if (scope && cbpf_set_scope(cb, scope, err, errlen))
-		goto fail;
-	/* filter first (attaches the file/net programs only when wanted) */
-	rc = cbpf_set_filter(cb, ops, chmod_all);
-	if (rc) {
-		snprintf(err, errlen, "write the filter map / attach: %s", strerror(-rc));
-		goto fail;
+	rc = cbpf_open_once(cb, o, err, errlen);
+	if (rc == 1) {
+		int n;
+
+		cbpf_unload(cb);
+		n = cbpf_pin_wipe(cb);
+		cbpf_pin_log(cb, "removed %d pins; started clean", n);
+		cbpf_pin_owner(cb, o->owner);
+		cb->reuse = 0;
+		rc = cbpf_open_once(cb, o, err, errlen);
 	}
-	/* the start-up scan's iterator is attached on demand (cbpf_scan) */
-	bpf_program__set_autoattach(cb->skel->progs.vigil_scan, false);
-	rc = process_bpf__attach(cb->skel);
-	if (rc) {
-		snprintf(err, errlen, "attach sched_process_{exec,exit,fork}: %s", strerror(-rc));
+	if (rc)
 		goto fail;
-	}
-	cb->rb = ring_buffer__new(bpf_map__fd(cb->skel->maps.rb), cbpf_on_sample, cb, NULL);
-	if (!cb->rb) {
-		snprintf(err, errlen, "ring buffer: %s", strerror(errno));
-		goto fail;
-	}
+	if (cb->pin_dir[0] && cb->reuse)
+		cbpf_pin_log(cb, "adopted %d pinned links from %s (records written while no "
+			     "collector ran are drained first)", cb->adopted, cb->pin_dir);
+	else if (cb->pin_dir[0])
+		cbpf_pin_log(cb, "links and maps pinned in %s", cb->pin_dir);
 	cbpf_refresh_clock(cb);
 	*out = cb;
 	return 0;
@@ -647,25 +1314,225 @@ fail:
 	return -1;
 }
 
-/* The ring buffer's epoll fd, readable after a wakeup from the BPF side. */
+/* The unpinned open of collector_bpf.h (tests and benches). */
+int cbpf_open(struct cbpf **out, size_t ringbuf_bytes, uint64_t ops, int chmod_all,
+	      const struct cbpf_scope *scope, char *err, size_t errlen)
+{
+	struct cbpf_opts o = { .ringbuf_bytes = ringbuf_bytes, .ops = ops,
+			       .chmod_all = chmod_all, .scope = scope };
+
+	/* a small ring asked for (tests of loss) applies to both rings */
+	if (ringbuf_bytes && ringbuf_bytes < CBPF_PROC_RINGBUF_DEFAULT)
+		o.proc_ringbuf_bytes = ringbuf_bytes;
+	return cbpf_open_opts(out, &o, NULL, err, errlen);
+}
+
+/* See collector_bpf.h: move each object's last forced wakeup so that
+ * wake_ns from it ends 0.5 ms before the promised drain. */
+void cbpf_polling(struct cbpf *cb, uint64_t until_ns)
+{
+	/* margin: a record whose time was taken just before the promised drain
+	 * may be committed after that drain has read the ring; such records
+	 * (the last 0.5 ms) still force a wakeup */
+	uint64_t last = until_ns - CBPF_WAKE_NS - CBPF_WAKE_NS / 2;
+
+	if (cb->adopted || !cb->wake_ns)
+		return; /* their .bss is the dead collector's; or every record wakes us */
+	if (cb->skel && cb->skel->bss)
+		cb->skel->bss->last_wakeup_ns = last;
+	if (cb->file && cb->file->bss)
+		cb->file->bss->last_wakeup_ns = last;
+	if (cb->net && cb->net->bss)
+		cb->net->bss->last_wakeup_ns = last;
+	if (cb->priv && cb->priv->bss)
+		cb->priv->bss->last_wakeup_ns = last;
+}
+
+/* Whether process records wait for the other ring (drain again soon). */
+int cbpf_pending(const struct cbpf *cb)
+{
+	return cb->proc.off < cb->proc.len || cb->rest.off < cb->rest.len;
+}
+
+/* What happened to the pins at open. */
+const char *cbpf_pin_note(const struct cbpf *cb)
+{
+	return cb->pin_note;
+}
+
+/* Links adopted from a previous run at open. */
+int cbpf_adopted(const struct cbpf *cb)
+{
+	return cb->adopted;
+}
+
+/* The rings' epoll fd, readable after a wakeup from the BPF side. */
 int cbpf_fd(const struct cbpf *cb)
 {
 	return ring_buffer__epoll_fd(cb->rb);
 }
 
+/* The time of the record at data (0 when too short to have one). */
+static uint64_t cbpf_rec_ktime(const void *data, size_t len)
+{
+	struct vigil_ev_hdr h;
+
+	if (len < sizeof(h))
+		return 0;
+	memcpy(&h, data, sizeof(h));
+	return h.ktime;
+}
+
+/* Append a record to a hold buffer (8-byte length slot, then the record,
+ * 8-aligned), compacting or growing it up to max bytes. 0, or -1 when full. */
+static int cbpf_hold(struct cbpf_hold *b, const void *data, size_t len, size_t max)
+{
+	size_t need = 8 + ((len + 7) & ~(size_t)7);
+	uint32_t l32 = (uint32_t)len;
+
+	if (b->len + need > b->cap && b->off) { /* compact: drop what was sent */
+		memmove(b->buf, b->buf + b->off, b->len - b->off);
+		b->len -= b->off;
+		b->off = 0;
+	}
+	if (b->len + need > b->cap) {
+		size_t nc = b->cap ? b->cap : 65536;
+		unsigned char *nb;
+
+		while (nc < b->len + need)
+			nc *= 2;
+		if (nc > max || !(nb = realloc(b->buf, nc)))
+			return -1;
+		b->buf = nb;
+		b->cap = nc;
+	}
+	memcpy(b->buf + b->len, &l32, sizeof(l32));
+	memcpy(b->buf + b->len + 8, data, len);
+	b->len += need;
+	return 0;
+}
+
+/* The next held record (data, len, time) or 0 when the buffer is empty. */
+static int cbpf_hold_peek(const struct cbpf_hold *b, unsigned char **data, uint32_t *len,
+			  uint64_t *ktime)
+{
+	if (b->off >= b->len)
+		return 0;
+	memcpy(len, b->buf + b->off, sizeof(*len));
+	*data = b->buf + b->off + 8;
+	*ktime = cbpf_rec_ktime(*data, *len);
+	return 1;
+}
+
+/* Drop the record cbpf_hold_peek returned. */
+static void cbpf_hold_pop(struct cbpf_hold *b)
+{
+	uint32_t len;
+
+	memcpy(&len, b->buf + b->off, sizeof(len));
+	b->off += 8 + (((size_t)len + 7) & ~(size_t)7);
+	if (b->off >= b->len)
+		b->off = b->len = 0;
+}
+
+/* Emit the held process records up to time limit. 0, or -1 when emit failed. */
+static int cbpf_flush_proc(struct cbpf *cb, uint64_t limit)
+{
+	unsigned char *data;
+	uint32_t len;
+	uint64_t t;
+
+	while (cbpf_hold_peek(&cb->proc, &data, &len, &t) && t <= limit) {
+		cbpf_hold_pop(&cb->proc);
+		if (cbpf_on_sample(cb, data, len) < 0)
+			return -1;
+	}
+	return 0;
+}
+
+/* Emit one record of the file/net/priv ring: first the process records of the
+ * same time or earlier. 0, or -1 when emit failed. */
+static int cbpf_emit_rest(struct cbpf *cb, void *data, size_t len)
+{
+	if (cbpf_flush_proc(cb, cbpf_rec_ktime(data, len)) < 0 ||
+	    cbpf_on_sample(cb, data, len) < 0) {
+		cb->emit_failed = 1;
+		return -1;
+	}
+	return 0;
+}
+
+/* libbpf callback of the process ring: hold the record, to be merged with the
+ * other ring's by time. The copy frees the ring at once: a file flood never
+ * makes it fill. */
+static int cbpf_on_proc(void *ctx, void *data, size_t len)
+{
+	struct cbpf *cb = ctx;
+
+	if (cbpf_hold(&cb->proc, data, len, cb->proc_bytes) == 0)
+		return 0;
+	/* more than a ring's worth waiting (rb stalled): send in ring order */
+	if (cbpf_flush_proc(cb, UINT64_MAX) < 0 || cbpf_on_sample(cb, data, len) < 0) {
+		cb->emit_failed = 1;
+		return -1;
+	}
+	return 0;
+}
+
+/*
+ * libbpf callback of the file/network/privilege ring. A record taken before
+ * the drain began (ktime <= settled) is sent now, after the process records
+ * of the same time or earlier: any process record of its process that came
+ * before it was committed before it was taken, so it was in the process
+ * ring when that was read. A later one is held for the next drain (its
+ * process may have committed an exec or exit since the process ring was read).
+ */
+static int cbpf_on_rest(void *ctx, void *data, size_t len)
+{
+	struct cbpf *cb = ctx;
+
+	if (cbpf_rec_ktime(data, len) <= cb->settled && cb->rest.off >= cb->rest.len)
+		return cbpf_emit_rest(cb, data, len);
+	if (cbpf_hold(&cb->rest, data, len, cb->rb_bytes) == 0)
+		return 0;
+	cb->rest_full = 1; /* stop reading rb: this record is held, nothing lost */
+	return cbpf_hold(&cb->rest, data, len, cb->rb_bytes * 2) == 0 ? -1
+		: cbpf_emit_rest(cb, data, len);
+}
+
 /* Consume every record available now; see collector_bpf.h for the return value. */
 int cbpf_drain(struct cbpf *cb, int (*emit)(void *arg, const struct cbpf_rec *r), void *arg)
 {
+	unsigned char *data;
+	uint32_t len;
+	uint64_t t;
 	int rc;
 
 	cb->emit = emit;
 	cb->arg = arg;
 	cb->emitted = 0;
 	cb->emit_failed = 0;
-	rc = ring_buffer__consume(cb->rb);
+	cb->rest_full = 0;
+	cb->settled = (uint64_t)cbpf_now(CLOCK_MONOTONIC); /* before reading rb_proc */
+	rc = ring_buffer__consume(cb->rb_procm);
+	/* records held from the last drain were all taken before this one began */
+	while (!cb->emit_failed && cbpf_hold_peek(&cb->rest, &data, &len, &t) &&
+	       t <= cb->settled) {
+		cbpf_hold_pop(&cb->rest);
+		cbpf_emit_rest(cb, data, len);
+	}
+	if (!cb->emit_failed && rc >= 0)
+		rc = ring_buffer__consume(cb->rb_rest);
+	/* rb read to its end and nothing of it held: no record taken before the
+	 * drain began can still appear there, so process records up to then go */
+	if (!cb->emit_failed && cb->rest.off >= cb->rest.len &&
+	    __atomic_load_n(cb->rb_cons, __ATOMIC_ACQUIRE) ==
+		    __atomic_load_n(cb->rb_prod, __ATOMIC_ACQUIRE) &&
+	    cbpf_flush_proc(cb, cb->settled) < 0)
+		cb->emit_failed = 1;
 	cb->emit = NULL;
 	cb->arg = NULL;
-	if (cb->emit_failed || rc < 0)
+	if (cb->emit_failed || (rc < 0 && !cb->rest_full))
 		return -1;
 	return cb->emitted;
 }
@@ -1741,16 +2608,29 @@ void cbpf_stats(const struct cbpf *cb, struct cbpf_stats *st)
 	st->bad_records = cb->bad_records;
 }
 
-/* Detach the programs and free everything; NULL is a no-op. */
+/* Detach the programs, remove the pins and free everything (a clean stop);
+ * NULL is a no-op. */
 void cbpf_close(struct cbpf *cb)
 {
 	if (!cb)
 		return;
-	ring_buffer__free(cb->rb);
-	file_bpf__destroy(cb->file);
-	net_bpf__destroy(cb->net);
-	priv_bpf__destroy(cb->priv);
-	process_bpf__destroy(cb->skel);
+	if (cb->skel)
+		cbpf_detach_skel(cb, cb->skel->skeleton);
+	if (cb->file)
+		cbpf_detach_skel(cb, cb->file->skeleton);
+	if (cb->net)
+		cbpf_detach_skel(cb, cb->net->skeleton);
+	if (cb->priv)
+		cbpf_detach_skel(cb, cb->priv->skeleton);
+	cbpf_unload(cb);
+	if (cb->pin_dir[0]) {
+		cbpf_pin_wipe(cb); /* what is left: the maps (and links no object knew) */
+		rmdir(cb->pin_dir);
+	}
+	if (cb->lock_fd >= 0)
+		close(cb->lock_fd);
+	free(cb->proc.buf);
+	free(cb->rest.buf);
 	free(cb);
 }
 

@@ -47,12 +47,41 @@ struct cbpf_scope {
 };
 
 /* Open, load and attach the programs with a ring of ringbuf_bytes (rounded
- * up to a power of two; 0 = 8 MiB), the in-kernel filter set to ops and
+ * up to a power of two; 0 = 4 MiB), the in-kernel filter set to ops and
  * chmod_all (see cbpf_set_filter) and to scope (NULL: everything) before
  * anything is attached: no record outside them is produced, even during
- * start-up. Returns 0, or -1 with a message in err. */
+ * start-up. Nothing is pinned. Returns 0, or -1 with a message in err. */
 int cbpf_open(struct cbpf **out, size_t ringbuf_bytes, uint64_t ops, int chmod_all,
 	      const struct cbpf_scope *scope, char *err, size_t errlen);
+
+/* Everything cbpf_open_opts needs. */
+struct cbpf_opts {
+	size_t ringbuf_bytes;	   /* file/net/priv ring; 0 = 4 MiB */
+	size_t proc_ringbuf_bytes; /* process lifecycle ring; 0 = 2 MiB */
+	int wake_every;		   /* 1: a consumer wakeup per record (low latency) */
+	uint64_t ops;
+	int chmod_all;
+	const struct cbpf_scope *scope; /* NULL: everything */
+	/* bpffs directory for links and maps (NULL or "": no pins). Valid pins of
+	 * the same build there are adopted (programs stay attached, the ring keeps
+	 * what they wrote meanwhile); others are removed first. */
+	const char *pin_dir;
+	/* The run directory, recorded with the pins (map "owner"): pins whose run
+	 * directory is gone and whose collector is dead (no lock on their
+	 * directory) are removed by any collector that starts next to them. */
+	const char *owner;
+};
+
+/* cbpf_open with the options above. Returns 0, or -1 with a message in err;
+ * *busy is set (when busy != NULL) if another collector holds pin_dir. */
+int cbpf_open_opts(struct cbpf **out, const struct cbpf_opts *o, int *busy, char *err,
+		   size_t errlen);
+
+/* What happened to the pins at open, for the log ("" when not pinned). */
+const char *cbpf_pin_note(const struct cbpf *cb);
+
+/* Number of links adopted from the pin directory at open (0: fresh attach). */
+int cbpf_adopted(const struct cbpf *cb);
 
 /* File descriptor to poll for POLLIN when records are waiting. Wakeups are
  * rate-limited by the BPF side: also call cbpf_drain on a periodic timer. */
@@ -64,6 +93,11 @@ int cbpf_fd(const struct cbpf *cb);
  * the ring could not be read. */
 int cbpf_drain(struct cbpf *cb, int (*emit)(void *arg, const struct cbpf_rec *r), void *arg);
 
+/* Whether records are held back by the time merge of the two rings (a record
+ * of the file/net/priv ring was reserved but not yet committed): call
+ * cbpf_drain again shortly. */
+int cbpf_pending(const struct cbpf *cb);
+
 /* Pack the raw body map of r (docs/wire.md 4.1/4.2/4.3, docs/wire.md §8) into pk. An invalid
  * record packs as an empty map. */
 void cbpf_pack(const struct cbpf *cb, const struct cbpf_rec *r, msgpack_packer *pk);
@@ -74,6 +108,23 @@ void cbpf_refresh_clock(struct cbpf *cb);
 
 /* Read the counters (per-CPU map values summed). */
 void cbpf_stats(const struct cbpf *cb, struct cbpf_stats *st);
+
+/* The BPF side forces a consumer wakeup only when this long has passed since
+ * the last forced one (or 64 KiB are waiting); records in between are left
+ * for the consumer's drain timer, which must be longer (main.c: --delivery-ms,
+ * at least 1 ms; 0 sets wake_every: every record wakes the consumer) so that
+ * nothing is stranded. A wakeup per record
+ * (the exec loop's fork, exec and exit each 200 µs apart or more) cost a
+ * whole pipeline turn per record. */
+#define CBPF_WAKE_NS 1000000ull
+
+/* The consumer promises to drain again by until_ns (CLOCK_MONOTONIC): the
+ * programs need not force a wakeup for records submitted before then (less
+ * CBPF_WAKE_NS and a 0.5 ms margin), so a busy stream costs one drain per timer
+ * tick instead of a wakeup per record. A wakeup after the promise lapses is
+ * forced as usual. Programs adopted from a previous run are not told (their
+ * global data is not pinned): they keep the plain CBPF_WAKE_NS policy. */
+void cbpf_polling(struct cbpf *cb, uint64_t until_ns);
 
 /* Every file, network and privilege operation (bit n = VIGIL_OP n of events.h). */
 #define CBPF_OPS_FILE 0x0000000000fffffeull /* VIGIL_OP_OPEN .. VIGIL_OP_FSETXATTR */
@@ -113,7 +164,8 @@ int cbpf_scan(struct cbpf *cb, int (*emit)(void *arg, const struct cbpf_rec *r),
 /* Kernel ids of the loaded programs, space-separated. */
 void cbpf_prog_ids(const struct cbpf *cb, char *buf, size_t len);
 
-/* Detach and free everything; safe on NULL. */
+/* Detach and free everything, removing the pins and their directory (a clean
+ * stop); safe on NULL. */
 void cbpf_close(struct cbpf *cb);
 
 #endif /* COLLECTOR_BPF_H */

@@ -3,6 +3,7 @@
 #include <errno.h>
 #include <stdint.h>
 #include <sys/stat.h>
+#include <sys/vfs.h>
 #include <stdlib.h>
 #include <string.h>
 #include <zmq.h>
@@ -13,25 +14,38 @@
 #include "stage.h"
 #include "wire.h"
 
-static const char *opt_output, *opt_hwm = "10000", *opt_ringbuf_mb = "8",
+static const char *opt_output, *opt_hwm = "10000", *opt_ringbuf_mb = "4",
 		  *opt_events = "process", *opt_chmod_all = "0", *opt_scan = "1",
-		  *opt_cgroups = "", *opt_prefixes = "";
+		  *opt_cgroups = "", *opt_prefixes = "", *opt_proc_ringbuf_mb = "2",
+		  *opt_pin_dir, *opt_delivery_ms = "10";
 static struct wire_out out;
 static void *out_sock;
 static struct cbpf *cb;
 static uint64_t clock_ns;     /* last wall-clock offset refresh */
 /* Records submitted without a wakeup (bpf/lib/vigil_common.h: within wake_ns of the
- * last one) can only exist right after activity: poll for them quickly then, and
- * otherwise sleep until the ring wakes us or the clock needs a refresh. */
-#define DRAIN_FAST_MS 2
-#define DRAIN_IDLE_MS 10000
+ * last one) can only exist right after activity: poll for them every delivery_ms
+ * then (--delivery-ms: the bound on how long a record waits in the ring while records
+ * flow; what that drain finds leaves as one batch through the whole pipeline), and
+ * otherwise sleep until the ring wakes us or the clock needs a refresh. 0: a wakeup
+ * per record, the least latency and the most CPU. */
+static unsigned delivery_ms;
+#define DRAIN_IDLE_MS 1000 /* also the bound for a record whose commit outran a promise */
 static int64_t scanned;	 /* processes sent by the start-up scan */
 static int scan_pending; /* the scan runs first thing in the loop (sends may block) */
 
 static const struct stage_opt opts[] = {
 	{ "output", &opt_output, NULL, "PUSH endpoint to bind (default ipc://RUNDIR/collector.out)" },
 	{ "hwm", &opt_hwm, NULL, "high-water mark of the output (default 10000)" },
-	{ "ringbuf-mb", &opt_ringbuf_mb, NULL, "ring buffer size in MiB, a power of 2 (default 8)" },
+	{ "ringbuf-mb", &opt_ringbuf_mb, NULL,
+	  "file/net/priv ring buffer size in MiB, a power of 2 (default 4)" },
+	{ "proc-ringbuf-mb", &opt_proc_ringbuf_mb, NULL,
+	  "process lifecycle ring buffer size in MiB, a power of 2 (default 2)" },
+	{ "delivery-ms", &opt_delivery_ms, NULL,
+	  "while records flow, the longest one waits in the ring, ms; 0: a wakeup per "
+	  "record (default 10)" },
+	{ "pin-dir", &opt_pin_dir, NULL,
+	  "bpffs directory for links and maps (default /sys/fs/bpf/vigil-collector[-<hash of "
+	  "run directory and name>]; \"none\": no pins)" },
 	{ "events", &opt_events, NULL,
 	  "event kinds sent, comma-separated: process,file,net,priv (default process)" },
 	{ "chmod-all", &opt_chmod_all, NULL, "1: every chmod, 0: only setuid/setgid (default 0)" },
@@ -82,13 +96,25 @@ static int drain_ring(struct stage *st)
 	return n > 0 ? n : 0;
 }
 
+/* Records are flowing: drain again in delivery_ms, and tell the programs so
+ * (no wakeup needed until then: one drain per tick instead of one per record). */
+static void fast(struct stage *st)
+{
+	if (!delivery_ms) { /* every record wakes us: the timer only catches stragglers */
+		stage_set_timer(st, 1);
+		return;
+	}
+	stage_set_timer(st, delivery_ms);
+	cbpf_polling(cb, mono_ns() + delivery_ms * 1000000ull);
+}
+
 /* The ring woke us: records after these may follow without a wakeup. */
 static void drain(struct stage *st, void *arg)
 {
 	(void)arg;
 	(*stage_counter(st, "drain.wakeups"))++;
-	if (drain_ring(st) > 0)
-		stage_set_timer(st, DRAIN_FAST_MS);
+	if (drain_ring(st) > 0 || cbpf_pending(cb))
+		fast(st);
 }
 
 /* Records submitted without a wakeup are collected here at the latest. */
@@ -99,7 +125,10 @@ static void timer(struct stage *st)
 
 	/* records the kernel submitted without a wakeup: each waited for this tick */
 	*stage_counter(st, "drain.timer_records") += (uint64_t)n;
-	stage_set_timer(st, n > 0 ? DRAIN_FAST_MS : DRAIN_IDLE_MS);
+	if (n > 0 || cbpf_pending(cb))
+		fast(st);
+	else
+		stage_set_timer(st, DRAIN_IDLE_MS);
 	if (now - clock_ns >= 10000000000ull) { /* follow wall-clock adjustments */
 		cbpf_refresh_clock(cb);
 		clock_ns = now;
@@ -205,6 +234,42 @@ static int prefixes_parse(const char *list, char *buf, size_t len, const char **
 	return n;
 }
 
+/* The default pin directory: a fixed name for the default run directory and
+ * name, else one per run directory and instance name, so trees never share. */
+static const char *default_pin_dir(const char *rundir, const char *name, char *buf, size_t len)
+{
+	uint64_t h = 1469598103934665603ull;
+
+	if ((!strcmp(rundir, "/run/vigil") || !strcmp(rundir, "/run/vigil/")) &&
+	    !strcmp(name, "collector"))
+		return "/sys/fs/bpf/vigil-collector";
+	for (const char *p = rundir; *p; p++)
+		h = (h ^ (unsigned char)*p) * 1099511628211ull;
+	h = (h ^ '/') * 1099511628211ull;
+	for (const char *p = name; *p; p++)
+		h = (h ^ (unsigned char)*p) * 1099511628211ull;
+	snprintf(buf, len, "/sys/fs/bpf/vigil-collector-%016llx", (unsigned long long)h);
+	return buf;
+}
+
+/* Whether the directory that holds path is on a bpffs (pins can go there). */
+static int on_bpffs(const char *path)
+{
+	char dir[256];
+	struct statfs sf;
+	char *slash;
+
+	snprintf(dir, sizeof(dir), "%s", path);
+	slash = strrchr(dir, '/');
+	if (!slash)
+		return 0;
+	if (slash == dir)
+		slash[1] = '\0';
+	else
+		*slash = '\0';
+	return statfs(dir, &sf) == 0 && (unsigned long)sf.f_type == 0xcafe4a11ul; /* BPF_FS_MAGIC */
+}
+
 /* Probe the kernel: a missing minimum is fatal (-1), anything else a warning
  * naming what is lost; the summary goes to status info. */
 static int probe(struct stage *st)
@@ -237,6 +302,10 @@ static int setup(struct stage *st)
 	char a[512], err[512];
 	int hwm = atoi(opt_hwm);
 	size_t rb = strtoul(opt_ringbuf_mb, NULL, 10) << 20;
+	size_t prb = strtoul(opt_proc_ringbuf_mb, NULL, 10) << 20;
+	char pb[96];
+	const char *pin;
+	int busy = 0;
 	static uint64_t cgroups[VIGIL_CGROUPS_MAX];
 	static char pbuf[VIGIL_PREFIXES_MAX * VIGIL_PREFIX_LEN];
 	static const char *prefixes[VIGIL_PREFIXES_MAX];
@@ -247,9 +316,26 @@ static int setup(struct stage *st)
 
 	if (ops < 0 || ncg < 0 || npre < 0)
 		return EXIT_PERM;
-	if (rb == 0 || (rb & (rb - 1))) {
-		log_error("--ringbuf-mb must be a power of two");
+	char *end;
+	unsigned long dms = strtoul(opt_delivery_ms, &end, 10);
+
+	if (*end || !*opt_delivery_ms || dms > 1000) {
+		log_error("--delivery-ms: want 0..1000, got '%s'", opt_delivery_ms);
 		return EXIT_PERM;
+	}
+	delivery_ms = (unsigned)dms;
+	if (rb == 0 || (rb & (rb - 1)) || prb == 0 || (prb & (prb - 1))) {
+		log_error("--ringbuf-mb and --proc-ringbuf-mb must be powers of two");
+		return EXIT_PERM;
+	}
+	pin = opt_pin_dir ? opt_pin_dir
+			  : default_pin_dir(stage_rundir(st), stage_name(st), pb, sizeof(pb));
+	if (!strcmp(pin, "none"))
+		pin = NULL;
+	else if (!on_bpffs(pin)) {
+		log_warn("%s is not on a mounted bpffs: nothing pinned (a restart re-attaches "
+			 "and loses what happens meanwhile)", pin);
+		pin = NULL;
 	}
 	out_sock = stage_socket(st, ZMQ_PUSH, hwm);
 	if (!opt_output)
@@ -262,12 +348,21 @@ static int setup(struct stage *st)
 	if (probe(st) < 0)
 		return EXIT_PERM;
 	/* the final filter goes in before attach: nothing unwanted leaks at start */
-	if (cbpf_open(&cb, rb, (uint64_t)ops, atoi(opt_chmod_all), &scope, err,
-		      sizeof(err)) < 0) {
-		/* No BTF, no ring buffer, no tracepoints: nothing to retry. */
+	struct cbpf_opts co = { .ringbuf_bytes = rb, .proc_ringbuf_bytes = prb,
+				.ops = (uint64_t)ops, .chmod_all = atoi(opt_chmod_all),
+				.scope = &scope, .pin_dir = pin,
+				.owner = stage_rundir(st), .wake_every = delivery_ms == 0 };
+
+	if (cbpf_open_opts(&cb, &co, &busy, err, sizeof(err)) < 0) {
+		/* another collector on our pins may be on its way out: retry; no BTF,
+		 * no ring buffer, no tracepoints: nothing to retry. */
 		log_error("BPF: %s", err);
-		return EXIT_PERM;
+		return busy ? EXIT_TEMP : EXIT_PERM;
 	}
+	if (cbpf_pin_note(cb)[0])
+		log_info("pins: %s", cbpf_pin_note(cb));
+	stage_info(st, "pin_dir", "%s", pin ? pin : "none");
+	*stage_counter(st, "pins.adopted_links") = (uint64_t)cbpf_adopted(cb);
 	if (cbpf_note(cb)[0])
 		log_warn("BPF: not everything is available: %s", cbpf_note(cb));
 	scan_pending = atoi(opt_scan) != 0;
@@ -278,6 +373,8 @@ static int setup(struct stage *st)
 	stage_info(st, "cgroups", "%s", ncg ? opt_cgroups : "all");
 	stage_info(st, "file_prefixes", "%s", npre ? opt_prefixes : "all");
 	stage_info(st, "ringbuf_bytes", "%zu", rb);
+	stage_info(st, "proc_ringbuf_bytes", "%zu", prb);
+	stage_info(st, "delivery_ms", "%u%s", delivery_ms, delivery_ms ? "" : " (a wakeup per record)");
 	cbpf_prog_ids(cb, err, sizeof(err));
 	stage_info(st, "prog_ids", "%s", err);
 	stage_watch(st, NULL, cbpf_fd(cb), drain, NULL);
@@ -288,7 +385,9 @@ static int setup(struct stage *st)
 static void shutdown_(struct stage *st)
 {
 	(void)st;
-	cbpf_close(cb); /* detaches every program: nothing stays attached after we exit */
+	/* a clean stop: detach every program and remove the pins (kill -9 leaves
+	 * them, so the next collector adopts the links and drains the ring) */
+	cbpf_close(cb);
 	zmq_close(out_sock);
 	wire_out_free(&out);
 }
@@ -301,7 +400,7 @@ int main(int argc, char **argv)
 		.opts = opts,
 		.setup = setup,
 		.timer = timer,
-		.timer_ms = DRAIN_FAST_MS,
+		.timer_ms = 1, /* the first tick runs the start-up scan */
 		.status = status,
 		.shutdown = shutdown_,
 	};

@@ -41,6 +41,8 @@ enum {
 /* Field names whose Tetragon type needs a rule. Only names that mean the same
  * type wherever they occur in Tetragon's event protos are listed: e.g. `id` is
  * uint64 in TracingPolicyStatus but uint32 in SyscallId, so it stays a number. */
+#define TJ_SLOTS 256 /* hash slots for the rules below: a power of 2, > 2x their number */
+
 static const struct tj_rule {
 	const char *name;
 	unsigned flags;
@@ -127,24 +129,66 @@ static void tj_generic(const msgpack_object *o, struct strbuf *out, int depth);
 static void tj_ev_value(const msgpack_object *o, unsigned flags, struct strbuf *out, int depth);
 
 /* Look up the rule flags for a key; non-string keys have none. */
+/* Slot of a name in tj_rule_slot: FNV-1a, masked. */
+static unsigned tj_hash(const char *p, size_t n)
+{
+	uint32_t h = 2166136261u;
+
+	while (n--)
+		h = (h ^ (unsigned char)*p++) * 16777619u;
+	return h & (TJ_SLOTS - 1);
+}
+
+/* The rule flags of a key: a hash table built once (this runs for every key of every
+ * event, and most keys have no rule). */
 static unsigned tj_key_flags(const msgpack_object *k)
 {
-	/* Rule-name lengths, measured once: this runs for every key of every event. */
-	static size_t len[sizeof tj_rules / sizeof tj_rules[0]];
-	static int measured;
+	static uint8_t slot[TJ_SLOTS]; /* index + 1 into tj_rules; 0: empty */
+	static uint8_t len[sizeof tj_rules / sizeof tj_rules[0]];
+	static int built;
+	unsigned h;
 
-	if (!measured) {
-		for (size_t i = 0; i < sizeof tj_rules / sizeof tj_rules[0]; i++)
-			len[i] = strlen(tj_rules[i].name);
-		measured = 1;
+	if (!built) {
+		for (size_t i = 0; i < sizeof tj_rules / sizeof tj_rules[0]; i++) {
+			len[i] = (uint8_t)strlen(tj_rules[i].name);
+			for (h = tj_hash(tj_rules[i].name, len[i]); slot[h]; h = (h + 1) & (TJ_SLOTS - 1))
+				;
+			slot[h] = (uint8_t)(i + 1);
+		}
+		built = 1;
 	}
 	if (k->type != MSGPACK_OBJECT_STR || k->via.str.size == 0)
 		return 0;
-	for (size_t i = 0; i < sizeof tj_rules / sizeof tj_rules[0]; i++)
-		if (k->via.str.size == len[i] && k->via.str.ptr[0] == tj_rules[i].name[0] &&
-		    memcmp(k->via.str.ptr, tj_rules[i].name, len[i]) == 0)
+	for (h = tj_hash(k->via.str.ptr, k->via.str.size); slot[h]; h = (h + 1) & (TJ_SLOTS - 1)) {
+		size_t i = slot[h] - 1u;
+
+		if (k->via.str.size == len[i] && memcmp(k->via.str.ptr, tj_rules[i].name, len[i]) == 0)
 			return tj_rules[i].flags;
+	}
 	return 0;
+}
+
+/* Append an unsigned integer in decimal (printf is a tenth of an event's encoding). */
+static void tj_u64(struct strbuf *out, uint64_t v)
+{
+	char b[20];
+	int i = sizeof(b);
+
+	do
+		b[--i] = (char)('0' + v % 10);
+	while (v /= 10);
+	strbuf_append(out, b + i, sizeof(b) - (size_t)i);
+}
+
+/* Append n digits of v, zero-padded. */
+static void tj_digits(struct strbuf *out, uint32_t v, int n)
+{
+	char b[10];
+	int i;
+
+	for (i = n - 1; i >= 0; i--, v /= 10)
+		b[i] = (char)('0' + v % 10);
+	strbuf_append(out, b, (size_t)n);
 }
 
 /* Length of the valid UTF-8 sequence at p (n bytes available), or 0 if the
@@ -341,23 +385,40 @@ static void tj_float(struct strbuf *out, double d, int is32)
 /* Append a Timestamp as protojson does: "YYYY-MM-DDThh:mm:ss[.fff[fff[fff]]]Z". */
 static void tj_timestamp(struct strbuf *out, int64_t secs, uint32_t nsec)
 {
+	/* Events come in time order: the date and time of the last second are reused. */
+	static int64_t last_secs = INT64_MIN;
+	static char last[64];
+	static int last_len;
 	struct tm tm;
 	time_t t = (time_t)secs;
 
-	if (!gmtime_r(&t, &tm)) { /* not reachable for 64-bit ns inputs; stay valid */
-		strbuf_appendf(out, "\"%" PRId64 "\"", secs);
-		return;
+	if (secs != last_secs) {
+		if (!gmtime_r(&t, &tm)) { /* not reachable for 64-bit ns inputs; stay valid */
+			strbuf_appendf(out, "\"%" PRId64 "\"", secs);
+			return;
+		}
+		last_len = snprintf(last, sizeof(last), "\"%04d-%02d-%02dT%02d:%02d:%02d",
+				    tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour,
+				    tm.tm_min, tm.tm_sec);
+		if (last_len < 0 || last_len >= (int)sizeof(last)) {
+			strbuf_appendf(out, "\"%" PRId64 "\"", secs);
+			return;
+		}
+		last_secs = secs;
 	}
-	strbuf_appendf(out, "\"%04d-%02d-%02dT%02d:%02d:%02d", tm.tm_year + 1900, tm.tm_mon + 1,
-		       tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec);
+	strbuf_append(out, last, (size_t)last_len);
 	if (nsec == 0)
 		;
-	else if (nsec % 1000000 == 0)
-		strbuf_appendf(out, ".%03" PRIu32, nsec / 1000000);
-	else if (nsec % 1000 == 0)
-		strbuf_appendf(out, ".%06" PRIu32, nsec / 1000);
-	else
-		strbuf_appendf(out, ".%09" PRIu32, nsec);
+	else if (nsec % 1000000 == 0) {
+		strbuf_putc(out, '.');
+		tj_digits(out, nsec / 1000000, 3);
+	} else if (nsec % 1000 == 0) {
+		strbuf_putc(out, '.');
+		tj_digits(out, nsec / 1000, 6);
+	} else {
+		strbuf_putc(out, '.');
+		tj_digits(out, nsec, 9);
+	}
 	strbuf_append(out, "Z\"", 2);
 }
 
@@ -409,10 +470,15 @@ static void tj_scalar(const msgpack_object *o, struct strbuf *out)
 			strbuf_append(out, "false", 5);
 		break;
 	case MSGPACK_OBJECT_POSITIVE_INTEGER:
-		strbuf_appendf(out, "%" PRIu64, o->via.u64);
+		tj_u64(out, o->via.u64);
 		break;
 	case MSGPACK_OBJECT_NEGATIVE_INTEGER:
-		strbuf_appendf(out, "%" PRId64, o->via.i64);
+		if (o->via.i64 < 0) {
+			strbuf_putc(out, '-');
+			tj_u64(out, 0 - (uint64_t)o->via.i64);
+		} else {
+			tj_u64(out, (uint64_t)o->via.i64);
+		}
 		break;
 	case MSGPACK_OBJECT_FLOAT32:
 		tj_float(out, o->via.f64, 1);
@@ -498,12 +564,59 @@ static int tj_is_empty(const msgpack_object *o, unsigned flags)
 
 /* Append the members of map m with event rules, after *first members already
  * written; keys named in skip (NULL-terminated, may be NULL) are left out. */
+static int tj_keyis(const msgpack_object *k, const char *s)
+{
+	return k->type == MSGPACK_OBJECT_STR && k->via.str.size == strlen(s) &&
+	       memcmp(k->via.str.ptr, s, k->via.str.size) == 0;
+}
+
+/* Process fields that are facts of an exec: in the export on process_exec's process
+ * only, unless tj_set_process_details(1). Every event carries them through the
+ * pipeline (policies match on capabilities); writing them into each line made
+ * lines of 5 KB, most of it the same two capability lists. Tetragon too leaves
+ * them out unless asked (its --enable-process-cred and --enable-process-ns). */
+static const char *const tj_details[] = {"cap", "ns", "process_credentials", NULL};
+static int tj_all_details;
+
+void tj_set_process_details(int all)
+{
+	tj_all_details = all;
+}
+
 static void tj_ev_members(const msgpack_object *m, int keep_all, const char *const *skip,
-			  struct strbuf *out, int depth, int *first)
+			  struct strbuf *out, int depth, int *first, unsigned trim);
+
+/* Append a Process map (or an array of them, for ancestors) without tj_details. */
+static void tj_trimmed(const msgpack_object *v, struct strbuf *out, int depth)
+{
+	int first = 1;
+
+	if (v->type == MSGPACK_OBJECT_ARRAY) {
+		strbuf_putc(out, '[');
+		for (uint32_t i = 0; i < v->via.array.size; i++) {
+			if (i)
+				strbuf_putc(out, ',');
+			tj_trimmed(&v->via.array.ptr[i], out, depth + 1);
+		}
+		strbuf_putc(out, ']');
+	} else if (v->type == MSGPACK_OBJECT_MAP && depth <= TJ_MAX_DEPTH) {
+		strbuf_putc(out, '{');
+		tj_ev_members(v, 0, tj_details, out, depth, &first, 0);
+		strbuf_putc(out, '}');
+	} else {
+		tj_ev_value(v, 0, out, depth);
+	}
+}
+
+#define TJ_TRIM_PROCESS 1u /* top level: process, parent, ancestors lose tj_details */
+#define TJ_TRIM_KIN 2u	   /* top level: parent and ancestors do */
+
+static void tj_ev_members(const msgpack_object *m, int keep_all, const char *const *skip,
+			  struct strbuf *out, int depth, int *first, unsigned trim)
 {
 	for (uint32_t i = 0; i < m->via.map.size; i++) {
 		const msgpack_object *k = &m->via.map.ptr[i].key, *v = &m->via.map.ptr[i].val;
-		int skipped = 0;
+		int skipped = 0, trimmed = 0;
 		for (const char *const *s = skip; s && *s && k->type == MSGPACK_OBJECT_STR; s++)
 			if (k->via.str.size == strlen(*s) &&
 			    memcmp(k->via.str.ptr, *s, k->via.str.size) == 0)
@@ -512,12 +625,18 @@ static void tj_ev_members(const msgpack_object *m, int keep_all, const char *con
 		unsigned flags = keep_all ? 0 : tj_key_flags(k);
 		if (skipped || (!keep_all && tj_is_empty(v, flags)))
 			continue;
+		if (trim)
+			trimmed = ((trim & TJ_TRIM_PROCESS) && tj_keyis(k, "process")) ||
+				  tj_keyis(k, "parent") || tj_keyis(k, "ancestors");
 		size_t mark = out->len;
 		if (!*first)
 			strbuf_putc(out, ',');
 		tj_key(k, out, depth + 1);
 		size_t vstart = out->len;
-		tj_ev_value(v, flags, out, depth + 1);
+		if (trimmed)
+			tj_trimmed(v, out, depth + 1);
+		else
+			tj_ev_value(v, flags, out, depth + 1);
 		if (!keep_all && !(flags & TJ_KEEP) && out->len - vstart == 2 &&
 		    memcmp(out->buf + vstart, "{}", 2) == 0) {
 			strbuf_truncate(out, mark); /* every member was empty */
@@ -551,7 +670,7 @@ static void tj_ev_value(const msgpack_object *o, unsigned flags, struct strbuf *
 		break;
 	case MSGPACK_OBJECT_MAP:
 		strbuf_putc(out, '{');
-		tj_ev_members(o, (flags & TJ_STRMAP) != 0, NULL, out, depth, &first);
+		tj_ev_members(o, (flags & TJ_STRMAP) != 0, NULL, out, depth, &first, 0);
 		strbuf_putc(out, '}');
 		break;
 	case MSGPACK_OBJECT_ARRAY:
@@ -595,7 +714,9 @@ int tj_event_line(const char *type, const msgpack_object *ev, struct strbuf *out
 	strbuf_putc(out, '{');
 	tj_str(out, type, strlen(type));
 	strbuf_append(out, ":{", 2);
-	tj_ev_members(ev, 0, skipped, out, 1, &first);
+	tj_ev_members(ev, 0, skipped, out, 1, &first,
+		      tj_all_details ? 0 : strcmp(type, "process_exec") ? TJ_TRIM_PROCESS | TJ_TRIM_KIN
+									: TJ_TRIM_KIN);
 	strbuf_putc(out, '}');
 	/* GetEventsResponse's own fields, in Tetragon's order: node_name=1000, time=1001. */
 	for (const char *const *l = lifted; *l; l++) {

@@ -24,6 +24,10 @@
  * Returns 0, or -1 with nothing appended if ev is not a map or type is NULL. */
 int tj_event_line(const char *type, const msgpack_object *ev, struct strbuf *out);
 
+/* Process fields that are facts of the exec (cap, ns, process_credentials) are written
+ * on process_exec's process only; 1: on every Process (process, parent, ancestors). */
+void tj_set_process_details(int all);
+
 /* Append o as plain JSON, with no Tetragon rules: nothing is omitted, integers
  * are numbers, bin is base64, non-string map keys are stringified. When key is
  * not NULL, "key": is written first, so callers can build objects member by

@@ -7,7 +7,7 @@
 #include <zmq.h>
 
 const char *const wire_drop_name[WIRE_DROP_N] = {
-	"multipart", "malformed", "not_map", "version", "envelope", "unknown_type", "body",
+	"malformed", "not_map", "version", "envelope", "unknown_type", "body",
 };
 
 static struct log_rl wire_rl = LOG_RL_INIT(2, 10);
@@ -53,16 +53,127 @@ int wire_get_str(const msgpack_object *map, const char *key, const char **p, siz
 	return 0;
 }
 
+/* Read a msgpack length of n big-endian bytes at p. */
+static uint64_t mp_be(const unsigned char *p, int n)
+{
+	uint64_t v = 0;
+
+	while (n--)
+		v = v << 8 | *p++;
+	return v;
+}
+
+/* The end of the msgpack object at p (NULL if it overruns end): a walk over headers
+ * only, so forwarding a body copies its bytes instead of re-encoding its objects. */
+static const unsigned char *mp_skip(const unsigned char *p, const unsigned char *end)
+{
+	uint64_t todo = 1;
+
+	while (todo) {
+		unsigned c;
+		uint64_t len = 0, kids = 0;
+		int hdr = 1;
+
+		if (p >= end)
+			return NULL;
+		todo--;
+		c = *p;
+		if (c <= 0x7f || c >= 0xe0 || c == 0xc0 || c == 0xc2 || c == 0xc3)
+			;
+		else if (c >= 0x80 && c <= 0x8f)
+			kids = 2 * (uint64_t)(c & 0x0f);
+		else if (c >= 0x90 && c <= 0x9f)
+			kids = c & 0x0f;
+		else if (c >= 0xa0 && c <= 0xbf)
+			len = c & 0x1f;
+		else if (c >= 0xc4 && c <= 0xc6) { /* bin 8/16/32 */
+			hdr = 1 + (1 << (c - 0xc4));
+			if (p + hdr > end)
+				return NULL;
+			len = mp_be(p + 1, hdr - 1);
+		} else if (c >= 0xc7 && c <= 0xc9) { /* ext 8/16/32 */
+			hdr = 2 + (1 << (c - 0xc7));
+			if (p + hdr > end)
+				return NULL;
+			len = mp_be(p + 1, hdr - 2);
+		} else if (c == 0xca || c == 0xcb) /* float 32/64 */
+			len = c == 0xca ? 4 : 8;
+		else if (c >= 0xcc && c <= 0xd3) /* uint/int 8..64 */
+			len = 1u << ((c - 0xcc) & 3);
+		else if (c >= 0xd4 && c <= 0xd8) /* fixext 1..16 */
+			len = 1 + (1u << (c - 0xd4));
+		else if (c >= 0xd9 && c <= 0xdb) { /* str 8/16/32 */
+			hdr = 1 + (1 << (c - 0xd9));
+			if (p + hdr > end)
+				return NULL;
+			len = mp_be(p + 1, hdr - 1);
+		} else if (c >= 0xdc && c <= 0xdf) { /* array/map 16/32 */
+			hdr = 1 + (c & 1 ? 4 : 2);
+			if (p + hdr > end)
+				return NULL;
+			kids = mp_be(p + 1, hdr - 1) * (c >= 0xde ? 2 : 1);
+		} else
+			return NULL; /* 0xc1: never used */
+		if (len > (uint64_t)(end - p) - (uint64_t)hdr)
+			return NULL;
+		p += hdr + len;
+		todo += kids;
+	}
+	return p;
+}
+
+/* Find the bytes of the envelope's "ev" value (its map is at buf). */
+static void wire_find_ev(struct wire_msg *m, const void *buf, size_t len)
+{
+	const unsigned char *p = buf, *end = p + len, *v;
+	uint64_t n;
+
+	if (!len)
+		return;
+	if ((*p & 0xf0) == 0x80) {
+		n = *p & 0x0f;
+		p++;
+	} else if ((*p == 0xde || *p == 0xdf) && len >= 5) {
+		n = mp_be(p + 1, *p == 0xde ? 2 : 4);
+		p += *p == 0xde ? 3 : 5;
+	} else
+		return;
+	while (n--) {
+		int is_ev = p + 3 <= end && p[0] == 0xa2 && p[1] == 'e' && p[2] == 'v';
+
+		if (!(p = mp_skip(p, end)))
+			return;
+		/* The frame is exactly one object (checked): the last value ends with it, so
+		 * the usual envelope, ev last, is found without walking the body. */
+		v = n == 0 ? end : mp_skip(p, end);
+		if (!v)
+			return;
+		if (is_ev && !m->ev_raw) { /* the first "ev", as wire_get finds */
+			m->ev_raw = (const char *)p;
+			m->ev_raw_len = (size_t)(v - p);
+		}
+		p = v;
+	}
+}
+
 /* Validate the envelope (docs/wire.md §3). On failure m->up is still to be destroyed. */
-static int wire_check(struct wire_msg *m, const void *buf, size_t len, enum wire_drop *why)
+static int wire_check(struct wire_msg *m, const void *buf, size_t len, enum wire_drop *why,
+		      msgpack_zone *zone)
 {
 	const msgpack_object *o, *ev;
 	size_t off = 0;
 	uint64_t v;
+	int r;
 
-	if (len > WIRE_MAX_MSG ||
-	    msgpack_unpack_next(&m->up, buf, len, &off) != MSGPACK_UNPACK_SUCCESS ||
-	    off != len) {
+	/* With a zone of the receiver's own (cleared per message) rather than a new one
+	 * per message: a malloc and free of 8 KiB saved per envelope. */
+	if (len > WIRE_MAX_MSG)
+		r = -1;
+	else if (zone)
+		r = msgpack_unpack(buf, len, &off, zone, &m->up.data);
+	else
+		r = msgpack_unpack_next(&m->up, buf, len, &off);
+	if (r != MSGPACK_UNPACK_SUCCESS || off != len) {
 		*why = WIRE_DROP_MALFORMED;
 		return -1;
 	}
@@ -84,6 +195,7 @@ static int wire_check(struct wire_msg *m, const void *buf, size_t len, enum wire
 		return -1;
 	}
 	m->ev = ev;
+	wire_find_ev(m, buf, len);
 	return 0;
 }
 
@@ -91,7 +203,7 @@ int wire_decode(const void *buf, size_t len, struct wire_msg *m, enum wire_drop 
 {
 	memset(m, 0, sizeof(*m));
 	msgpack_unpacked_init(&m->up);
-	if (wire_check(m, buf, len, why) < 0) {
+	if (wire_check(m, buf, len, why, NULL) < 0) {
 		msgpack_unpacked_destroy(&m->up);
 		return -1;
 	}
@@ -105,6 +217,8 @@ void wire_in_init(struct wire_in *in, struct stage *st, void *sock)
 	memset(in, 0, sizeof(*in));
 	in->st = st;
 	in->sock = sock;
+	if (!msgpack_zone_init(&in->zone, MSGPACK_ZONE_CHUNK_SIZE))
+		log_panic("out of memory");
 	in->c_in = stage_counter(st, "in");
 	in->c_gap_total = stage_counter(st, "gap_total");
 	in->c_resets = stage_counter(st, "reset_total");
@@ -166,30 +280,18 @@ static void wire_track(struct wire_in *in, const struct wire_msg *m)
 int wire_recv(struct wire_in *in, struct wire_msg *m)
 {
 	enum wire_drop why;
-	int more;
-	size_t ml = sizeof(more);
 
+	/* Every frame is one envelope, whether it came alone or in a batch (docs/wire.md
+	 * §2): ZeroMQ delivers a multipart message whole, so frames are read one by one. */
 	memset(m, 0, sizeof(*m));
 	zmq_msg_init(&in->zm);
 	if (zmq_msg_recv(&in->zm, in->sock, ZMQ_DONTWAIT) < 0) {
 		zmq_msg_close(&in->zm);
 		return 0;
 	}
-	zmq_getsockopt(in->sock, ZMQ_RCVMORE, &more, &ml);
-	if (more) {
-		while (more) {
-			zmq_msg_close(&in->zm);
-			zmq_msg_init(&in->zm);
-			zmq_msg_recv(&in->zm, in->sock, 0);
-			zmq_getsockopt(in->sock, ZMQ_RCVMORE, &more, &ml);
-		}
-		zmq_msg_close(&in->zm);
-		wire_drop(in, WIRE_DROP_MULTIPART, NULL);
-		return -1;
-	}
-	msgpack_unpacked_init(&m->up);
-	if (wire_check(m, zmq_msg_data(&in->zm), zmq_msg_size(&in->zm), &why) < 0) {
-		msgpack_unpacked_destroy(&m->up);
+	msgpack_unpacked_init(&m->up); /* zone stays NULL: the data lives in in->zone */
+	if (wire_check(m, zmq_msg_data(&in->zm), zmq_msg_size(&in->zm), &why, &in->zone) < 0) {
+		msgpack_zone_clear(&in->zone);
 		zmq_msg_close(&in->zm);
 		wire_drop(in, why, NULL);
 		return -1;
@@ -202,7 +304,8 @@ int wire_recv(struct wire_in *in, struct wire_msg *m)
 
 void wire_msg_done(struct wire_in *in, struct wire_msg *m)
 {
-	msgpack_unpacked_destroy(&m->up);
+	msgpack_unpacked_destroy(&m->up); /* nothing when the data is in in->zone */
+	msgpack_zone_clear(&in->zone);
 	if (m->raw)
 		zmq_msg_close(&in->zm);
 	m->raw = NULL;
@@ -259,6 +362,11 @@ int wire_forward(struct wire_out *o, const struct wire_msg *m)
 	char type[64];
 
 	snprintf(type, sizeof(type), "%.*s", (int)m->type_len, m->type);
-	msgpack_pack_object(wire_begin(o, type), *m->ev);
+	if (m->ev_raw) { /* the body's bytes as they came: no re-encoding */
+		wire_begin(o, type);
+		msgpack_sbuffer_write(&o->sb, m->ev_raw, m->ev_raw_len);
+	} else {
+		msgpack_pack_object(wire_begin(o, type), *m->ev);
+	}
 	return wire_end(o);
 }

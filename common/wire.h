@@ -1,5 +1,5 @@
 /* wire.h — vigil wire protocol v1 (docs/wire.md): one ZeroMQ frame = one msgpack
- * envelope {v, type, src, seq, ev}. Receiving validates, counts drops by reason and
+ * envelope {v, type, src, seq, ev}; a multipart message is a batch of envelopes. Receiving validates, counts drops by reason and
  * sequence gaps per producer; sending numbers messages and publishes on the tap. */
 #ifndef VIGIL_WIRE_H
 #define VIGIL_WIRE_H
@@ -28,6 +28,8 @@ struct wire_msg {
 	size_t src_len;
 	uint64_t seq;
 	const msgpack_object *ev;  /* always a map */
+	const char *ev_raw;        /* ev's msgpack bytes in the frame (forwarding copies them) */
+	size_t ev_raw_len;
 	msgpack_unpacked up;
 	zmq_msg_t *raw;
 };
@@ -39,11 +41,11 @@ struct wire_in {
 	uint64_t *c_drop[8];
 	zmq_msg_t zm;
 	int have_zm;
+	msgpack_zone zone; /* the received message's objects, cleared per message */
 };
 
 /* Drop reasons, in the order checked (docs/wire.md §3). */
 enum wire_drop {
-	WIRE_DROP_MULTIPART,
 	WIRE_DROP_MALFORMED,
 	WIRE_DROP_NOT_MAP,
 	WIRE_DROP_VERSION,

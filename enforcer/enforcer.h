@@ -58,7 +58,7 @@ struct enfp_policy {
 	enum enfp_state state;
 	int tier;                   /* ENF_T_* of its file/exec rules (or CGROUP) */
 	int net_tier;               /* ENF_T_* of its connect rules: CGROUP, or LSM */
-	char tiers[48];             /* e.g. "cgroup+sigkill" */
+	char tiers[96];             /* e.g. "cgroup+sigkill" */
 	char why[200];              /* why it is disarmed */
 };
 
@@ -91,10 +91,11 @@ void enfp_pods_free(struct enfp_pods *pods);
 int enfp_pod_matches(const struct enfp_policy *p, const struct enfp_pod *pod);
 
 /* What may never be blocked (self-protection). */
+#define ENFP_PROTECT_CGIDS 32
 struct enfp_protect {
 	struct enfp_strs bins;      /* vigil's stages, s6, PID 1's binary */
 	struct enfp_strs paths;     /* files and directories vigil needs (prefixes) */
-	uint64_t cgids[4];          /* vigil's own cgroup */
+	uint64_t cgids[ENFP_PROTECT_CGIDS]; /* vigil's own cgroup and its ancestors */
 	int ncgids;
 };
 void enfp_protect_init(struct enfp_protect *pr, const char *rundir, const char *pin_dir);
@@ -121,8 +122,13 @@ int enfb_has_lsm(const struct enfb *b);
 const char *enfb_lsm_hooks(const struct enfb *b);
 /* Is the bounded-loop build (kernels without bpf_loop) loaded? */
 int enfb_noloop(const struct enfb *b);
+/* Do the cgroup network hooks give the policy's errno (bpf_set_retval), not EPERM? */
+int enfb_net_retval(const struct enfb *b);
 /* Which programs are attached, e.g. "cgroup:4 sigkill:3 killmap:1 lsm:0". */
 const char *enfb_attached(const struct enfb *b);
+/* Programs whose links could not be pinned (they lapse while the enforcer restarts),
+ * comma-separated; "" when every link is pinned. */
+const char *enfb_unpinned(const struct enfb *b);
 /* Generation in force in the kernel (0 none): survives a restart through the pins. */
 uint64_t enfb_generation(const struct enfb *b);
 /* Decide tiers, compile s into the idle slot, flip, clear the old slot. Policies that

@@ -34,11 +34,13 @@ struct enfb {
 	int lsm;
 	uint32_t lsm_kinds;         /* 1 << ENF_K_* whose LSM hook is attached */
 	int noloop;                 /* the variant without bpf_loop is loaded */
+	int retval;                 /* cgroup programs give the policy's errno (bpf_set_retval) */
 	char lsm_hooks[200];
 	struct ring_buffer *rb;
 	void (*cb)(void *, const struct enf_event *);
 	void *cb_arg;
 	char attached[160];
+	char unpinned[160];         /* links the kernel cannot pin (perf-event tracepoints) */
 	int adopted;
 	struct bpf_link *iter_link;
 };
@@ -95,12 +97,76 @@ static int want_noloop(void)
 	return libbpf_probe_bpf_helper(BPF_PROG_TYPE_TRACEPOINT, BPF_FUNC_loop, NULL) != 1;
 }
 
-/* Open the variant chosen for this kernel. */
-static struct enforce_bpf *skel_open(int noloop)
+/* Can cgroup sock_addr programs set the syscall's errno (bpf_set_retval, 5.18+)?
+ * VIGIL_ENF_NO_SETRETVAL=1 pretends not (to test the EPERM fallback). */
+static int want_retval(void)
 {
-	if (noloop)
-		return (struct enforce_bpf *)enforce_noloop_bpf__open();
-	return enforce_bpf__open();
+	const char *f = getenv("VIGIL_ENF_NO_SETRETVAL");
+
+	if (f && f[0] == '1')
+		return 0;
+	return libbpf_probe_bpf_helper(BPF_PROG_TYPE_CGROUP_SOCK_ADDR, BPF_FUNC_set_retval,
+				       NULL) == 1;
+}
+
+/* The two builds list their maps in different orders (bpftool follows the ELF's
+ * symbols, which the noloop build's global functions reorder): after opening the
+ * noloop skeleton, point each named field at the map or program of that name, so
+ * the rest of this file can use skel->maps.X and skel->progs.X for either build.
+ * The skeleton's own bookkeeping only holds the fields' addresses, which stay. */
+#define ENF_N_MAPS 12
+#define ENF_N_PROGS 23
+_Static_assert(sizeof(((struct enforce_bpf *)0)->maps) == ENF_N_MAPS * sizeof(void *),
+	       "skel_by_name: a map was added to enforce.bpf.c, list it there");
+_Static_assert(sizeof(((struct enforce_bpf *)0)->progs) == ENF_N_PROGS * sizeof(void *),
+	       "skel_by_name: a program was added to enforce.bpf.c, list it there");
+static int skel_by_name(struct enforce_bpf *s)
+{
+	struct bpf_map *m;
+	int n = 0;
+
+#define ENF_MAP(x) n += !!(s->maps.x = bpf_object__find_map_by_name(s->obj, #x))
+#define ENF_PROG(x) n += !!(s->progs.x = bpf_object__find_program_by_name(s->obj, #x))
+	ENF_MAP(enf_conf); ENF_MAP(enf_killpid); ENF_MAP(enf_killcg); ENF_MAP(enf_lookup);
+	ENF_MAP(enf_slotconf); ENF_MAP(enf_rules); ENF_MAP(enf_lpm); ENF_MAP(enf_scope);
+	ENF_MAP(enf_events); ENF_MAP(enf_sync); ENF_MAP(enf_heap);
+	s->maps.rodata = NULL;
+	bpf_object__for_each_map(m, s->obj)
+		if (bpf_map__is_internal(m) && strstr(bpf_map__name(m), ".rodata"))
+			s->maps.rodata = m;
+	n += !!s->maps.rodata;
+	ENF_PROG(vigil_enf_c4); ENF_PROG(vigil_enf_c6); ENF_PROG(vigil_enf_s4);
+	ENF_PROG(vigil_enf_s6); ENF_PROG(vigil_enf_open); ENF_PROG(vigil_enf_open2);
+	ENF_PROG(vigil_enf_open0); ENF_PROG(vigil_enf_creat); ENF_PROG(vigil_enf_openh);
+	ENF_PROG(vigil_enf_exec); ENF_PROG(vigil_enf_kill); ENF_PROG(vigil_enf_iter);
+	ENF_PROG(vigil_enf_lfo); ENF_PROG(vigil_enf_lbprm); ENF_PROG(vigil_enf_lfperm);
+	ENF_PROG(vigil_enf_lunlink); ENF_PROG(vigil_enf_lrename); ENF_PROG(vigil_enf_lchmod);
+	ENF_PROG(vigil_enf_lmount); ENF_PROG(vigil_enf_lsetuid); ENF_PROG(vigil_enf_lkrf);
+	ENF_PROG(vigil_enf_lkld); ENF_PROG(vigil_enf_lconnect);
+#undef ENF_MAP
+#undef ENF_PROG
+	return n == ENF_N_MAPS + ENF_N_PROGS ? 0 : -1;
+}
+
+/* Open the variant chosen for this kernel, with its load-time constants set. */
+static struct enforce_bpf *skel_open(int noloop, int retval)
+{
+	struct enforce_bpf *s;
+
+	if (noloop) {
+		s = (struct enforce_bpf *)enforce_noloop_bpf__open();
+		if (s && skel_by_name(s) < 0) {
+			log_error("the bounded-loop build lacks a map or program of the main one");
+			enforce_bpf__destroy(s);
+			errno = ENOENT;
+			return NULL;
+		}
+	} else {
+		s = enforce_bpf__open();
+	}
+	if (s)
+		s->rodata->enf_has_retval = retval ? 1 : 0;
+	return s;
 }
 
 /* The LSM programs and the rule kinds each one carries. */
@@ -142,7 +208,7 @@ static int is_lsm(const struct bpf_program *p)
 static struct enforce_bpf *open_skel(struct enfb *b, uint32_t lsm_set, char *err,
 				      size_t errlen)
 {
-	struct enforce_bpf *s = skel_open(b->noloop);
+	struct enforce_bpf *s = skel_open(b->noloop, b->retval);
 	struct bpf_program *p;
 	struct bpf_map *m;
 	char path[400];
@@ -154,8 +220,9 @@ static struct enforce_bpf *open_skel(struct enfb *b, uint32_t lsm_set, char *err
 	if (b->pin_dir[0])
 		bpf_object__for_each_map(m, s->obj) {
 			if (bpf_map__type(m) == BPF_MAP_TYPE_PERCPU_ARRAY ||
-			    bpf_map__type(m) == BPF_MAP_TYPE_ARRAY_OF_MAPS)
-				continue;  /* scratch and the barrier: nothing to keep */
+			    bpf_map__type(m) == BPF_MAP_TYPE_ARRAY_OF_MAPS ||
+			    bpf_map__is_internal(m))
+				continue;  /* scratch, the barrier, load-time constants */
 			snprintf(path, sizeof(path), "%s/%s", b->pin_dir, bpf_map__name(m));
 			bpf_map__set_pin_path(m, path);
 		}
@@ -170,7 +237,7 @@ static struct enforce_bpf *open_skel(struct enfb *b, uint32_t lsm_set, char *err
  * unpinned maps. 0 or -errno. */
 static int probe_lsm(int noloop, int which)
 {
-	struct enforce_bpf *s = skel_open(noloop);
+	struct enforce_bpf *s = skel_open(noloop, 0);
 	struct bpf_program *p;
 	int rc;
 
@@ -239,6 +306,18 @@ static int attach_one(struct enfb *b, struct bpf_program *p, int cgfd, char *err
 	}
 	if (b->pin_dir[0]) {
 		if (bpf_link__pin(l, path) < 0) {
+			/* Before 5.15 a tracepoint is attached through a perf event, which is
+			 * no BPF link and cannot be pinned: it works, but only while this
+			 * process lives. Said, not hidden (info.unpinned). */
+			if (errno == EINVAL && bpf_program__type(p) == BPF_PROG_TYPE_TRACEPOINT) {
+				log_warn("%s: a tracepoint link cannot be pinned on this kernel: "
+					 "it lapses while the enforcer restarts", bpf_program__name(p));
+				snprintf(b->unpinned + strlen(b->unpinned),
+					 sizeof(b->unpinned) - strlen(b->unpinned), "%s%s",
+					 b->unpinned[0] ? "," : "", bpf_program__name(p));
+				b->links[b->nlinks++] = l;
+				return 0;
+			}
 			snprintf(err, errlen, "pin %s: %s", path, strerror(errno));
 			bpf_link__destroy(l);
 			return -1;
@@ -290,6 +369,10 @@ struct enfb *enfb_open(const struct enfb_opts *o, char *err, size_t errlen)
 	 * every LSM program; if that fails, each LSM program alone, and the object with
 	 * those that load; last, without any. */
 	b->noloop = want_noloop();
+	b->retval = want_retval();
+	if (!b->retval)
+		log_warn("no bpf_set_retval for cgroup programs on this kernel: a blocked "
+			 "connect/sendmsg fails with EPERM whatever the policy's errno");
 	if (b->noloop)
 		log_info("no bpf_loop on this kernel: loading the bounded-loop build "
 			 "(paths of at most 40 components)");
@@ -394,9 +477,19 @@ int enfb_noloop(const struct enfb *b)
 	return b->noloop;
 }
 
+int enfb_net_retval(const struct enfb *b)
+{
+	return b->retval;
+}
+
 const char *enfb_attached(const struct enfb *b)
 {
 	return b->attached;
+}
+
+const char *enfb_unpinned(const struct enfb *b)
+{
+	return b->unpinned;
 }
 
 /* The conf entry (zeroed when unreadable). */
@@ -429,7 +522,7 @@ struct build {
 	int nrules;
 	struct enf_slotconf sc;
 	struct enf_scope_key *sk;
-	uint64_t *sv;
+	struct enf_scope_val *sv;
 	size_t nscope, capscope;
 };
 
@@ -530,18 +623,19 @@ static int lpm_close(struct build *bd)
 	return 0;
 }
 
-/* Add a scope entry (cgid -> rule mask), merging. 0, or -1. */
-static int scope_add(struct build *bd, int slot, uint64_t cgid, uint64_t mask)
+/* Add a scope entry (cgid -> rule mask; pod: a pod's cgroup), merging. 0, or -1. */
+static int scope_add(struct build *bd, int slot, uint64_t cgid, uint64_t mask, int pod)
 {
 	for (size_t i = 0; i < bd->nscope; i++)
 		if (bd->sk[i].cgid == cgid) {
-			bd->sv[i] |= mask;
+			bd->sv[i].rules |= mask;
+			bd->sv[i].pod |= pod;
 			return 0;
 		}
 	if (bd->nscope == bd->capscope) {
 		size_t nc = bd->capscope ? bd->capscope * 2 : 64;
 		struct enf_scope_key *k = realloc(bd->sk, nc * sizeof(*k));
-		uint64_t *v;
+		struct enf_scope_val *v;
 
 		if (!k)
 			return -1;
@@ -555,7 +649,9 @@ static int scope_add(struct build *bd, int slot, uint64_t cgid, uint64_t mask)
 	memset(&bd->sk[bd->nscope], 0, sizeof(bd->sk[0]));
 	bd->sk[bd->nscope].cgid = cgid;
 	bd->sk[bd->nscope].slot = slot;
-	bd->sv[bd->nscope++] = mask;
+	memset(&bd->sv[bd->nscope], 0, sizeof(bd->sv[0]));
+	bd->sv[bd->nscope].rules = mask;
+	bd->sv[bd->nscope++].pod = pod;
 	return 0;
 }
 
@@ -576,7 +672,7 @@ static const char *lsm_only_hook(int kind)
 /* Decide a policy's tier on this node; DISARMED with why when it cannot be enforced. */
 static void choose_tier(const struct enfb *b, struct enfp_policy *p)
 {
-	int net = 0, file = 0, lsmonly = 0;
+	int net = 0, file = 0, lsmonly = 0, eperm_only;
 
 	p->state = p->monitor ? ENFP_MONITOR : ENFP_ARMED;
 	p->why[0] = 0;
@@ -644,11 +740,18 @@ static void choose_tier(const struct enfb *b, struct enfp_policy *p)
 			return;
 		}
 	}
-	snprintf(p->tiers, sizeof(p->tiers), "%s%s%s%s%s",
+	/* Never silently different: a cgroup hook without bpf_set_retval gives EPERM. */
+	eperm_only = net && p->net_tier == ENF_T_CGROUP && !b->retval &&
+		p->action == ENF_A_OVERRIDE && p->err != 1;
+	if (eperm_only)
+		log_warn("policy %s: connect/sendmsg blocked with EPERM, not errno %d (no "
+			 "bpf_set_retval for cgroup programs on this kernel)", p->name, p->err);
+	snprintf(p->tiers, sizeof(p->tiers), "%s%s%s%s%s%s",
 		 net ? (p->net_tier == ENF_T_LSM ? "lsm-connect" : "cgroup") : "",
 		 net && file ? "+" : "",
 		 file ? (p->tier == ENF_T_LSM ? "lsm" : "sigkill") : "",
-		 lsmonly && (net || file) ? "+" : "", lsmonly ? "lsm-hooks" : "");
+		 lsmonly && (net || file) ? "+" : "", lsmonly ? "lsm-hooks" : "",
+		 eperm_only ? " net_errno=EPERM (no bpf_set_retval)" : "");
 }
 
 /* Compile one rule of p as bit `bit` of slot. 0, or -1 with err. */
@@ -823,27 +926,22 @@ int enfb_install(struct enfb *b, struct enfp_set *s, const struct enfp_pods *pod
 		if (p->host)
 			bd.sc.scope_host |= pm;
 		for (size_t j = 0; j < p->ncgids; j++)
-			if (scope_add(&bd, idle, p->cgids[j], pm) < 0)
+			if (scope_add(&bd, idle, p->cgids[j], pm, 0) < 0)
 				goto oom;
 		for (size_t j = 0; pods && j < pods->n; j++)
-			if (enfp_pod_matches(p, &pods->v[j]) && scope_add(&bd, idle, pods->v[j].cgid, pm) < 0)
+			if (enfp_pod_matches(p, &pods->v[j]) &&
+			    scope_add(&bd, idle, pods->v[j].cgid, pm, 1) < 0)
 				goto oom;
 	}
 	bd.nrules = bit;
 	/* Every known pod gets an entry, even an empty one: host-scoped rules must not
-	 * reach a pod through the "not in the map" default. */
+	 * reach a pod (or anything below it) through the "nothing listed" default. A
+	 * listed cgroup that is not a pod stays a host cgroup: host-scoped rules hold in
+	 * it (the kernel side adds them unless the deepest listed ancestor is a pod). */
 	for (size_t j = 0; pods && j < pods->n; j++)
-		if (scope_add(&bd, idle, pods->v[j].cgid, 0) < 0)
+		if (scope_add(&bd, idle, pods->v[j].cgid, 0, 1) < 0)
 			goto oom;
-	/* A listed cgroup that is not a pod is a host cgroup: host-scoped rules hold there. */
-	for (size_t i = 0; i < bd.nscope; i++) {
-		int pod = 0;
-
-		for (size_t j = 0; pods && j < pods->n; j++)
-			pod |= pods->v[j].cgid == bd.sk[i].cgid;
-		if (!pod)
-			bd.sv[i] |= bd.sc.scope_host;
-	}
+	bd.sc.scoped = bd.nscope > 0;
 	if (bd.n > ENF_LPM_ENTRIES / 2) {
 		snprintf(err, errlen, "rule set larger than the map: %zu path/CIDR entries, "
 			 "at most %d", bd.n, ENF_LPM_ENTRIES / 2);

@@ -613,6 +613,35 @@ int enfp_pod_matches(const struct enfp_policy *p, const struct enfp_pod *pod)
 
 /* ---- self-protection ---- */
 
+
+/* Record the cgroup v2 at rel (e.g. "/a/b") and each of its ancestors up to the root. */
+static void protect_cgroup_chain(struct enfp_protect *pr, const char *rel)
+{
+	static const char *const roots[] = { "/sys/fs/cgroup/unified", "/sys/fs/cgroup" };
+	char buf[1200];
+	struct stat sb;
+	size_t len;
+
+	for (size_t r = 0; r < 2; r++) {
+		snprintf(buf, sizeof(buf), "%s%s", roots[r], rel);
+		if (stat(buf, &sb) < 0 || !S_ISDIR(sb.st_mode))
+			continue;
+		len = strlen(buf);
+		while (pr->ncgids < ENFP_PROTECT_CGIDS) {
+			if (stat(buf, &sb) == 0)
+				pr->cgids[pr->ncgids++] = sb.st_ino;
+			if (len <= strlen(roots[r]))
+				break;
+			while (len > strlen(roots[r]) && buf[len - 1] != '/')
+				len--;
+			if (len > strlen(roots[r]))
+				len--;	/* the slash */
+			buf[len] = 0;
+		}
+		return;
+	}
+}
+
 /* Add the realpath of p (and p itself) to a list if it exists. */
 static void add_real(struct enfp_strs *s, const char *p)
 {
@@ -676,7 +705,8 @@ void enfp_protect_init(struct enfp_protect *pr, const char *rundir, const char *
 	strs_add(&pr->paths, "/sys/fs/bpf/", 12);
 	for (size_t i = 0; i < pr->bins.n; i++)
 		strs_add(&pr->paths, pr->bins.v[i], strlen(pr->bins.v[i]));
-	/* Our own cgroup v2 (where s6 and the stages live). */
+	/* Our own cgroup v2 (where s6 and the stages live) and every ancestor of it: a
+	 * scope or a cgroup kill covers a cgroup's whole subtree. */
 	if (stat("/proc/self", &sb) == 0) {
 		FILE *f = fopen("/proc/self/cgroup", "r");
 		char line[1024];
@@ -684,10 +714,7 @@ void enfp_protect_init(struct enfp_protect *pr, const char *rundir, const char *
 		while (f && fgets(line, sizeof(line), f)) {
 			if (!strncmp(line, "0::", 3)) {
 				line[strcspn(line, "\n")] = 0;
-				snprintf(buf, sizeof(buf), "/sys/fs/cgroup/unified%s", line + 3);
-				if (stat(buf, &sb) == 0 || (snprintf(buf, sizeof(buf), "/sys/fs/cgroup%s",
-								     line + 3), stat(buf, &sb) == 0))
-					pr->cgids[pr->ncgids++] = sb.st_ino;
+				protect_cgroup_chain(pr, line + 3);
 			}
 		}
 		if (f)

@@ -533,7 +533,10 @@ static int setup(struct stage *st)
 	enfp_protect_init(&E.prot, stage_rundir(st), pin);
 	stage_info(st, "tiers", "override(network)=cgroup sigkill=tracepoint killmap=raw_tp "
 		   "override(file,exec)=%s", enfb_has_lsm(E.b) ? "lsm" : "unavailable (no BPF LSM)");
+	stage_info(st, "net_errno", "%s", enfb_net_retval(E.b) ?
+		   "policy (bpf_set_retval)" : "EPERM only (no bpf_set_retval for cgroup programs)");
 	stage_info(st, "attached", "%s", enfb_attached(E.b));
+	stage_info(st, "unpinned", "%s", enfb_unpinned(E.b)[0] ? enfb_unpinned(E.b) : "none");
 	stage_info(st, "lsm_hooks", "%s", enfb_lsm_hooks(E.b)[0] ? enfb_lsm_hooks(E.b) : "none");
 	stage_info(st, "bpf_build", "%s", enfb_noloop(E.b) ? "bounded loops (no bpf_loop)" :
 		   "bpf_loop");

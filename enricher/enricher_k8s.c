@@ -1,7 +1,7 @@
 /* enricher_k8s.c — see enricher_k8s.h. */
 #include "enricher_k8s.h"
 
-#include <curl/curl.h>
+#include "vcurl.h"
 #include <malloc.h>
 #include <pthread.h>
 #include <stdatomic.h>
@@ -13,6 +13,7 @@
 #include <zmq.h>
 
 #include "enricher_cgroup.h"
+#include "enricher_intern.h"
 #include "enricher_json.h"
 #include "log.h"
 
@@ -67,12 +68,109 @@ static char *xstrdup(const char *s)
 	return d;
 }
 
+/* Free the store's compact copy of a pod: its interned strings, then its one block. */
+static void pod_free_interned(struct k8s_pod *pod)
+{
+	size_t i, k, a;
+
+	istr_put(pod->ns);
+	istr_put(pod->name);
+	istr_put(pod->uid);
+	istr_put(pod->sa);
+	istr_put(pod->workload);
+	istr_put(pod->kind);
+	for (i = 0; i < pod->nlabels * 2; i++)
+		istr_put(pod->labels[i]);
+	for (i = 0; i < pod->nannotations * 2; i++)
+		istr_put(pod->annotations[i]);
+	for (i = 0; i < pod->nc; i++) {
+		for (k = 0; k < pod->c[i].nprobes; k++)
+			for (a = 0; pod->c[i].probes[k][a]; a++)
+				istr_put(pod->c[i].probes[k][a]);
+		istr_put(pod->c[i].name);
+		istr_put(pod->c[i].id);
+		istr_put(pod->c[i].image);
+		istr_put(pod->c[i].image_id);
+	}
+	free(pod);
+}
+
+/* The compact copy the store keeps of a pod parsed by the thread: the pod, its arrays
+ * and containers in one block allocated by the main thread, every string interned
+ * (namespaces, label keys and values, images, container names repeat across pods). The
+ * thread's copy, scattered through its malloc arena among freed parse trees, can then
+ * go, and the arena's pages back to the kernel. */
+static struct k8s_pod *pod_intern(const struct k8s_pod *src)
+{
+	size_t sz = sizeof(*src), i, k, a, nptr = 0;
+	struct k8s_pod *pod;
+	char **ptrs;
+
+	nptr = src->nlabels * 2 + src->nannotations * 2;
+	sz += src->nc * sizeof(struct k8s_container);
+	for (i = 0; i < src->nc; i++)
+		for (k = 0; k < src->c[i].nprobes; k++) {
+			for (a = 0; src->c[i].probes[k][a]; a++)
+				;
+			nptr += a + 1 + 1; /* argv + NULL, and its slot in probes[] */
+		}
+	pod = calloc(1, sz + nptr * sizeof(char *));
+	if (!pod)
+		log_panic("out of memory");
+	*pod = *src;
+	pod->next = pod->tnext = NULL;
+	pod->interned = 1;
+	pod->c = (struct k8s_container *)(pod + 1);
+	ptrs = (char **)((char *)pod + sz);
+	pod->ns = (char *)istr_cstr(src->ns);
+	pod->name = (char *)istr_cstr(src->name);
+	pod->uid = (char *)istr_cstr(src->uid);
+	pod->sa = (char *)istr_cstr(src->sa);
+	pod->workload = (char *)istr_cstr(src->workload);
+	pod->kind = (char *)istr_cstr(src->kind);
+	pod->labels = src->nlabels ? ptrs : NULL;
+	for (i = 0; i < src->nlabels * 2; i++)
+		*ptrs++ = (char *)istr_cstr(src->labels[i]);
+	pod->annotations = src->nannotations ? ptrs : NULL;
+	for (i = 0; i < src->nannotations * 2; i++)
+		*ptrs++ = (char *)istr_cstr(src->annotations[i]);
+	if (!src->nc)
+		pod->c = NULL;
+	for (i = 0; i < src->nc; i++) {
+		const struct k8s_container *sc = &src->c[i];
+		struct k8s_container *c = &pod->c[i];
+
+		*c = *sc;
+		c->name = (char *)istr_cstr(sc->name);
+		c->id = (char *)istr_cstr(sc->id);
+		c->image = (char *)istr_cstr(sc->image);
+		c->image_id = (char *)istr_cstr(sc->image_id);
+		if (!sc->nprobes) {
+			c->probes = NULL;
+			continue;
+		}
+		c->probes = (char ***)ptrs;
+		ptrs += sc->nprobes;
+		for (k = 0; k < sc->nprobes; k++) {
+			c->probes[k] = ptrs;
+			for (a = 0; sc->probes[k][a]; a++)
+				*ptrs++ = (char *)istr_cstr(sc->probes[k][a]);
+			*ptrs++ = NULL;
+		}
+	}
+	return pod;
+}
+
 void k8s_pod_free(struct k8s_pod *pod)
 {
 	size_t i;
 
 	if (!pod)
 		return;
+	if (pod->interned) {
+		pod_free_interned(pod);
+		return;
+	}
 	free(pod->ns);
 	free(pod->name);
 	free(pod->uid);
@@ -431,21 +529,23 @@ static void tomb_expire(uint64_t now)
 	}
 }
 
-void k8s_drain(void (*fn)(const struct k8s_pod *pod, int deleted))
+size_t k8s_drain(void (*fn)(const struct k8s_pod *pod, int deleted))
 {
 	struct kmsg *m;
-	size_t b;
+	size_t b, n = 0;
 
 	while (zmq_recv(main_sock, &m, sizeof(m), ZMQ_DONTWAIT) == sizeof(m)) {
+		n++;
 		if (m->op == KM_SET) {
-			struct k8s_pod *old = store_take(m->pod->uid);
+			struct k8s_pod *old = store_take(m->pod->uid), *np = pod_intern(m->pod);
 
-			m->pod->gen = m->gen;
-			m->pod->next = store[uid_hash(m->pod->uid)];
-			store[uid_hash(m->pod->uid)] = m->pod;
+			k8s_pod_free(m->pod);
+			np->gen = m->gen;
+			np->next = store[uid_hash(np->uid)];
+			store[uid_hash(np->uid)] = np;
 			kc[KC_PODS]++;
 			k8s_pod_free(old);
-			fn(m->pod, 0);
+			fn(np, 0);
 		} else if (m->op == KM_TICK) {
 			/* nothing: the expiry below is the point */
 		} else if (m->op == KM_DEL) {
@@ -482,6 +582,7 @@ void k8s_drain(void (*fn)(const struct k8s_pod *pod, int deleted))
 	}
 	tomb_expire(mono_ns());
 	atomic_store(&tomb_any, tomb_head != NULL);
+	return n;
 }
 
 /* Pack a map of key/value pairs. */
@@ -689,7 +790,7 @@ static size_t on_data(char *p, size_t sz, size_t nm, void *arg)
 	if (!x->got) { /* a watch resumed from its resourceVersion is as good as a list */
 		long code = 0;
 
-		curl_easy_getinfo(x->curl, CURLINFO_RESPONSE_CODE, &code);
+		vcurl.easy_getinfo(x->curl, CURLINFO_RESPONSE_CODE, &code);
 		if (code != 200)
 			return n;
 		x->got = 1;
@@ -739,7 +840,7 @@ static long get(const char *url, struct xfer *x)
 	struct curl_slist *h = NULL;
 	long code = -1;
 	CURLcode rc;
-	CURL *c = curl_easy_init();
+	CURL *c = vcurl.easy_init();
 
 	if (!c)
 		return -1;
@@ -750,30 +851,30 @@ static long get(const char *url, struct xfer *x)
 		}
 		snprintf(last_token, sizeof(last_token), "%s", token);
 		snprintf(auth, sizeof(auth), "Authorization: Bearer %s", token);
-		h = curl_slist_append(h, auth);
+		h = vcurl.slist_append(h, auth);
 	} else {
 		log_rl(&krl, LOG_SEV_WARN, "k8s: cannot read token file %s", cfg_token);
 	}
-	h = curl_slist_append(h, "Accept: application/json");
-	curl_easy_setopt(c, CURLOPT_URL, url);
-	curl_easy_setopt(c, CURLOPT_HTTPHEADER, h);
-	curl_easy_setopt(c, CURLOPT_CAINFO, cfg_ca);
-	curl_easy_setopt(c, CURLOPT_SSL_VERIFYPEER, 1L);
-	curl_easy_setopt(c, CURLOPT_SSL_VERIFYHOST, 2L);
-	curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_data);
-	curl_easy_setopt(c, CURLOPT_WRITEDATA, x);
+	h = vcurl.slist_append(h, "Accept: application/json");
+	vcurl.easy_setopt(c, CURLOPT_URL, url);
+	vcurl.easy_setopt(c, CURLOPT_HTTPHEADER, h);
+	vcurl.easy_setopt(c, CURLOPT_CAINFO, cfg_ca);
+	vcurl.easy_setopt(c, CURLOPT_SSL_VERIFYPEER, 1L);
+	vcurl.easy_setopt(c, CURLOPT_SSL_VERIFYHOST, 2L);
+	vcurl.easy_setopt(c, CURLOPT_WRITEFUNCTION, on_data);
+	vcurl.easy_setopt(c, CURLOPT_WRITEDATA, x);
 	x->curl = c;
-	curl_easy_setopt(c, CURLOPT_NOPROGRESS, 0L);
-	curl_easy_setopt(c, CURLOPT_XFERINFOFUNCTION, on_progress);
-	curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
-	curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS, 5000L);
+	vcurl.easy_setopt(c, CURLOPT_NOPROGRESS, 0L);
+	vcurl.easy_setopt(c, CURLOPT_XFERINFOFUNCTION, on_progress);
+	vcurl.easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
+	vcurl.easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS, 5000L);
 	if (!x->watch)
-		curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, 60000L);
+		vcurl.easy_setopt(c, CURLOPT_TIMEOUT_MS, 60000L);
 	else /* no byte for a minute (bookmarks come more often): the connection is dead */
-		curl_easy_setopt(c, CURLOPT_LOW_SPEED_LIMIT, 1L),
-			curl_easy_setopt(c, CURLOPT_LOW_SPEED_TIME, 60L);
-	rc = curl_easy_perform(c);
-	curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &code);
+		vcurl.easy_setopt(c, CURLOPT_LOW_SPEED_LIMIT, 1L),
+			vcurl.easy_setopt(c, CURLOPT_LOW_SPEED_TIME, 60L);
+	rc = vcurl.easy_perform(c);
+	vcurl.easy_getinfo(c, CURLINFO_RESPONSE_CODE, &code);
 	if (code == 401 || code == 403) {
 		kc[KC_UNAUTH]++;
 		log_rl(&krl, LOG_SEV_WARN, "k8s: HTTP %ld: the token in %s was refused", code,
@@ -781,11 +882,11 @@ static long get(const char *url, struct xfer *x)
 	}
 	if (rc != CURLE_OK && !(x->watch && x->relist)) {
 		if (!atomic_load(&stopping))
-			log_rl(&krl, LOG_SEV_WARN, "k8s: GET %s: %s", url, curl_easy_strerror(rc));
+			log_rl(&krl, LOG_SEV_WARN, "k8s: GET %s: %s", url, vcurl.easy_strerror(rc));
 		code = code == 200 || code == 0 ? -1 : code;
 	}
-	curl_slist_free_all(h);
-	curl_easy_cleanup(c);
+	vcurl.slist_free_all(h);
+	vcurl.easy_cleanup(c);
 	return code;
 }
 
@@ -931,6 +1032,7 @@ static void *run(void *arg)
 
 void *k8s_start(void *zctx, const struct k8s_config *c)
 {
+	char err[256];
 	size_t n;
 
 	cfg = *c;
@@ -940,7 +1042,11 @@ void *k8s_start(void *zctx, const struct k8s_config *c)
 		cfg_url[--n] = '\0';
 	cfg_token = xstrdup(c->token_file);
 	cfg_ca = xstrdup(c->ca_file);
-	cfg_node = curl_easy_escape(NULL, c->node, 0);
+	if (vcurl_load(err, sizeof(err)) < 0) {
+		log_error("k8s: %s", err);
+		return NULL;
+	}
+	cfg_node = vcurl.easy_escape(NULL, c->node, 0);
 	if (!cfg.backoff_max_ms)
 		cfg.backoff_max_ms = 30000;
 	if (!cfg.deleted_linger_ms) {
@@ -950,10 +1056,6 @@ void *k8s_start(void *zctx, const struct k8s_config *c)
 						    : K8S_DELETED_LINGER_MS;
 	}
 	linger_ns = (uint64_t)cfg.deleted_linger_ms * 1000000ull;
-	if (curl_global_init(CURL_GLOBAL_DEFAULT) != 0) {
-		log_error("k8s: curl_global_init failed");
-		return NULL;
-	}
 	zctx_ = zctx;
 	main_sock = zmq_socket(zctx_, ZMQ_PAIR);
 	thr_sock = zmq_socket(zctx_, ZMQ_PAIR);

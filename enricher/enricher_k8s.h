@@ -31,6 +31,7 @@ struct k8s_pod {
 	uint64_t gen;                 /* list generation it was last seen in */
 	uint64_t deleted_ns;          /* CLOCK_MONOTONIC of its deletion; 0 = live */
 	struct k8s_pod *tnext;        /* deleted pods, oldest first */
+	int interned;                 /* the store's compact copy: one block, interned strings */
 };
 
 struct k8s_config {
@@ -50,8 +51,9 @@ void *k8s_start(void *zctx, const struct k8s_config *cfg);
 /* Take every pending update from the thread into the store; for each changed pod call
  * fn(pod, deleted) (the pod stays valid during the call). A deleted pod is kept as a
  * tombstone for the linger time, its cgroups marked as announced so that no pod_meta
- * `set` goes out for it again. */
-void k8s_drain(void (*fn)(const struct k8s_pod *pod, int deleted));
+ * `set` goes out for it again. The store keeps a compact copy with interned strings
+ * (enricher_intern.h). Returns how many updates were taken. */
+size_t k8s_drain(void (*fn)(const struct k8s_pod *pod, int deleted));
 void k8s_stop(void);
 /* The pod of uid: a live one, or a deleted one within its linger time (then
  * pod->deleted_ns != 0); NULL when unknown. */

@@ -7,12 +7,15 @@
 #include <malloc.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 #include <zmq.h>
 
 #include "enricher_cache.h"
 #include "enricher_cgroup.h"
+#include "enricher_intern.h"
 #include "enricher_k8s.h"
+#include "enricher_pack.h"
 #include "stage.h"
 #include "statefile.h"
 #include "wire.h"
@@ -97,16 +100,18 @@ static const struct stage_opt opts[] = {
 /* ---- held events -------------------------------------------------------- */
 
 struct pend {
-	struct pend *next;
+	struct pend *next, *prev; /* the queue, oldest first */
+	struct pend *pnext;   /* the next held event of the same pid */
 	struct proc *p;       /* resolved process (a reference), or NULL */
 	uint64_t deadline;    /* for the current reason */
+	uint64_t ktime;       /* the event's monotonic time (0 = not given) */
 	uint32_t pid;
 	uint8_t reason, kind, flags;
 	char type[24];
 	char *body;           /* the raw body, packed */
 	size_t len;
 };
-static struct pend *pq_head, **pq_tail = &pq_head;
+static struct pend *pq_head, *pq_tail;
 static uint64_t pq_len;
 
 static void pack_str(msgpack_packer *pk, const char *s)
@@ -180,81 +185,161 @@ static int needs_pod(const struct proc *p)
 	return pod_of(p, &cg, &pod, &c) && (!pod || !c);
 }
 
-/* Pack a Process map. tokens: extra flags for this event only (may be ""). */
-static void pack_proc(msgpack_packer *pk, const struct proc *p, const char *tokens)
+/* A scratch buffer of at least n bytes for one packed map (grown, never shrunk). */
+static char *scratch(size_t n)
+{
+	static char *buf;
+	static size_t cap;
+
+	if (n > cap) {
+		cap = n < 4096 ? 4096 : n * 2;
+		free(buf);
+		buf = malloc(cap);
+		if (!buf)
+			log_panic("out of memory");
+	}
+	return buf;
+}
+
+/* Pack a Process map. tokens (tlen bytes): extra flags for this event only. Everything
+ * but the pod is written straight into a scratch buffer and handed to the packer in
+ * one write (enricher_pack.h). */
+static void pack_proc(msgpack_packer *pk, const struct proc *p, const char *tokens, size_t tlen)
 {
 	const char *cwd = cache_str(p, PB_CWD), *bin = cache_str(p, PB_BINARY),
 		   *args = cache_str(p, PB_ARGS), *fl = p->clone ? "clone" : cache_str(p, PB_FLAGS);
 	const struct cg_entry *cg;
 	const struct k8s_pod *pod;
 	const struct k8s_container *c;
-	char id[448], flags[512];
-	size_t n = 6 + p->extra_n;
-	int has_parent = p->parent || p->ppid;
+	size_t cwdl = cache_strlen(p, PB_CWD), binl = cache_strlen(p, PB_BINARY),
+	       argsl = cache_strlen(p, PB_ARGS), xl = istr_len(p->extra),
+	       fllen = !fl ? 0 : p->clone ? 5 : cache_strlen(p, PB_FLAGS), n = 6 + p->extra_n;
+	int has_parent = p->parent || p->ppid, docker;
+	char *b, *o;
 
 	pod_of(p, &cg, &pod, &c);
-	snprintf(flags, sizeof(flags), "%s%s%s", fl ? fl : "", fl && *tokens ? " " : "", tokens);
-	n += (cwd != NULL) + (bin != NULL) + (args != NULL) + (flags[0] != 0) + has_parent;
-	n += (cg && cg->info.id[0]) + (pod != NULL);
-	msgpack_pack_map(pk, n);
-	if (p->extra_n) /* already-packed entries: append the bytes as they are */
-		pk->callback(pk->data, p->extra, p->extra_len);
-	pack_str(pk, "exec_id");
-	pack_str(pk, cache_exec_id_buf(p->ktime, p->pid, id, sizeof(id)));
-	pack_str(pk, "pid");
-	msgpack_pack_uint32(pk, p->pid);
-	pack_str(pk, "uid");
-	msgpack_pack_uint32(pk, p->uid);
+	docker = cg && cg->info.id[0];
+	n += (cwd != NULL) + (bin != NULL) + (args != NULL) + (fllen + tlen != 0) + has_parent;
+	n += docker + (pod != NULL);
+	/* keys and integers: 16 entries of at most 16 + 9 bytes; exec_ids at most 2 x 453 */
+	b = o = scratch(5 + xl + 16 * 25 + 2 * 453 + EP_STR_MAX(cwdl) + EP_STR_MAX(binl) +
+			EP_STR_MAX(argsl) + EP_STR_MAX(fllen + 1 + tlen) + EP_STR_MAX(31));
+	o = ep_map(o, (uint32_t)n);
+	if (p->extra_n) { /* already-packed entries: append the bytes as they are */
+		memcpy(o, p->extra, xl);
+		o += xl;
+	}
+	o = EP_KEY(o, "exec_id");
+	o = ep_strhdr(o, cache_exec_id_len(p->ktime, p->pid));
+	o += cache_exec_id(p->ktime, p->pid, o, 448);
+	o = EP_KEY(o, "pid");
+	o = ep_uint(o, p->pid);
+	o = EP_KEY(o, "uid");
+	o = ep_uint(o, p->uid);
 	if (cwd) {
-		pack_str(pk, "cwd");
-		pack_str(pk, cwd);
+		o = EP_KEY(o, "cwd");
+		o = ep_str(o, cwd, cwdl);
 	}
 	if (bin) {
-		pack_str(pk, "binary");
-		pack_str(pk, bin);
+		o = EP_KEY(o, "binary");
+		o = ep_str(o, bin, binl);
 	}
 	if (args) {
-		pack_str(pk, "arguments");
-		pack_str(pk, args);
+		o = EP_KEY(o, "arguments");
+		o = ep_str(o, args, argsl);
 	}
-	if (flags[0]) {
-		pack_str(pk, "flags");
-		pack_str(pk, flags);
+	if (fllen + tlen) { /* the entry's flags, then this event's tokens, space-separated */
+		size_t sep = fllen && tlen;
+
+		o = EP_KEY(o, "flags");
+		o = ep_strhdr(o, fllen + sep + tlen);
+		memcpy(o, fl, fllen);
+		o += fllen;
+		if (sep)
+			*o++ = ' ';
+		memcpy(o, tokens, tlen);
+		o += tlen;
 	}
-	pack_str(pk, "start_time");
-	msgpack_pack_uint64(pk, p->start_time);
-	pack_str(pk, "auid");
-	msgpack_pack_uint32(pk, p->auid);
-	pack_str(pk, "tid");
-	msgpack_pack_uint32(pk, p->tid);
+	o = EP_KEY(o, "start_time");
+	o = ep_uint(o, p->start_time);
+	o = EP_KEY(o, "auid");
+	o = ep_uint(o, p->auid);
+	o = EP_KEY(o, "tid");
+	o = ep_uint(o, p->tid);
 	if (has_parent) {
-		pack_str(pk, "parent_exec_id");
-		if (p->parent)
-			pack_str(pk, cache_exec_id_buf(p->parent->ktime, p->parent->pid, id, sizeof(id)));
-		else
-			pack_str(pk, cache_exec_id_buf(p->pktime, p->ppid, id, sizeof(id)));
+		uint64_t k = p->parent ? p->parent->ktime : p->pktime;
+		uint32_t pid = p->parent ? p->parent->pid : p->ppid;
+
+		o = EP_KEY(o, "parent_exec_id");
+		o = ep_strhdr(o, cache_exec_id_len(k, pid));
+		o += cache_exec_id(k, pid, o, 448);
 	}
-	if (cg && cg->info.id[0]) {
-		pack_str(pk, "docker"); /* as Tetragon: the first 31 characters */
-		msgpack_pack_str_with_body(pk, cg->info.id, 31);
+	if (docker) {
+		o = EP_KEY(o, "docker"); /* as Tetragon: the first 31 characters */
+		o = ep_str(o, cg->info.id, 31);
 	}
-	if (pod) {
-		pack_str(pk, "pod");
+	if (pod)
+		o = EP_KEY(o, "pod");
+	pk->callback(pk->data, b, (size_t)(o - b));
+	if (pod)
 		k8s_pack_pod_ex(pk, pod, c, opt_annotations, p->nspid,
 				k8s_maybe_exec_probe(c, bin, args));
-	}
 }
 
+/* The raw base keys of an event (docs/wire.md §9.1), which are not passed through. */
+enum { RK_TIME, RK_KTIME, RK_PID, RK_TID, RK_START, RK_PPID, RK_PKTIME, RK_CGROUP, RK_NSPID,
+       RK_N };
+
+/* The RK_* number of a key, or -1: by length first (no strlen per key per event). */
+static int raw_key_id(const msgpack_object *k)
+{
+	const char *s = k->via.str.ptr;
+
+	if (k->type != MSGPACK_OBJECT_STR)
+		return -1;
+	switch (k->via.str.size) {
+	case 3:
+		return !memcmp(s, "pid", 3) ? RK_PID : !memcmp(s, "tid", 3) ? RK_TID : -1;
+	case 4:
+		return !memcmp(s, "time", 4) ? RK_TIME : !memcmp(s, "ppid", 4) ? RK_PPID : -1;
+	case 5:
+		return !memcmp(s, "ktime", 5) ? RK_KTIME : !memcmp(s, "nspid", 5) ? RK_NSPID : -1;
+	case 6:
+		return !memcmp(s, "pktime", 6) ? RK_PKTIME : -1;
+	case 9:
+		return !memcmp(s, "cgroup_id", 9) ? RK_CGROUP : -1;
+	case 11:
+		return !memcmp(s, "start_ktime", 11) ? RK_START : -1;
+	}
+	return -1;
+}
+
+/* Is k one of the raw base keys (not passed through)? */
 static int is_raw_key(const msgpack_object *k)
 {
-	static const char *const raw[] = { "time",   "ktime",  "pid",	"tid",	     "start_ktime",
-					   "ppid",   "pktime", "cgroup_id", "nspid" };
-	size_t i;
+	return raw_key_id(k) >= 0;
+}
 
-	for (i = 0; i < sizeof(raw) / sizeof(raw[0]); i++)
-		if (k->type == MSGPACK_OBJECT_STR && wire_streq(k->via.str.ptr, k->via.str.size, raw[i]))
-			return 1;
-	return 0;
+/* The unsigned raw base keys of a body in one pass: v[RK_*], bit RK_* of the result set
+ * when present with an unsigned value (the first occurrence counts, as wire_get's). */
+static unsigned raw_scan(const msgpack_object *ev, uint64_t v[RK_N])
+{
+	const msgpack_object_map *m = &ev->via.map;
+	unsigned have = 0, seen = 0;
+	uint32_t i;
+
+	for (i = 0; i < m->size; i++) {
+		int id = raw_key_id(&m->ptr[i].key);
+
+		if (id < 0 || (seen & 1u << id))
+			continue;
+		seen |= 1u << id;
+		if (m->ptr[i].val.type == MSGPACK_OBJECT_POSITIVE_INTEGER) {
+			v[id] = m->ptr[i].val.via.u64;
+			have |= 1u << id;
+		}
+	}
+	return have;
 }
 
 static void send_pod_meta(const struct cg_entry *cg, const struct k8s_pod *pod, int del);
@@ -316,41 +401,109 @@ static void maybe_pod_meta(const struct proc *p)
 	}
 }
 
-/* The pipeline-internal facts of an event (docs/wire.md §9): the acting
- * process's fork and exec times and its cgroup, for verdicts that must not hit a
- * reused pid. Never exported. */
-static void pack_vigil(msgpack_packer *pk, const struct proc *p)
+/* The events.<type> counter of a generic event kind (looked up once per kind). */
+static uint64_t *generic_counter(const char *type)
 {
-	pack_str(pk, "_vigil");
-	msgpack_pack_map(pk, 1 + (p->start_ktime != 0) + (p->cgroup_id != 0));
+	static const char *const names[] = { "process_kprobe", "process_tracepoint",
+					     "process_lsm" };
+	static uint64_t *c[3];
+	size_t i;
+
+	for (i = 0; i < 3; i++)
+		if (strcmp(type, names[i]) == 0) {
+			if (!c[i])
+				c[i] = counters_get2(stage_counters(in.st), "events.", type);
+			return c[i];
+		}
+	return counters_get2(stage_counters(in.st), "events.", type);
+}
+
+/* Pack node_name, time and _vigil (docs/wire.md §9.4) in one write. */
+static void pack_tail(msgpack_packer *pk, const struct proc *p, uint64_t time)
+{
+	static size_t node_len = (size_t)-1;
+	char *b, *o;
+
+	if (node_len == (size_t)-1)
+		node_len = strlen(node_name);
+	b = o = scratch(128 + EP_STR_MAX(node_len));
+	o = EP_KEY(o, "node_name");
+	o = ep_str(o, node_name, node_len);
+	o = EP_KEY(o, "time");
+	o = ep_uint(o, time);
+	/* the pipeline-internal facts of an event: the acting process's fork and exec
+	 * times and its cgroup, for verdicts that must not hit a reused pid; never
+	 * exported */
+	o = EP_KEY(o, "_vigil");
+	o = ep_map(o, 1 + (p->start_ktime != 0) + (p->cgroup_id != 0));
 	if (p->start_ktime) {
-		pack_str(pk, "start_ktime");
-		msgpack_pack_uint64(pk, p->start_ktime);
+		o = EP_KEY(o, "start_ktime");
+		o = ep_uint(o, p->start_ktime);
 	}
-	pack_str(pk, "exec_ktime");
-	msgpack_pack_uint64(pk, p->ktime);
+	o = EP_KEY(o, "exec_ktime");
+	o = ep_uint(o, p->ktime);
 	if (p->cgroup_id) {
-		pack_str(pk, "cgroup_id");
-		msgpack_pack_uint64(pk, p->cgroup_id);
+		o = EP_KEY(o, "cgroup_id");
+		o = ep_uint(o, p->cgroup_id);
 	}
+	pk->callback(pk->data, b, (size_t)(o - b));
+}
+
+/* Append the entries of the packed body map raw[0..len) that are not raw base keys,
+ * byte for byte; -1 (nothing written) when the bytes do not parse. */
+static int copy_body(msgpack_packer *pk, const char *raw, size_t len)
+{
+	const char *p = raw, *end = raw + len, *k, *v;
+	uint32_t n, i;
+	char *b, *o;
+
+	if (!(p = ep_map_hdr(p, end, &n)))
+		return -1;
+	b = o = scratch(len);
+	for (i = 0; i < n; i++) {
+		msgpack_object key = { .type = MSGPACK_OBJECT_NIL };
+		const char *s;
+		size_t sl = 0;
+
+		k = p;
+		if ((s = ep_str_view(k, end, &sl))) {
+			key.type = MSGPACK_OBJECT_STR;
+			key.via.str.ptr = s;
+			key.via.str.size = (uint32_t)sl;
+		}
+		if (!(v = ep_skip(k, end, 0)) || !(p = ep_skip(v, end, 0)))
+			return -1;
+		if (!is_raw_key(&key)) {
+			memcpy(o, k, (size_t)(p - k));
+			o += p - k;
+		}
+	}
+	pk->callback(pk->data, b, (size_t)(o - b));
+	return 0;
 }
 
 /* Emit {process, parent, [ancestors], ...body..., node_name, time, _vigil}. */
 static void emit(const char *type, int kind, struct proc *p, const msgpack_object *ev,
-		 unsigned flags)
+		 const char *raw, size_t rawlen, unsigned flags)
 {
+	static const char *const tokens[4] = { "", "miss", "noPod", "miss noPod" };
+	static const size_t tlen[4] = { 0, 4, 5, 10 };
 	const msgpack_object_map *m = &ev->via.map;
 	msgpack_packer *pk;
 	struct proc *a;
 	const char *sig = NULL;
-	char tokens[32];
 	uint64_t time = 0, status = 0;
 	size_t i, n = 3 + (p->parent != NULL), na = 0, siglen = 0;
-	int anc = (ancestors_mask & kind_bit(type)) && p->parent && p->parent->parent;
+	unsigned fl = flags & (F_MISS | F_NOPOD);
+	int anc = ancestors_mask && (ancestors_mask & kind_bit(type)) && p->parent &&
+		  p->parent->parent;
 
-	wire_get_u64(ev, "time", &time);
-	snprintf(tokens, sizeof(tokens), "%s%s%s", flags & F_MISS ? "miss" : "",
-		 (flags & F_MISS) && (flags & F_NOPOD) ? " " : "", flags & F_NOPOD ? "noPod" : "");
+	{
+		uint64_t v[RK_N] = { 0 };
+
+		raw_scan(ev, v);
+		time = v[RK_TIME];
+	}
 	if (kind == K_EXIT) {
 		wire_get_u64(ev, "status", &status);
 		wire_get_str(ev, "signal", &sig, &siglen);
@@ -366,16 +519,16 @@ static void emit(const char *type, int kind, struct proc *p, const msgpack_objec
 	pk = out_begin(type, p->pid);
 	msgpack_pack_map(pk, n + 1);
 	pack_str(pk, "process");
-	pack_proc(pk, p, tokens);
+	pack_proc(pk, p, tokens[fl], tlen[fl]);
 	if (p->parent) {
 		pack_str(pk, "parent");
-		pack_proc(pk, p->parent, "");
+		pack_proc(pk, p->parent, "", 0);
 	}
 	if (anc) {
 		pack_str(pk, "ancestors");
 		msgpack_pack_array(pk, na);
 		for (a = p->parent->parent, i = 0; i < na; a = a->parent, i++)
-			pack_proc(pk, a, "");
+			pack_proc(pk, a, "", 0);
 	}
 	if (kind == K_EXIT) {
 		pack_str(pk, "status");
@@ -385,25 +538,23 @@ static void emit(const char *type, int kind, struct proc *p, const msgpack_objec
 			msgpack_pack_str_with_body(pk, sig, siglen);
 		}
 	} else if (kind == K_GENERIC) {
-		for (i = 0; i < m->size; i++)
-			if (!is_raw_key(&m->ptr[i].key)) {
-				msgpack_pack_object(pk, m->ptr[i].key);
-				msgpack_pack_object(pk, m->ptr[i].val);
-			}
+		/* the producer's entries as they are: copied, not decoded and re-encoded */
+		if (!raw || copy_body(pk, raw, rawlen) < 0)
+			for (i = 0; i < m->size; i++)
+				if (!is_raw_key(&m->ptr[i].key)) {
+					msgpack_pack_object(pk, m->ptr[i].key);
+					msgpack_pack_object(pk, m->ptr[i].val);
+				}
 	}
-	pack_str(pk, "node_name");
-	pack_str(pk, node_name);
-	pack_str(pk, "time");
-	msgpack_pack_uint64(pk, time);
-	pack_vigil(pk, p);
-	if (cache_str(p, PB_BINARY) && p->cgroup_id) {
+	pack_tail(pk, p, time);
+	if (p->cgroup_id && cache_str(p, PB_BINARY)) {
 		const struct cg_entry *cg = cgroup_lookup(p->cgroup_id);
 
 		if (cg && cg->info.id[0])
 			(*c_docker)++;
 	}
 	if (kind == K_GENERIC)
-		(*counters_get2(stage_counters(in.st), "events.", type))++;
+		(*generic_counter(type))++;
 	if (k8s_on)
 		maybe_pod_meta(p);
 	if (flags & F_MISS)
@@ -413,16 +564,121 @@ static void emit(const char *type, int kind, struct proc *p, const msgpack_objec
 	out_end();
 }
 
+/* Held events per pid, so that every new event learns in O(1), not by a walk of the
+ * whole queue (thousands of events wait while the API server is away), whether it must
+ * queue behind earlier ones of its process. Open addressing, linear probing, deletion
+ * by backward shift; sized at start for --pending-max distinct pids. */
+struct pidcount {
+	uint32_t pid;  /* 0 = empty */
+	uint32_t all;  /* held events of pid */
+	uint32_t nb;   /* of those, waiting for their exec with no process: they do not
+		        * hold the exec itself back */
+	struct pend *head, *tail; /* pid's held events in order */
+};
+static struct pidcount *pc_tab;
+static uint32_t pc_mask;
+
+/* Size the table for n distinct pids. */
+static void pc_init(uint64_t n)
+{
+	uint64_t sz = 64;
+
+	while (sz < n * 2)
+		sz <<= 1;
+	pc_tab = calloc(sz, sizeof(*pc_tab));
+	if (!pc_tab)
+		log_panic("out of memory");
+	pc_mask = (uint32_t)(sz - 1);
+}
+
+/* The slot of pid, or the empty slot where it would go. */
+static struct pidcount *pc_slot(uint32_t pid)
+{
+	uint32_t i = (pid * 2654435761u) & pc_mask;
+
+	while (pc_tab[i].pid && pc_tab[i].pid != pid)
+		i = (i + 1) & pc_mask;
+	return &pc_tab[i];
+}
+
+/* Does this held event not hold its process's exec back? */
+static int pend_nb(const struct pend *q)
+{
+	return q->reason == HOLD_NOPROC && !q->p;
+}
+
+/* Put q in the queue, at the end, and in its pid's chain. */
+static void q_append(struct pend *q)
+{
+	struct pidcount *e = pc_slot(q->pid);
+
+	q->next = q->pnext = NULL;
+	q->prev = pq_tail;
+	if (pq_tail)
+		pq_tail->next = q;
+	else
+		pq_head = q;
+	pq_tail = q;
+	if (!e->pid) {
+		e->pid = q->pid;
+		e->head = q;
+	} else {
+		e->tail->pnext = q;
+	}
+	e->tail = q;
+	e->all++;
+	e->nb += pend_nb(q);
+	pq_len++;
+}
+
+/* Take q out of the queue; it must be the first held event of its pid (events of a
+ * process leave in order). */
+static void q_remove(struct pend *q)
+{
+	struct pidcount *e = pc_slot(q->pid);
+	uint32_t i, j, k;
+
+	if (e->pid != q->pid || e->head != q)
+		log_panic("held event of pid %u leaves out of order", q->pid);
+	if (q->prev)
+		q->prev->next = q->next;
+	else
+		pq_head = q->next;
+	if (q->next)
+		q->next->prev = q->prev;
+	else
+		pq_tail = q->prev;
+	pq_len--;
+	e->head = q->pnext;
+	e->all--;
+	e->nb -= pend_nb(q);
+	if (e->all)
+		return;
+	/* the pid's last one: free the slot, shifting later members of its probe run back */
+	i = (uint32_t)(e - pc_tab);
+	memset(e, 0, sizeof(*e));
+	for (j = (i + 1) & pc_mask; pc_tab[j].pid; j = (j + 1) & pc_mask) {
+		k = (pc_tab[j].pid * 2654435761u) & pc_mask;
+		if ((j > i && (k <= i || k > j)) || (j < i && k <= i && k > j)) {
+			pc_tab[i] = pc_tab[j];
+			memset(&pc_tab[j], 0, sizeof(pc_tab[j]));
+			i = j;
+		}
+	}
+}
+
 /* Is an event of pid already held (so a new one must queue behind it)? Held events that
  * wait for the exec itself do not block the exec. */
 static int pend_has_pid(uint32_t pid, int for_exec)
 {
-	struct pend *q;
+	const struct pidcount *e;
 
-	for (q = pq_head; q; q = q->next)
-		if (q->pid == pid && !(for_exec && q->reason == HOLD_NOPROC && !q->p))
-			return 1;
-	return 0;
+	if (!pq_head)
+		return 0;
+	e = pc_slot(pid);
+	if (!e->pid)
+		return 0;
+	return for_exec ? e->all > e->nb : 1;
 }
 
 /* Hold an event: copy its body. p may be NULL (its process is not known yet). */
@@ -446,14 +702,15 @@ static struct proc *resolve_late(uint32_t pid, uint64_t start, uint64_t wall_off
 
 /* Emit an event now, or hold it when its pod or earlier events of its process are
  * awaited. Takes no ownership of p (a held event takes a reference). */
-static void deliver(const char *type, int kind, struct proc *p, const msgpack_object *ev)
+static void deliver(const char *type, int kind, struct proc *p, const msgpack_object *ev,
+		    const char *raw, size_t rawlen)
 {
 	if (pend_has_pid(p->pid, kind == K_EXEC))
 		pend_add(type, kind, p->pid, p, ev, HOLD_ORDER, 0);
 	else if (needs_pod(p))
 		pend_add(type, kind, p->pid, p, ev, HOLD_POD, pod_wait_ns);
 	else
-		emit(type, kind, p, ev, 0);
+		emit(type, kind, p, ev, raw, rawlen, 0);
 }
 
 /* A tiny set of pids for one scan of the held queue. */
@@ -505,6 +762,11 @@ static int pend_try(struct pend *q, uint64_t now, int force)
 
 		if (!p && now < q->deadline && !force)
 			return 0;
+		/* Only the fork is known, and the event came after it: a fork is mostly
+		 * followed by its exec at once, so wait (within the hold time) for the exec
+		 * rather than tag the event with the parent's binary. */
+		if (p && p->clone && q->ktime > p->ktime && now < q->deadline && !force)
+			return 0;
 		msgpack_unpacked_init(&up);
 		if (msgpack_unpack_next(&up, q->body, q->len, &off) != MSGPACK_UNPACK_SUCCESS) {
 			msgpack_unpacked_destroy(&up);
@@ -519,6 +781,8 @@ static int pend_try(struct pend *q, uint64_t now, int force)
 			p = resolve_late(q->pid, start, time - ktime);
 			q->flags |= F_MISS;
 		}
+		if (pend_nb(q)) /* resolved: it now holds its process's exec back too */
+			pc_slot(q->pid)->nb--;
 		cache_ref(p);
 		q->p = p;
 		msgpack_unpacked_destroy(&up);
@@ -536,7 +800,7 @@ static int pend_try(struct pend *q, uint64_t now, int force)
 	off = 0;
 	msgpack_unpacked_init(&up);
 	if (msgpack_unpack_next(&up, q->body, q->len, &off) == MSGPACK_UNPACK_SUCCESS)
-		emit(q->type, q->kind, q->p, &up.data, q->flags);
+		emit(q->type, q->kind, q->p, &up.data, q->body, q->len, q->flags);
 	msgpack_unpacked_destroy(&up);
 	return 1;
 }
@@ -544,7 +808,7 @@ static int pend_try(struct pend *q, uint64_t now, int force)
 /* Release every held event that can go, keeping per-process order. */
 static void pend_scan(void)
 {
-	struct pend **qp, *q;
+	struct pend *q, *next;
 	struct pidset blocked;
 	uint64_t now;
 	size_t sz = 16;
@@ -558,18 +822,33 @@ static void pend_scan(void)
 	if (!blocked.v)
 		log_panic("out of memory");
 	blocked.mask = sz - 1;
-	for (qp = &pq_head; (q = *qp);) {
+	for (q = pq_head; q; q = next) {
+		next = q->next;
 		if (!pidset_has(&blocked, q->pid) && pend_try(q, now, 0)) {
-			*qp = q->next;
+			q_remove(q);
 			pend_free(q);
-			pq_len--;
 			continue;
 		}
 		pidset_add(&blocked, q->pid);
-		qp = &q->next;
 	}
-	pq_tail = qp;
 	free(blocked.v);
+}
+
+/* Release what can go of pid's held events only, in order: an exec or a clone of pid
+ * can release nothing else, and a walk of the whole queue for every exec would cost
+ * O(held) while thousands wait for an absent API server. */
+static void pend_scan_pid(uint32_t pid)
+{
+	uint64_t now;
+	struct pend *q;
+
+	if (!pq_head)
+		return;
+	now = mono_ns();
+	while ((q = pc_slot(pid)->head) && pend_try(q, now, 0)) {
+		q_remove(q);
+		pend_free(q);
+	}
 }
 
 static void pend_add(const char *type, int kind, uint32_t pid, struct proc *p,
@@ -585,11 +864,8 @@ static void pend_add(const char *type, int kind, uint32_t pid, struct proc *p,
 		struct pend *o = pq_head;
 
 		pend_try(o, mono_ns(), 1);
-		pq_head = o->next;
-		if (!pq_head)
-			pq_tail = &pq_head;
+		q_remove(o);
 		pend_free(o);
-		pq_len--;
 		(*c_overflow)++;
 	}
 	msgpack_sbuffer_init(&sb);
@@ -598,6 +874,7 @@ static void pend_add(const char *type, int kind, uint32_t pid, struct proc *p,
 	q->body = sb.data;
 	q->len = sb.size;
 	q->pid = pid;
+	wire_get_u64(ev, "ktime", &q->ktime);
 	q->kind = (uint8_t)kind;
 	q->reason = (uint8_t)reason;
 	q->deadline = mono_ns() + wait_ns;
@@ -606,9 +883,7 @@ static void pend_add(const char *type, int kind, uint32_t pid, struct proc *p,
 		cache_ref(p);
 		q->p = p;
 	}
-	*pq_tail = q;
-	pq_tail = &q->next;
-	pq_len++;
+	q_append(q);
 	(*c_held)++;
 }
 
@@ -642,15 +917,7 @@ static void take_extra(const msgpack_object *ev, struct proc *p)
 		msgpack_pack_object(&pk, x->via.map.ptr[i].val);
 		n++;
 	}
-	free(p->extra);
-	p->extra = NULL;
-	p->extra_n = 0;
-	if (n) {
-		p->extra = sb.data; /* ownership moves to the entry */
-		p->extra_len = (uint32_t)sb.size;
-		p->extra_n = n;
-		sb.data = NULL;
-	}
+	cache_set_extra(p, sb.data, sb.size, n);
 	msgpack_sbuffer_destroy(&sb);
 }
 
@@ -775,7 +1042,10 @@ static int on_exec(const msgpack_object *ev)
 	p = cache_put((uint32_t)pid, ktime); /* replaces old (exec without fork, thread exec) */
 	cache_set_parent(p, pp);
 	cache_unref(pp);
-	p->tid = tid ? (uint32_t)tid : (uint32_t)pid;
+	/* After an exec the one thread left is the leader, whichever thread called
+	 * execve (the raw tid is that caller's old id): tid = pid, as Tetragon reports. */
+	(void)tid;
+	p->tid = (uint32_t)pid;
 	p->ppid = (uint32_t)ppid;
 	p->pktime = pktime;
 	p->uid = (uint32_t)uid;
@@ -793,7 +1063,8 @@ static int on_exec(const msgpack_object *ev)
 	free(flags);
 	take_extra(ev, p);
 	(*c_exec)++;
-	deliver("process_exec", K_EXEC, p, ev);
+	deliver("process_exec", K_EXEC, p, ev, NULL, 0);
+	pend_scan_pid((uint32_t)pid);
 	return 0;
 }
 
@@ -831,17 +1102,11 @@ static int on_clone(const msgpack_object *ev)
 		p->uid = pp->uid;
 		p->auid = pp->auid;
 		p->cgroup_id = pp->cgroup_id;
-		cache_share_strings(p, pp);
-		if (pp->extra_n && (p->extra = malloc(pp->extra_len))) {
-			memcpy(p->extra, pp->extra, pp->extra_len);
-			p->extra_len = pp->extra_len;
-			p->extra_n = pp->extra_n;
-		}
+		cache_share_strings(p, pp); /* and the extra Process fields */
 	}
 	cache_unref(pp);
 	(*c_clone)++;
-	if (pq_head)
-		pend_scan();
+	pend_scan_pid((uint32_t)pid);
 	return 0;
 }
 
@@ -862,7 +1127,7 @@ static int on_exit_(const msgpack_object *ev)
 	maybe_reparent(p, ev, (int64_t)time - (int64_t)ktime);
 	(*c_exit)++;
 	cache_ref(p);
-	deliver("process_exit", K_EXIT, p, ev);
+	deliver("process_exit", K_EXIT, p, ev, NULL, 0);
 	cache_mark_exited(p);
 	cache_unref(p);
 	return 0;
@@ -871,16 +1136,19 @@ static int on_exit_(const msgpack_object *ev)
 /* process_kprobe / _tracepoint / _lsm: the producer already packed the Tetragon-shaped
  * details (function_name, args, return, ...); we add process, parent and node. An event
  * whose process is not known yet waits --hold-ms for its exec. */
-static int on_generic(const char *type, const msgpack_object *ev)
+static int on_generic(const char *type, const msgpack_object *ev, const char *raw,
+		      size_t rawlen)
 {
-	uint64_t time, pid, start = 0, ktime = 0;
+	uint64_t v[RK_N] = { 0 }, time, pid, start, ktime;
+	unsigned have = raw_scan(ev, v);
 	struct proc *p;
 
-	if (wire_get_u64(ev, "time", &time) < 0 || wire_get_u64(ev, "pid", &pid) < 0 ||
-	    pid > UINT32_MAX)
+	if (!(have & 1u << RK_TIME) || !(have & 1u << RK_PID) || v[RK_PID] > UINT32_MAX)
 		return -1;
-	wire_get_u64(ev, "start_ktime", &start);
-	wire_get_u64(ev, "ktime", &ktime);
+	time = v[RK_TIME];
+	pid = v[RK_PID];
+	start = v[RK_START];
+	ktime = v[RK_KTIME];
 	p = pid ? cache_get((uint32_t)pid) : NULL;
 	if (p && start && p->start_ktime && p->start_ktime != start && !p->procfs)
 		p = NULL;
@@ -890,8 +1158,9 @@ static int on_generic(const char *type, const msgpack_object *ev)
 		pend_add(type, K_GENERIC, (uint32_t)pid, NULL, ev, HOLD_NOPROC, hold_ns);
 		return 0;
 	}
-	maybe_reparent(p, ev, (int64_t)time - (int64_t)ktime);
-	deliver(type, K_GENERIC, p, ev);
+	if ((have & 1u << RK_PPID) && v[RK_PPID] != p->ppid)
+		maybe_reparent(p, ev, (int64_t)time - (int64_t)ktime);
+	deliver(type, K_GENERIC, p, ev, raw, rawlen);
 	return 0;
 }
 
@@ -914,13 +1183,80 @@ static void timer_arm(struct stage *st)
 	timer_due = due;
 }
 
+/* Per-event CPU cost, sampled: every LAT_EVERY-th message is timed with the thread's
+ * CPU clock from its receive to the end of its handling (decode, cache, packing, send);
+ * the last LAT_RING samples give event_cpu_ns.p50/p99 in the status. A syscall pair per
+ * sample, so one message in LAT_EVERY pays it. */
+#define LAT_EVERY 16
+#define LAT_RING 4096
+static uint32_t lat_ring[LAT_RING];
+static uint64_t lat_samples, lat_bias, lat_tick;
+
+/* This thread's CPU time, ns. */
+static uint64_t thread_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+/* The cost of the clock itself (the least of a few empty measurements), subtracted. */
+static void lat_calibrate(void)
+{
+	uint64_t best = ~0ull, a, b;
+	int i;
+
+	for (i = 0; i < 64; i++) {
+		a = thread_ns();
+		b = thread_ns();
+		if (b - a < best)
+			best = b - a;
+	}
+	lat_bias = best;
+}
+
+/* Record one sample of t ns. */
+static void lat_add(uint64_t t)
+{
+	t = t > lat_bias ? t - lat_bias : 0;
+	lat_ring[lat_samples++ % LAT_RING] = t > UINT32_MAX ? UINT32_MAX : (uint32_t)t;
+}
+
+/* Order two samples (qsort). */
+static int lat_cmp(const void *a, const void *b)
+{
+	uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+/* p50 and p99 of the samples in the ring (0 when none). */
+static void lat_pct(uint64_t *p50, uint64_t *p99)
+{
+	static uint32_t tmp[LAT_RING];
+	size_t n = lat_samples < LAT_RING ? (size_t)lat_samples : LAT_RING;
+
+	*p50 = *p99 = 0;
+	if (!n)
+		return;
+	memcpy(tmp, lat_ring, n * sizeof(tmp[0]));
+	qsort(tmp, n, sizeof(tmp[0]), lat_cmp);
+	*p50 = tmp[n / 2];
+	*p99 = tmp[n * 99 / 100];
+}
+
 static void on_input(struct stage *st, void *arg)
 {
 	struct wire_in *inp = arg;
 	struct wire_msg m;
-	int i, r;
+	uint64_t t0 = 0;
+	int i, r, timed;
 
 	for (i = 0; i < BATCH && !stage_stopping(st); i++) {
+		timed = ++lat_tick % LAT_EVERY == 0;
+		if (timed)
+			t0 = thread_ns();
 		r = wire_recv(inp, &m);
 		if (r == 0)
 			break;
@@ -928,26 +1264,25 @@ static void on_input(struct stage *st, void *arg)
 			continue;
 		if (wire_streq(m.type, m.type_len, "process_exec")) {
 			r = on_exec(m.ev);
-			if (r == 0 && pq_head)
-				pend_scan();
 		} else if (wire_streq(m.type, m.type_len, "process_exit"))
 			r = on_exit_(m.ev);
 		else if (wire_streq(m.type, m.type_len, "process_clone"))
 			r = on_clone(m.ev);
-		else if (wire_streq(m.type, m.type_len, "process_kprobe") ||
-			 wire_streq(m.type, m.type_len, "process_tracepoint") ||
-			 wire_streq(m.type, m.type_len, "process_lsm")) {
-			char type[32];
-
-			snprintf(type, sizeof(type), "%.*s", (int)m.type_len, m.type);
-			r = on_generic(type, m.ev);
-		} else {
+		else if (wire_streq(m.type, m.type_len, "process_kprobe"))
+			r = on_generic("process_kprobe", m.ev, m.ev_raw, m.ev_raw_len);
+		else if (wire_streq(m.type, m.type_len, "process_tracepoint"))
+			r = on_generic("process_tracepoint", m.ev, m.ev_raw, m.ev_raw_len);
+		else if (wire_streq(m.type, m.type_len, "process_lsm"))
+			r = on_generic("process_lsm", m.ev, m.ev_raw, m.ev_raw_len);
+		else {
 			wire_drop(inp, WIRE_DROP_UNKNOWN_TYPE, &m);
 			r = 0;
 		}
 		if (r < 0)
 			wire_drop(inp, WIRE_DROP_BODY, &m);
 		wire_msg_done(inp, &m);
+		if (timed)
+			lat_add(thread_ns() - t0);
 	}
 	timer_arm(st);
 }
@@ -1030,11 +1365,16 @@ static void on_pod(const struct k8s_pod *pod, int deleted)
 	cgroup_foreach(pod_cg, &pc);
 }
 
+static uint64_t trim_at; /* mono ns of a malloc_trim due after a burst of pods; 0 none */
+
 static void on_k8s(struct stage *st, void *arg)
 {
 	(void)st;
 	(void)arg;
-	k8s_drain(on_pod);
+	/* Many pods at once (a list): the watcher thread's copies were just freed into its
+	 * arena; give those pages back once the burst is over. */
+	if (k8s_drain(on_pod) >= 64)
+		trim_at = mono_ns() + 300000000ull;
 	if (pq_head)
 		pend_scan();
 }
@@ -1049,6 +1389,10 @@ static void on_timer(struct stage *st)
 
 	pend_scan();
 	cache_expire(now);
+	if (trim_at && now >= trim_at) {
+		malloc_trim(0);
+		trim_at = 0;
+	}
 	/* After a burst, hand the freed message and entry memory back to the kernel: the
 	 * RSS then shows what the cache holds, not the burst's high-water mark. */
 	if (now - last_trim > 1000000000ull) {
@@ -1068,7 +1412,9 @@ static void on_timer(struct stage *st)
 static void status(struct stage *st)
 {
 	struct cache_stats cs;
+	struct intern_stats is;
 	struct cg_stats gs;
+	uint64_t p50, p99;
 	const char *names[32];
 	uint64_t vals[32];
 	size_t i, n;
@@ -1081,6 +1427,16 @@ static void status(struct stage *st)
 	counters_set(stage_counters(st), "cache.procfs", cs.procfs);
 	counters_set(stage_counters(st), "cache.pid_reuse", cs.pid_reuse);
 	counters_set(stage_counters(st), "cache.reparent", cs.reparent);
+	counters_set(stage_counters(st), "cache.slab_bytes", cs.slab_bytes);
+	istr_get_stats(&is);
+	counters_set(stage_counters(st), "intern.strings", is.strings);
+	counters_set(stage_counters(st), "intern.bytes", is.bytes);
+	counters_set(stage_counters(st), "intern.refs", is.refs);
+	counters_set(stage_counters(st), "intern.block_bytes", is.block_bytes);
+	lat_pct(&p50, &p99);
+	counters_set(stage_counters(st), "event_cpu_ns.p50", p50);
+	counters_set(stage_counters(st), "event_cpu_ns.p99", p99);
+	counters_set(stage_counters(st), "event_cpu_ns.samples", lat_samples);
 	counters_set(stage_counters(st), "pending.size", pq_len);
 	cgroup_get_stats(&gs);
 	counters_set(stage_counters(st), "cgroup.entries", gs.entries);
@@ -1179,6 +1535,9 @@ static int setup(struct stage *st)
 	int hwm = atoi(opt_hwm), r;
 
 	g_st = st;
+	/* A fixed mmap threshold: glibc otherwise raises it after a large free, and big
+	 * transient buffers (Kubernetes lists, bursts) then land in the heap and pin it. */
+	mallopt(M_MMAP_THRESHOLD, 128 * 1024);
 	if (opt_node)
 		snprintf(node_name, sizeof(node_name), "%s", opt_node);
 	else if (getenv("NODE_NAME"))
@@ -1192,7 +1551,9 @@ static int setup(struct stage *st)
 	pend_max = strtoull(opt_pend_max, NULL, 10);
 	if (!pend_max)
 		pend_max = 1;
+	pc_init(pend_max);
 	cache_init(node_name, (uint32_t)strtoul(opt_cap, NULL, 10));
+	lat_calibrate();
 	cache_set_linger((uint32_t)strtoul(opt_linger, NULL, 10));
 	cgroup_init(opt_cgroot);
 	c_exec = stage_counter(st, "events.process_exec");

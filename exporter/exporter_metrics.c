@@ -1,18 +1,23 @@
-/* exporter_metrics: /metrics over libmicrohttpd; see exporter_metrics.h. */
+/* exporter_metrics: /metrics over a small HTTP/1.1 server of its own (one thread, one
+ * request per connection); see exporter_metrics.h. */
 #include "exporter_metrics.h"
 
 #include <ctype.h>
 #include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
 #include <netdb.h>
+#include <poll.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/time.h>
 #include <time.h>
+#include <unistd.h>
 
-#include <microhttpd.h>
 #include <msgpack.h>
 #include <zmq.h>
 
@@ -22,6 +27,9 @@
 #define XM_MAX_STAGES 64
 #define XM_REPLY_MAX (1u << 20)
 #define XM_TIMEOUT_MS 1000
+#define XM_HEAD_MAX (16u << 10)  /* a request head longer than this gets 431 */
+#define XM_MAX_CONNS 32
+#define XM_CONN_TIMEOUT_S 10     /* a client that sends no whole head by then is dropped */
 /* Append a string literal. */
 #define XM_LIT(sb, s) strbuf_append((sb), (s), sizeof(s) - 1)
 
@@ -73,10 +81,11 @@ static const struct xm_family xm_families[] = {
 	 "collector", XM_SUFFIX, "ringbuf_lost.", NULL, "type"},
 };
 
-static struct MHD_Daemon *daemon_;
+static pthread_t thr;
+static int running, listen_fd = -1, stop_pipe[2] = {-1, -1};
 static char *rundir;
 static void *zctx;
-static atomic_ullong n_scrapes, n_bad;
+static atomic_ullong n_scrapes, n_bad, n_malformed;
 
 /* Does instance name s belong to stage kind k ("evaluator" for "evaluator-2")? */
 static int xm_is_kind(const char *s, size_t n, const char *k)
@@ -363,57 +372,171 @@ static void xm_scrape(struct strbuf *out)
 	}
 }
 
-/* Answer with a static text body. */
-static enum MHD_Result xm_reply(struct MHD_Connection *conn, unsigned code, const char *body)
-{
-	struct MHD_Response *r = MHD_create_response_from_buffer(strlen(body), (void *)body,
-								 MHD_RESPMEM_PERSISTENT);
-	enum MHD_Result ret;
+/* One client connection of the metrics server: its request head as read so far. */
+struct xm_conn {
+	int fd;
+	size_t len;
+	int64_t deadline_ms;
+	char buf[XM_HEAD_MAX];
+};
 
-	MHD_add_response_header(r, "Content-Type", "text/plain; charset=utf-8");
-	ret = MHD_queue_response(conn, code, r);
-	MHD_destroy_response(r);
-	return ret;
+/* Send all of buf (the socket is blocking with a send timeout); -1 on failure. */
+static int xm_send_all(int fd, const char *buf, size_t len)
+{
+	while (len) {
+		ssize_t n = send(fd, buf, len, MSG_NOSIGNAL);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			return -1;
+		buf += n;
+		len -= (size_t)n;
+	}
+	return 0;
 }
 
-/* The MHD request handler (its thread): GET/HEAD /metrics only. */
-static enum MHD_Result xm_handler(void *cls, struct MHD_Connection *conn, const char *url,
-				  const char *method, const char *version, const char *upload,
-				  size_t *upload_size, void **con_cls)
+/* Answer and close: status line, our headers, the body unless head_only. */
+static void xm_respond(int fd, unsigned code, const char *reason, const char *ctype,
+		       const char *body, size_t len, int head_only)
 {
-	static int first;
-	struct strbuf sb;
-	struct MHD_Response *r;
-	enum MHD_Result ret;
+	char hdr[256];
+	int n = snprintf(hdr, sizeof(hdr),
+			 "HTTP/1.1 %u %s\r\nContent-Type: %s\r\nContent-Length: %zu\r\n"
+			 "Connection: close\r\n\r\n", code, reason, ctype, len);
+	struct timeval tv = {.tv_sec = XM_CONN_TIMEOUT_S};
+	int fl = fcntl(fd, F_GETFL);
 
-	(void)cls;
-	(void)version;
-	(void)upload;
-	if (*con_cls == NULL) { /* headers only so far: wait for the body, if any */
-		*con_cls = &first;
-		return MHD_YES;
+	fcntl(fd, F_SETFL, fl & ~O_NONBLOCK);
+	setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
+	if (xm_send_all(fd, hdr, (size_t)n) == 0 && !head_only)
+		xm_send_all(fd, body, len);
+}
+
+/* A whole request head is in c->buf: answer it. GET/HEAD /metrics only; the rest of
+ * the request (headers, any body) is not needed and the connection closes. */
+static void xm_serve(struct xm_conn *c)
+{
+	static const char text[] = "text/plain; charset=utf-8";
+	char *sp1, *sp2, *eol = memchr(c->buf, '\n', c->len);
+	size_t mlen, plen;
+	int head;
+
+	sp1 = eol ? memchr(c->buf, ' ', (size_t)(eol - c->buf)) : NULL;
+	sp2 = sp1 ? memchr(sp1 + 1, ' ', (size_t)(eol - sp1 - 1)) : NULL;
+	if (!sp2 || strncmp(sp2 + 1, "HTTP/1.", 7) != 0) {
+		n_malformed++;
+		xm_respond(c->fd, 400, "Bad Request", text, "bad request\n", 12, 0);
+		return;
 	}
-	if (*upload_size) { /* a body we do not want: discard it */
-		*upload_size = 0;
-		return MHD_YES;
-	}
-	if (strcmp(method, "GET") != 0 && strcmp(method, "HEAD") != 0) {
+	mlen = (size_t)(sp1 - c->buf);
+	plen = (size_t)(sp2 - sp1 - 1);
+	head = mlen == 4 && memcmp(c->buf, "HEAD", 4) == 0;
+	if (!head && !(mlen == 3 && memcmp(c->buf, "GET", 3) == 0)) {
 		n_bad++;
-		return xm_reply(conn, MHD_HTTP_METHOD_NOT_ALLOWED, "method not allowed\n");
+		xm_respond(c->fd, 405, "Method Not Allowed", text, "method not allowed\n", 19, 0);
+		return;
 	}
-	if (strcmp(url, "/metrics") != 0) {
+	if (memchr(sp1 + 1, '?', plen)) /* a query string changes nothing */
+		plen = (size_t)((char *)memchr(sp1 + 1, '?', plen) - sp1 - 1);
+	if (plen != 8 || memcmp(sp1 + 1, "/metrics", 8) != 0) {
 		n_bad++;
-		return xm_reply(conn, MHD_HTTP_NOT_FOUND, "not found: try /metrics\n");
+		xm_respond(c->fd, 404, "Not Found", text, "not found: try /metrics\n", 24, head);
+		return;
 	}
+	struct strbuf sb;
+
 	strbuf_init(&sb);
 	xm_scrape(&sb);
 	n_scrapes++;
-	r = MHD_create_response_from_buffer(sb.len, sb.buf, MHD_RESPMEM_MUST_COPY);
+	xm_respond(c->fd, 200, "OK", "text/plain; version=0.0.4; charset=utf-8",
+		   sb.buf ? sb.buf : "", sb.len, head);
 	strbuf_free(&sb);
-	MHD_add_response_header(r, "Content-Type", "text/plain; version=0.0.4; charset=utf-8");
-	ret = MHD_queue_response(conn, MHD_HTTP_OK, r);
-	MHD_destroy_response(r);
-	return ret;
+}
+
+/* Read what a connection sent; 1 when it is finished (answered or dropped). */
+static int xm_read(struct xm_conn *c)
+{
+	ssize_t n = recv(c->fd, c->buf + c->len, sizeof(c->buf) - 1 - c->len, 0);
+
+	if (n < 0 && (errno == EAGAIN || errno == EINTR))
+		return 0;
+	if (n <= 0)
+		return 1; /* the client went away before a whole request */
+	c->len += (size_t)n;
+	c->buf[c->len] = '\0';
+	if (memmem(c->buf, c->len, "\r\n\r\n", 4) || memmem(c->buf, c->len, "\n\n", 2)) {
+		xm_serve(c);
+		return 1;
+	}
+	if (c->len == sizeof(c->buf) - 1) { /* no end of head in 16 KiB */
+		n_malformed++;
+		xm_respond(c->fd, 431, "Request Header Fields Too Large",
+			   "text/plain; charset=utf-8", "request head too large\n", 23, 0);
+		return 1;
+	}
+	return 0;
+}
+
+/* The server thread: one poll over the listening socket, the clients and the stop pipe.
+ * Clients are served one request each, in turn; a scrape takes at most about a second. */
+static void *xm_main(void *arg)
+{
+	struct xm_conn *conns[XM_MAX_CONNS] = {0};
+	struct pollfd pfd[XM_MAX_CONNS + 2];
+	size_t i, n;
+
+	(void)arg;
+	for (;;) {
+		int64_t now = xm_now_ms();
+
+		pfd[0] = (struct pollfd){.fd = stop_pipe[0], .events = POLLIN};
+		pfd[1] = (struct pollfd){.fd = listen_fd, .events = POLLIN};
+		for (i = 0, n = 2; i < XM_MAX_CONNS; i++) {
+			if (conns[i] && conns[i]->deadline_ms <= now) { /* too slow: drop it */
+				close(conns[i]->fd);
+				free(conns[i]);
+				conns[i] = NULL;
+				n_malformed++;
+			}
+			if (conns[i])
+				pfd[n++] = (struct pollfd){.fd = conns[i]->fd, .events = POLLIN};
+		}
+		if (poll(pfd, n, 1000) < 0 && errno != EINTR)
+			break;
+		if (pfd[0].revents)
+			break;
+		for (i = 0, n = 2; i < XM_MAX_CONNS; i++) {
+			if (!conns[i])
+				continue;
+			if (pfd[n++].revents && xm_read(conns[i])) {
+				close(conns[i]->fd);
+				free(conns[i]);
+				conns[i] = NULL;
+			}
+		}
+		if (pfd[1].revents & POLLIN) {
+			int fd = accept4(listen_fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+
+			for (i = 0; fd >= 0 && i < XM_MAX_CONNS && conns[i]; i++)
+				;
+			if (fd >= 0 && (i == XM_MAX_CONNS || !(conns[i] = malloc(sizeof(**conns))))) {
+				close(fd); /* at the connection limit */
+				fd = -1;
+			}
+			if (fd >= 0) {
+				conns[i]->fd = fd;
+				conns[i]->len = 0;
+				conns[i]->deadline_ms = xm_now_ms() + XM_CONN_TIMEOUT_S * 1000;
+			}
+		}
+	}
+	for (i = 0; i < XM_MAX_CONNS; i++)
+		if (conns[i]) {
+			close(conns[i]->fd);
+			free(conns[i]);
+		}
+	return NULL;
 }
 
 int xmetrics_start(const char *address, const char *dir, char *err, size_t errlen)
@@ -423,7 +546,7 @@ int xmetrics_start(const char *address, const char *dir, char *err, size_t errle
 	char host[256];
 	const char *colon = strrchr(address, ':'), *h = address;
 	size_t hl;
-	int rc;
+	int rc, one = 1;
 
 	if (!colon || colon == address || !colon[1]) {
 		snprintf(err, errlen, "metrics address %s: want host:port", address);
@@ -447,23 +570,40 @@ int xmetrics_start(const char *address, const char *dir, char *err, size_t errle
 		;
 	if (!a)
 		a = ai;
+	listen_fd = socket(a->ai_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (listen_fd >= 0)
+		setsockopt(listen_fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+	if (listen_fd < 0 || bind(listen_fd, a->ai_addr, a->ai_addrlen) < 0 ||
+	    listen(listen_fd, 16) < 0) {
+		snprintf(err, errlen, "cannot listen on %s: %s", address, strerror(errno));
+		if (listen_fd >= 0)
+			close(listen_fd);
+		listen_fd = -1;
+		freeaddrinfo(ai);
+		return -1;
+	}
+	freeaddrinfo(ai);
+	if (pipe2(stop_pipe, O_CLOEXEC) < 0) {
+		snprintf(err, errlen, "pipe: %s", strerror(errno));
+		close(listen_fd);
+		listen_fd = -1;
+		return -1;
+	}
 	rundir = strdup(dir);
 	zctx = zmq_ctx_new();
-	daemon_ = MHD_start_daemon(
-		MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_POLL | (a->ai_family == AF_INET6 ? MHD_USE_IPv6 : 0),
-		0, NULL, NULL, xm_handler, NULL, MHD_OPTION_SOCK_ADDR, a->ai_addr,
-		MHD_OPTION_CONNECTION_LIMIT, (unsigned)32, MHD_OPTION_CONNECTION_TIMEOUT,
-		(unsigned)10, MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)(64 * 1024),
-		MHD_OPTION_END);
-	freeaddrinfo(ai);
-	if (!daemon_) {
-		snprintf(err, errlen, "cannot listen on %s (address in use?)", address);
+	if (pthread_create(&thr, NULL, xm_main, NULL) != 0) {
+		snprintf(err, errlen, "cannot start the metrics thread");
 		zmq_ctx_term(zctx);
 		zctx = NULL;
+		close(listen_fd);
+		close(stop_pipe[0]);
+		close(stop_pipe[1]);
+		listen_fd = -1;
 		free(rundir);
 		rundir = NULL;
 		return -1;
 	}
+	running = 1;
 	return 0;
 }
 
@@ -471,14 +611,21 @@ void xmetrics_get_stats(struct xmetrics_stats *s)
 {
 	s->scrapes = n_scrapes;
 	s->bad_requests = n_bad;
+	s->malformed = n_malformed;
 }
 
 void xmetrics_stop(void)
 {
-	if (!daemon_)
+	if (!running)
 		return;
-	MHD_stop_daemon(daemon_);
-	daemon_ = NULL;
+	if (write(stop_pipe[1], "x", 1) != 1)
+		log_warn("metrics: cannot wake the server thread");
+	pthread_join(thr, NULL);
+	running = 0;
+	close(listen_fd);
+	close(stop_pipe[0]);
+	close(stop_pipe[1]);
+	listen_fd = -1;
 	zmq_ctx_term(zctx);
 	zctx = NULL;
 	free(rundir);

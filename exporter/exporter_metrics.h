@@ -1,5 +1,6 @@
 /* exporter_metrics: Prometheus text exposition (format 0.0.4) of every stage's
- * counters on an HTTP port, served by libmicrohttpd from its own thread.
+ * counters on an HTTP port, served from its own thread by a small HTTP/1.1 server of
+ * ours (one request per connection; an HTTP library would bring a TLS stack's pages).
  *
  * Each scrape of GET /metrics asks every stage for its status over its control
  * socket (REQ to ipc://RUNDIR/<stage>.ctl, {v:1, cmd:"status"}), all stages at
@@ -21,6 +22,7 @@
 struct xmetrics_stats {
 	uint64_t scrapes;      /* GET /metrics answered */
 	uint64_t bad_requests; /* 404 and 405 answers */
+	uint64_t malformed;    /* not HTTP, a head over 16 KiB, or too slow: 400, 431, closed */
 };
 
 /* Listen on address ("host:port", "[v6]:port") and serve stages found in rundir.

@@ -27,7 +27,7 @@ static const char *opt_input, *opt_file = "/var/log/vigil/events.json", *opt_hwm
 		  *opt_cert = def_cert, *opt_key = def_key, *opt_client_ca, *opt_grpc_queue = "10000";
 static const char def_metrics_addr[] = "localhost:2112";
 static const char *opt_metrics_addr = def_metrics_addr;
-static const char *opt_allow, *opt_deny, *opt_fields, *opt_max_kb;
+static const char *opt_allow, *opt_deny, *opt_fields, *opt_max_kb, *opt_details = "exec";
 static int opt_plaintext, opt_compress, grpc_on, metrics_on;
 static struct xfilter *file_filter;   /* NULL: every event */
 static struct xfields *file_fields;   /* NULL: whole events */
@@ -47,6 +47,9 @@ static const struct stage_opt opts[] = {
 	{ "export-file-max-backups", &opt_backups, NULL, "rotated files kept (default 5)" },
 	{ "export-file-max-size-kb", &opt_max_kb, NULL, "rotate past this many KiB (overrides -mb)" },
 	{ "export-file-compress", NULL, &opt_compress, "gzip rotated files (.N.gz)" },
+	{ "export-process-details", &opt_details, NULL,
+	  "exec: cap, ns and process_credentials on process_exec's process only; all: on "
+	  "every Process of every line (default exec)" },
 	{ "export-allowlist", &opt_allow, NULL, "file sink: newline-separated JSON Filters (OR)" },
 	{ "export-denylist", &opt_deny, NULL, "file sink: newline-separated JSON Filters to drop" },
 	{ "field-filters", &opt_fields, NULL, "file sink: newline-separated JSON FieldFilters" },
@@ -202,6 +205,7 @@ static void status(struct stage *st)
 		xmetrics_get_stats(&m);
 		counters_set(stage_counters(st), "metrics.scrapes", m.scrapes);
 		counters_set(stage_counters(st), "metrics.bad_requests", m.bad_requests);
+		counters_set(stage_counters(st), "metrics.malformed", m.malformed);
 	}
 }
 
@@ -300,6 +304,12 @@ static int setup(struct stage *st)
 		return EXIT_TEMP;
 	}
 	xfile_set_compress(xf, opt_compress);
+	if (strcmp(opt_details, "exec") && strcmp(opt_details, "all")) {
+		log_error("--export-process-details: want exec or all, got '%s'", opt_details);
+		return EXIT_PERM;
+	}
+	tj_set_process_details(!strcmp(opt_details, "all"));
+	stage_info(st, "export_process_details", "%s", opt_details);
 	strbuf_init(&line);
 	in_sock = stage_socket(st, ZMQ_PULL, hwm);
 	if (!opt_input)

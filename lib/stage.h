@@ -66,10 +66,15 @@ void *stage_socket(struct stage *st, int type, int hwm);
 int stage_bind(struct stage *st, void *sock, const char *endpoint);
 int stage_connect(struct stage *st, void *sock, const char *endpoint);
 
-/* Send one message downstream. Blocks at the high-water mark (backpressure) but keeps
- * answering signals: returns 0 when sent, -1 when the stage is stopping. The same
- * bytes go to the tap when it has subscribers. */
+/* Send one envelope downstream. Envelopes sent on a socket during one pass of the loop
+ * leave together, one frame each, as one multipart ZeroMQ message (docs/wire.md §2;
+ * --batch caps it) when the loop is about to sleep, or when the batch is full. Blocks at
+ * the high-water mark (backpressure) but keeps answering signals: returns 0 when
+ * queued or sent, -1 when the stage is stopping. The same bytes go to the tap at once
+ * when it has subscribers. */
 int stage_send(struct stage *st, void *sock, const void *buf, size_t len);
+/* Send every pending batch now (the loop does this before it sleeps). 0, or -1. */
+int stage_flush(struct stage *st);
 /* Only publish on the tap (for stages whose output is not a ZeroMQ socket). */
 void stage_tap(struct stage *st, const void *buf, size_t len);
 int stage_tap_active(const struct stage *st);

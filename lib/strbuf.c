@@ -15,7 +15,7 @@ static void strbuf_oom(size_t want)
 }
 
 /* Make room for n more bytes plus the NUL; aborts on overflow or OOM. */
-static void strbuf_grow(struct strbuf *sb, size_t n)
+void strbuf_grow(struct strbuf *sb, size_t n)
 {
 	if (n > SIZE_MAX - sb->len - 1)
 		strbuf_oom(SIZE_MAX);
@@ -36,16 +36,6 @@ void strbuf_init(struct strbuf *sb)
 {
 	sb->buf = NULL;
 	sb->len = sb->cap = 0;
-}
-
-void strbuf_append(struct strbuf *sb, const void *p, size_t n)
-{
-	if (n == 0)
-		return;
-	strbuf_grow(sb, n);
-	memcpy(sb->buf + sb->len, p, n);
-	sb->len += n;
-	sb->buf[sb->len] = '\0';
 }
 
 void strbuf_appendf(struct strbuf *sb, const char *fmt, ...)
@@ -70,13 +60,6 @@ void strbuf_appendf(struct strbuf *sb, const char *fmt, ...)
 	vsnprintf(sb->buf + sb->len, (size_t)n + 1, fmt, ap);
 	va_end(ap);
 	sb->len += (size_t)n;
-}
-
-void strbuf_putc(struct strbuf *sb, int c)
-{
-	strbuf_grow(sb, 1);
-	sb->buf[sb->len++] = (char)c;
-	sb->buf[sb->len] = '\0';
 }
 
 void strbuf_truncate(struct strbuf *sb, size_t len)

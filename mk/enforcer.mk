@@ -34,3 +34,8 @@ $(B)/vm/vm_stage: tests/vm/vm_stage.c
 		-lxml2 -licui18n -licuuc -licudata -lz -llzma -lbsd -lmd -lstdc++ -lrt -lpthread -lm \
 		tests/vm/gss_stub.c 2>&1 | { grep -v "statically linked applications requires\|: in function" || true; }
 	@test -x $@
+
+# The qemu pipeline test's probe (open / exec / connect, errno printed), static.
+$(B)/vm/vm_probe: tests/vm/vm_probe.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -static -o $@ $<

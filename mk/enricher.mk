@@ -1,16 +1,27 @@
-# enricher: libcurl for the Kubernetes client; unit tests that link enricher modules.
-LDLIBS_enricher += -lcurl -lpthread
+# enricher: libcurl (loaded at run time, lib/vcurl.c) for the Kubernetes client; unit tests that link enricher modules.
+LDLIBS_enricher += -lpthread
 
 $(B)/tests/test_enricher_cgroup: tests/unit/test_enricher_cgroup.c $(B)/enricher/enricher_cgroup.o $(LIBA)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -Ienricher -o $@ $^ $(LDLIBS_BASE)
 
 $(B)/tests/test_enricher_json: tests/unit/test_enricher_json.c $(B)/enricher/enricher_json.o \
-		$(B)/enricher/enricher_k8s.o $(B)/enricher/enricher_cgroup.o $(LIBA)
+		$(B)/enricher/enricher_k8s.o $(B)/enricher/enricher_cgroup.o \
+		$(B)/enricher/enricher_intern.o $(LIBA)
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) -Ienricher -o $@ $^ $(LDLIBS_BASE) -lcurl -lpthread
+	$(CC) $(CFLAGS) -Ienricher -o $@ $^ $(LDLIBS_BASE) -lpthread
 
 $(B)/tests/test_enricher_k8s: tests/unit/test_enricher_k8s.c $(B)/enricher/enricher_json.o \
-		$(B)/enricher/enricher_k8s.o $(B)/enricher/enricher_cgroup.o $(LIBA)
+		$(B)/enricher/enricher_k8s.o $(B)/enricher/enricher_cgroup.o \
+		$(B)/enricher/enricher_intern.o $(LIBA)
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) -Ienricher -o $@ $^ $(LDLIBS_BASE) -lcurl -lpthread
+	$(CC) $(CFLAGS) -Ienricher -o $@ $^ $(LDLIBS_BASE) -lpthread
+
+$(B)/tests/test_enricher_cache: tests/unit/test_enricher_cache.c $(B)/enricher/enricher_cache.o \
+		$(B)/enricher/enricher_intern.o $(LIBA)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -Ienricher -o $@ $^ $(LDLIBS_BASE)
+
+$(B)/tests/test_enricher_pack: tests/unit/test_enricher_pack.c $(LIBA)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -Ienricher -o $@ $^ $(LDLIBS_BASE)

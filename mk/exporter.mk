@@ -20,7 +20,7 @@ EXPORTER_OBJ := $(patsubst %.c,$(B)/%.o,$(wildcard exporter/*.c))
 $(EXPORTER_OBJ): $(B)/pb/.stamp
 $(EXPORTER_OBJ): CFLAGS += -I$(B)/pb -Iexporter
 $(B)/vigil-exporter: $(PB_OBJ)
-LDLIBS_exporter += -lprotobuf-c $(GRPC_LIBS) -lmicrohttpd -lz -lpthread
+LDLIBS_exporter += -lprotobuf-c $(GRPC_LIBS) -lz -lpthread
 
 # vigil getevents: a gRPC client in the same C core.
 CLI_GE_OBJ := $(B)/cli/cli_getevents.o

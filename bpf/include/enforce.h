@@ -88,6 +88,8 @@ struct enf_slotconf {
 	__u64 scope_host;       /* rules that apply to cgroups absent from the scope map */
 	__u64 any[ENF_K_N];     /* rules of a kind with no path / CIDR constraint */
 	__u64 kind[ENF_K_N];    /* every rule of a kind: no rule, no path walk */
+	__u64 scoped;           /* the scope hash has entries in this slot: walk the
+				 * current cgroup's ancestors (else scope_all|scope_host) */
 };
 
 /* The single entry of the conf array. */
@@ -105,10 +107,22 @@ struct enf_lpm_key {
 	__u8 data[ENF_LPM_DATA];  /* slot, kind, then address or path bytes */
 };
 
-/* Key of the scope hash: a cgroup id in a slot. Value: the rules in scope there. */
+/* Key of the scope hash: a cgroup id in a slot. Value: enf_scope_val. A scope covers
+ * the cgroup's whole subtree (a pod's containers and their sub-cgroups): the programs
+ * look up the current cgroup and each of its ancestors, up to ENF_SCOPE_LEVELS. */
 struct enf_scope_key {
 	__u64 cgid;
 	__u32 slot;
+	__u32 pad;
+};
+
+#define ENF_SCOPE_LEVELS 16     /* ancestor levels walked (root = level 0) */
+
+/* Rules in scope in a cgroup and below it: the union over every listed ancestor;
+ * host-scoped rules hold unless the deepest listed ancestor is a pod. */
+struct enf_scope_val {
+	__u64 rules;            /* rules whose policy lists this cgroup (ids, pod selectors) */
+	__u32 pod;              /* a pod's cgroup: host-scoped rules stop here */
 	__u32 pad;
 };
 

@@ -1,18 +1,25 @@
 /* SPDX-License-Identifier: GPL-2.0 */
 /*
- * vigil_common.h - what every vigil BPF object shares: the ring buffer, the
+ * vigil_common.h - what every vigil BPF object shares: the ring buffers, the
  * per-type emitted/lost counters and the wakeup policy.
  *
  * Each object declares these maps; the collector loads process.bpf.o first
  * and makes every other object reuse its maps (bpf_map__reuse_fd), so there
- * is one ring, one consumer and one set of counters whatever is loaded.
+ * is one set of rings, one consumer and one set of counters whatever is loaded.
+ *
+ * Two rings: rb_proc carries the process lifecycle (exec, exit, fork and the
+ * exec-stdio record), rb everything else (file, network, privilege). A flood
+ * of file events can fill rb but never takes the space an exec or exit needs,
+ * so the process tree stays whole; the collector merges both by time.
  *
  * Wakeups: a consumer wakeup per event costs more than the event itself in
  * our VMs (PLATFORM.md), so records are submitted with BPF_RB_NO_WAKEUP and
  * a wakeup is forced only when more than wake_bytes are waiting or wake_ns
  * have passed since the last forced wakeup (per object: a race costs at most
  * one extra wakeup). The collector also drains on a timer, so a record
- * submitted without a wakeup is never stranded.
+ * submitted without a wakeup is never stranded; while it polls on that timer
+ * it moves last_wakeup_ns ahead (collector_bpf.h, cbpf_polling) so that a
+ * steady stream forces no wakeup at all.
  */
 #ifndef VIGIL_BPF_COMMON_H
 #define VIGIL_BPF_COMMON_H
@@ -24,6 +31,12 @@ struct {
 	__uint(type, BPF_MAP_TYPE_RINGBUF);
 	__uint(max_entries, 8 << 20);
 } rb SEC(".maps");
+
+/* Process lifecycle records only; resized by the collector before load. */
+struct {
+	__uint(type, BPF_MAP_TYPE_RINGBUF);
+	__uint(max_entries, 4 << 20);
+} rb_proc SEC(".maps");
 
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
@@ -93,10 +106,11 @@ static __always_inline void count(void *map, __u32 type)
 		*v += 1;
 }
 
-/* Wakeup flag for a submit at time now, following the policy at the top. */
-static __always_inline __u64 wake_flags_at(__u64 now)
+/* Wakeup flag for a submit to ring at time now, following the policy at the
+ * top (one consumer drains both rings on any wakeup: one clock for both). */
+static __always_inline __u64 wake_flags_ring(void *ring, __u64 now)
 {
-	if (bpf_ringbuf_query(&rb, BPF_RB_AVAIL_DATA) >= wake_bytes ||
+	if (bpf_ringbuf_query(ring, BPF_RB_AVAIL_DATA) >= wake_bytes ||
 	    (__s64)(now - last_wakeup_ns) >= (__s64)wake_ns) { /* now may be a bit stale */
 		last_wakeup_ns = now;
 		return BPF_RB_FORCE_WAKEUP;
@@ -104,7 +118,13 @@ static __always_inline __u64 wake_flags_at(__u64 now)
 	return BPF_RB_NO_WAKEUP;
 }
 
-/* Wakeup flag for the next submit, following the policy at the top. */
+/* Wakeup flag for a submit to rb at time now. */
+static __always_inline __u64 wake_flags_at(__u64 now)
+{
+	return wake_flags_ring(&rb, now);
+}
+
+/* Wakeup flag for the next submit to rb, following the policy at the top. */
 static __always_inline __u64 wake_flags(void)
 {
 	return wake_flags_at(bpf_ktime_get_ns());

@@ -3,8 +3,9 @@
 Each stage is fed, in order, on one connection: garbage bytes, an empty frame,
 truncated msgpack, an envelope with trailing bytes, a msgpack array, maps with v=2 and
 without v, maps missing seq / src / ev or with a negative seq or a non-map ev, a
-multipart message, then three valid envelopes: an unknown type, a raw process_exec
-body without pid, and a good event. For each stage we assert: same pid before and
+batch (multipart message) whose two frames are both bad (each is dropped for its own
+reason), then three valid envelopes in one batch: an unknown type, a raw process_exec
+body without pid, and a good event (each frame of a batch is judged on its own). For each stage we assert: same pid before and
 after (s6-svstat and the status reply), state "running", every drop.<reason> counter
 equal to its exact expected value, `in` equal to the number of valid envelopes, no
 gap or reset for our consecutive sequence numbers, and that the good event still
@@ -29,13 +30,13 @@ import msgpack
 from vigiltest import (Tree, check, envelope, exec_id, need_root, run_test, unique_tag,
                        wait_for)
 
-REASONS = ["multipart", "malformed", "not_map", "version", "envelope", "unknown_type",
+REASONS = ["malformed", "not_map", "version", "envelope", "unknown_type",
            "body"]
 
 
 def bad_frames(src):
-    """(label, frames, drop reason) for every malformed message; none of them carries a
-    sequence number the receiver tracks."""
+    """(label, frames, drop reasons) for every malformed message (a reason per frame);
+    none of them carries a sequence number the receiver tracks."""
     good = envelope("process_exec", {"x": 1}, src=src, seq=999)
 
     def pack(d):
@@ -59,7 +60,7 @@ def bad_frames(src):
         ("no type", [without("type")], "envelope"),
         ("negative seq", [pack(dict(base, seq=-3))], "envelope"),
         ("ev not a map", [pack(dict(base, ev=[1, 2]))], "envelope"),
-        ("multipart", [good, good], "multipart"),
+        ("a batch of two bad frames", [good[:-5], pack([1, 2])], ["malformed", "not_map"]),
     ]
 
 
@@ -95,9 +96,10 @@ def feed(sock, src, tail):
             sock.send_multipart(frames)
         else:
             sock.send(frames[0])
-        want[reason] += 1
-    for seq, (typ, body) in enumerate(tail, 1):
-        sock.send(envelope(typ, body, src=src, seq=seq))
+        for r in reason if isinstance(reason, list) else [reason]:
+            want[r] += 1
+    sock.send_multipart([envelope(typ, body, src=src, seq=seq)
+                         for seq, (typ, body) in enumerate(tail, 1)])
     return want
 
 

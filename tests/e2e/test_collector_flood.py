@@ -15,27 +15,10 @@ import sys
 import tempfile
 import time
 
-from collectortest import Export
+from collectortest import CG_ROOT, FLOODER, Export, counters
 from vigiltest import Tree, check, need_root, run_test, skip, wait_for
 
 N = 30000
-CG_ROOT = "/sys/fs/cgroup/unified"
-
-FLOODER = r"""
-import os, sys
-cg, path, n = sys.argv[1], sys.argv[2], int(sys.argv[3])
-sys.stdin.readline()                       # wait for the go
-with open(os.path.join(cg, "cgroup.procs"), "w") as f:
-    f.write(str(os.getpid()))
-for _ in range(n):
-    os.close(os.open(path, os.O_RDONLY))
-os._exit(0)
-"""
-
-
-def counters(t):
-    return (t.status("collector") or {}).get("counters", {})
-
 
 def test():
     need_root()

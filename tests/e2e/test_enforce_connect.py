@@ -10,31 +10,8 @@ import errno
 import os
 import socket
 
-from enforcetest import Enforcer
-from vigiltest import check, need_root, run_test, wait_for
-
-
-def try_connect(addr, port, family=socket.AF_INET):
-    s = socket.socket(family, socket.SOCK_STREAM)
-    s.settimeout(2)
-    try:
-        s.connect((addr, port))
-        return 0
-    except OSError as e:
-        return e.errno
-    finally:
-        s.close()
-
-
-def try_sendto(addr, port):
-    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-    try:
-        s.sendto(b"x", (addr, port))
-        return 0
-    except OSError as e:
-        return e.errno
-    finally:
-        s.close()
+from enforcetest import Enforcer, try_connect, try_sendto
+from vigiltest import LoopbackServer, check, need_root, run_test, wait_for
 
 
 def policy(name, port, mode="enforce", proto="tcp", cidr="127.0.0.2/32"):
@@ -46,10 +23,7 @@ def policy(name, port, mode="enforce", proto="tcp", cidr="127.0.0.2/32"):
 
 def test():
     need_root()
-    srv = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    srv.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    srv.bind(("0.0.0.0", 0))
-    srv.listen(64)
+    srv = LoopbackServer(64)  # 127.0.0.1 and 127.0.0.2 only
     port = srv.getsockname()[1]
     e = Enforcer()
     try:

@@ -16,7 +16,7 @@ import threading
 import time
 
 from enforcetest import Enforcer
-from vigiltest import check, need_root, run_test, wait_for
+from vigiltest import LoopbackServer, check, need_root, run_test, wait_for
 
 
 def cidrs(seed, n):
@@ -53,10 +53,7 @@ class Prober(threading.Thread):
 
 def test():
     need_root()
-    srv = socket.socket()
-    srv.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    srv.bind(("0.0.0.0", 0))
-    srv.listen(1024)
+    srv = LoopbackServer(1024)  # 127.0.0.1 and 127.0.0.2 only
     port = srv.getsockname()[1]
     stop_accept = False
 

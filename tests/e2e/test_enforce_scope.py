@@ -10,7 +10,7 @@ import subprocess
 import uuid
 
 from enforcetest import Enforcer
-from vigiltest import check, need_root, run_test, skip, wait_for
+from vigiltest import LoopbackServer, check, need_root, run_test, skip, wait_for
 
 CG_ROOT = "/sys/fs/cgroup/unified"
 PROBE = ("import socket,sys\ns=socket.socket()\ns.settimeout(2)\n"
@@ -38,10 +38,7 @@ def test():
     need_root()
     if not os.path.isdir(CG_ROOT):
         skip(f"no cgroup v2 at {CG_ROOT}")
-    srv = socket.socket()
-    srv.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    srv.bind(("0.0.0.0", 0))
-    srv.listen(64)
+    srv = LoopbackServer(64)  # 127.0.0.1 and 127.0.0.2 only
     port = srv.getsockname()[1]
     top = os.path.join(CG_ROOT, f"vigil-enf-kubepods-{uuid.uuid4().hex[:8]}")
     pod = os.path.join(top, f"pod{uuid.uuid4()}")

@@ -3,7 +3,8 @@ pid_max, so /proc never answers) on its input, output read from enricher.out:
   - fork without exec: a kprobe of the child carries the child's own exec_id (fork
     ktime), flags "clone", the parent's binary, and the parent;
   - exec without fork: a new exec_id for the same pid, parent unchanged;
-  - thread exec (tid != pid): pid is the tgid, tid kept, parent unchanged;
+  - thread exec (raw tid != pid): pid is the tgid, tid = pid (the caller became the
+    leader, as Tetragon reports), parent unchanged;
   - reparenting: an exec whose ppid names a subreaper gets the subreaper as parent
     (cache.reparent counted); an exit carrying ppid re-parents too;
   - pid reuse: an exec with another start time replaces the old process (pid_reuse);
@@ -62,8 +63,8 @@ def test():
         e.send("process_exec", exec_ev(C, 5000, P, 2000, "/usr/bin/id", start=3000, tid=C + 5))
         t, ev = e.recv()
         pr = ev["process"]
-        check(pr["pid"] == C and pr["tid"] == C + 5 and pr["exec_id"] == eid(5000, C),
-              f"thread exec: tgid as pid, tid kept: {pr}")
+        check(pr["pid"] == C and pr["tid"] == C and pr["exec_id"] == eid(5000, C),
+              f"thread exec: tgid as pid, tid = pid (the caller became the leader): {pr}")
         check(ev["parent"]["exec_id"] == eid(2000, P), "thread exec: parent unchanged")
         # reparenting to a subreaper
         e.send("process_exec", exec_ev(S, 5500, G, 1000, "/usr/bin/subreaper"))

@@ -6,7 +6,8 @@ Tetragon's names, and every counter as vigil_counter{stage,name} with the value
 the control socket reports. A stray ghost.ctl and a stopped enforcer show as
 vigil_stage_up 0 and the scrape still answers in time. Wrong path → 404, POST →
 405, garbage and a 200 KB header get an HTTP error or a closed connection and the
-server keeps serving; those are counted. An explicit address in use → exit 100."""
+server keeps serving, also while a client holds a silent connection open; HEAD gets
+the head only; those are counted (bad_requests: 404/405; malformed: the other two). An explicit address in use → exit 100."""
 import os
 import socket
 import subprocess
@@ -124,11 +125,19 @@ def test():
         check(r == b"" or r.startswith(b"HTTP/1.1 4"), f"garbage: {r[:80]!r}")
         r = raw(port, b"GET /metrics HTTP/1.1\r\nHost: x\r\nX-Big: " + b"a" * 200000 + b"\r\n\r\n")
         check(r == b"" or r.startswith(b"HTTP/1.1 4"), f"huge header: {r[:80]!r}")
+        # a client that opens a connection and says nothing does not block the others
+        idle = socket.create_connection(("127.0.0.1", port), timeout=5)
         code, _, body = scrape(port)
         check(code == 200 and "vigil_stage_up" in body, "server still serves")
+        r = raw(port, b"HEAD /metrics HTTP/1.1\r\nHost: x\r\n\r\n")
+        check(r.startswith(b"HTTP/1.1 200") and r.endswith(b"\r\n\r\n"),
+              f"HEAD: {r[:200]!r}")
+        idle.close()
         c = t.counters("exporter")
-        check(c.get("metrics.scrapes", 0) >= 3 and c.get("metrics.bad_requests") == 2,
+        check(c.get("metrics.scrapes", 0) >= 4 and c.get("metrics.bad_requests") == 2,
               f"metrics counters {c.get('metrics.scrapes')} {c.get('metrics.bad_requests')}")
+        check(c.get("metrics.malformed") == 2,
+              f"metrics.malformed {c.get('metrics.malformed')}, want 2 (garbage, huge head)")
         # an explicit address in use is a configuration error
         r = subprocess.run([os.path.join(ROOT, "build/vigil-exporter"), "--rundir",
                             os.path.join(t.base, "run2"), "--export-file",

@@ -9,6 +9,28 @@ import time
 from vigiltest import TestFailure
 
 
+CG_ROOT = "/sys/fs/cgroup/unified"
+
+# A process that joins cgroup argv[1] on a line on stdin, then opens argv[2] argv[3]
+# times as fast as it can: the flood tests' load, alone in its cgroup so the
+# collector's cgroup filter can keep the machine's other activity out.
+FLOODER = r"""
+import os, sys
+cg, path, n = sys.argv[1], sys.argv[2], int(sys.argv[3])
+sys.stdin.readline()                       # wait for the go
+with open(os.path.join(cg, "cgroup.procs"), "w") as f:
+    f.write(str(os.getpid()))
+for _ in range(n):
+    os.close(os.open(path, os.O_RDONLY))
+os._exit(0)
+"""
+
+
+def counters(t):
+    """The collector's counters now ({} when it does not answer)."""
+    return (t.status("collector") or {}).get("counters", {})
+
+
 class Export:
     """Reads t.export incrementally; keeps the parsed events of the watched pids."""
 

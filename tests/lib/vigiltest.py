@@ -5,8 +5,10 @@ import base64
 import glob
 import json
 import os
+import select
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import tempfile
@@ -397,3 +399,46 @@ def run_test(fn):
         sys.exit(1)
     print("ok", flush=True)
     sys.exit(0)
+
+
+class LoopbackServer:
+    """A TCP listener on 127.0.0.1 and 127.0.0.2 with one port, for tests that connect
+    to either (a rule denies one, the other stays allowed): nothing listens beyond the
+    loopback addresses."""
+
+    def __init__(self, backlog=64):
+        for _ in range(50):
+            a, b = socket.socket(), socket.socket()
+            for s in (a, b):
+                s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            a.bind(("127.0.0.1", 0))
+            self.port = a.getsockname()[1]
+            try:
+                b.bind(("127.0.0.2", self.port))
+            except OSError:  # taken on 127.0.0.2: another port
+                a.close()
+                b.close()
+                continue
+            a.listen(backlog)
+            b.listen(backlog)
+            self.socks = [a, b]
+            return
+        raise TestFailure("no port free on both 127.0.0.1 and 127.0.0.2")
+
+    def getsockname(self):
+        return ("127.0.0.1", self.port)
+
+    def settimeout(self, t):
+        self.timeout = t
+
+    def accept(self):
+        """The next connection on either address; socket.timeout after settimeout()."""
+        r, _, _ = select.select(self.socks, [], [], getattr(self, "timeout", None))
+        if not r:
+            raise socket.timeout("accept timed out")
+        return r[0].accept()
+
+    def close(self):
+        for s in self.socks:
+            s.close()
+

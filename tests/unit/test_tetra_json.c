@@ -411,6 +411,66 @@ static void test_process_exec(void)
 }
 
 /* protojson Timestamp: 0, 3, 6 or 9 fractional digits, UTC, 'Z'. */
+/* A Process with exec facts (cap, ns, process_credentials) and a pid. */
+static void proc_with_details(uint64_t pid)
+{
+	M(4);
+	KU("pid", pid);
+	S("cap");
+	M(1);
+	S("effective");
+	A(1);
+	S("CAP_KILL");
+	S("ns");
+	M(1);
+	S("mnt");
+	M(1);
+	KU("inum", 4026531841);
+	S("process_credentials");
+	M(1);
+	KU("euid", 7);
+}
+
+/* Exec facts are exported on process_exec's process only, unless asked for. */
+static void test_process_details(void)
+{
+	static const char *const types[] = {"process_kprobe", "process_exec"};
+	static const char *const want[2][2] = {
+		{"{\"process_kprobe\":{\"process\":{\"pid\":1},\"parent\":{\"pid\":2},"
+		 "\"ancestors\":[{\"pid\":3}]}}",
+		 "{\"process_kprobe\":{\"process\":{\"pid\":1,\"cap\":{\"effective\":[\"CAP_KILL\"]},"
+		 "\"ns\":{\"mnt\":{\"inum\":4026531841}},\"process_credentials\":{\"euid\":7}},"
+		 "\"parent\":{\"pid\":2,\"cap\":{\"effective\":[\"CAP_KILL\"]},\"ns\":{\"mnt\":"
+		 "{\"inum\":4026531841}},\"process_credentials\":{\"euid\":7}},\"ancestors\":[{\"pid\":3,"
+		 "\"cap\":{\"effective\":[\"CAP_KILL\"]},\"ns\":{\"mnt\":{\"inum\":4026531841}},"
+		 "\"process_credentials\":{\"euid\":7}}]}}"},
+		{"{\"process_exec\":{\"process\":{\"pid\":1,\"cap\":{\"effective\":[\"CAP_KILL\"]},"
+		 "\"ns\":{\"mnt\":{\"inum\":4026531841}},\"process_credentials\":{\"euid\":7}},"
+		 "\"parent\":{\"pid\":2},\"ancestors\":[{\"pid\":3}]}}", NULL},
+	};
+
+	for (int t = 0; t < 2; t++)
+		for (int all = 0; all < 2; all++) {
+			if (!want[t][all])
+				continue;
+			begin();
+			M(3);
+			S("process");
+			proc_with_details(1);
+			S("parent");
+			proc_with_details(2);
+			S("ancestors");
+			A(1);
+			proc_with_details(3);
+			tj_set_process_details(all);
+			expect_event(all ? "every Process keeps cap/ns/credentials when asked"
+				     : t ? "process_exec: exec facts on its process only"
+					 : "process_kprobe: no exec facts on any Process",
+				     types[t], want[t][all]);
+		}
+	tj_set_process_details(0);
+}
+
 static void test_timestamps(void)
 {
 	static const struct {
@@ -1045,6 +1105,7 @@ int main(void)
 	      NULL, NULL);
 	test_process_exec();
 	test_timestamps();
+	test_process_details();
 	test_int64_and_oneof();
 	test_empties();
 	test_strings();

@@ -53,6 +53,93 @@ static void envelope(msgpack_sbuffer *sb, int v, const char *type, const char *s
 	}
 }
 
+/* Whether m's raw "ev" bytes are exactly one msgpack object equal to the decoded ev —
+ * what wire_forward copies instead of re-encoding. */
+static int ev_raw_ok(const struct wire_msg *m)
+{
+	msgpack_unpacked up;
+	size_t off = 0;
+	int ok;
+
+	if (!m->ev_raw)
+		return 0;
+	msgpack_unpacked_init(&up);
+	ok = msgpack_unpack_next(&up, m->ev_raw, m->ev_raw_len, &off) == MSGPACK_UNPACK_SUCCESS &&
+	     off == m->ev_raw_len && msgpack_object_equal(up.data, *m->ev);
+	msgpack_unpacked_destroy(&up);
+	return ok;
+}
+
+/* An envelope whose body holds every msgpack format: the raw-body walk must skip each. */
+static void rich_envelope(msgpack_sbuffer *sb)
+{
+	msgpack_packer pk;
+	char big[70000];
+	int i;
+
+	memset(big, 'x', sizeof(big));
+	msgpack_sbuffer_clear(sb);
+	msgpack_packer_init(&pk, sb, msgpack_sbuffer_write);
+	msgpack_pack_map(&pk, 5);
+	msgpack_pack_str_with_body(&pk, "ev", 2); /* ev first: keys may come in any order */
+	msgpack_pack_map(&pk, 20);
+	msgpack_pack_str_with_body(&pk, "nil", 3);
+	msgpack_pack_nil(&pk);
+	msgpack_pack_str_with_body(&pk, "t", 1);
+	msgpack_pack_true(&pk);
+	msgpack_pack_str_with_body(&pk, "u8", 2);
+	msgpack_pack_uint8(&pk, 200);
+	msgpack_pack_str_with_body(&pk, "u16", 3);
+	msgpack_pack_uint16(&pk, 60000);
+	msgpack_pack_str_with_body(&pk, "u32", 3);
+	msgpack_pack_uint32(&pk, 4000000000u);
+	msgpack_pack_str_with_body(&pk, "u64", 3);
+	msgpack_pack_uint64(&pk, 1ull << 60);
+	msgpack_pack_str_with_body(&pk, "i8", 2);
+	msgpack_pack_int8(&pk, -100);
+	msgpack_pack_str_with_body(&pk, "i16", 3);
+	msgpack_pack_int16(&pk, -30000);
+	msgpack_pack_str_with_body(&pk, "i32", 3);
+	msgpack_pack_int32(&pk, -2000000000);
+	msgpack_pack_str_with_body(&pk, "i64", 3);
+	msgpack_pack_int64(&pk, -(1ll << 60));
+	msgpack_pack_str_with_body(&pk, "f32", 3);
+	msgpack_pack_float(&pk, 1.5f);
+	msgpack_pack_str_with_body(&pk, "f64", 3);
+	msgpack_pack_double(&pk, -2.25);
+	msgpack_pack_str_with_body(&pk, "str8", 4);
+	msgpack_pack_str_with_body(&pk, big, 100);
+	msgpack_pack_str_with_body(&pk, "str16", 5);
+	msgpack_pack_str_with_body(&pk, big, 1000);
+	msgpack_pack_str_with_body(&pk, "str32", 5);
+	msgpack_pack_str_with_body(&pk, big, sizeof(big));
+	msgpack_pack_str_with_body(&pk, "bin", 3);
+	msgpack_pack_bin_with_body(&pk, big, 300);
+	msgpack_pack_str_with_body(&pk, "ext", 3);
+	msgpack_pack_ext_with_body(&pk, big, 3, 7);
+	msgpack_pack_str_with_body(&pk, "fixext", 6);
+	msgpack_pack_ext_with_body(&pk, big, 4, 1);
+	msgpack_pack_str_with_body(&pk, "arr16", 5);
+	msgpack_pack_array(&pk, 20);
+	for (i = 0; i < 20; i++)
+		msgpack_pack_int(&pk, -i);
+	msgpack_pack_str_with_body(&pk, "map16", 5);
+	msgpack_pack_map(&pk, 17);
+	for (i = 0; i < 17; i++) {
+		msgpack_pack_int(&pk, i);
+		msgpack_pack_array(&pk, 1);
+		msgpack_pack_map(&pk, 0);
+	}
+	msgpack_pack_str_with_body(&pk, "v", 1);
+	msgpack_pack_int(&pk, 1);
+	msgpack_pack_str_with_body(&pk, "type", 4);
+	msgpack_pack_str_with_body(&pk, "process_exec", 12);
+	msgpack_pack_str_with_body(&pk, "src", 3);
+	msgpack_pack_str_with_body(&pk, "collector", 9);
+	msgpack_pack_str_with_body(&pk, "seq", 3);
+	msgpack_pack_uint64(&pk, 9);
+}
+
 static int decode(const msgpack_sbuffer *sb, size_t len, enum wire_drop *why)
 {
 	struct wire_msg m;
@@ -78,6 +165,11 @@ int main(void)
 		       wire_streq(m.src, m.src_len, "collector") && m.seq == 7,
 	       "type, src and seq are read");
 	expect(wire_get_u64(m.ev, "pid", &pid) == 0 && pid == 42, "body field read");
+	expect(ev_raw_ok(&m), "the body's raw bytes are found (forwarded without re-encoding)");
+	msgpack_unpacked_destroy(&m.up);
+	rich_envelope(&sb);
+	expect(wire_decode(sb.data, sb.size, &m, &why) == 0 && ev_raw_ok(&m),
+	       "raw body found for every msgpack format, ev first in the envelope");
 	msgpack_unpacked_destroy(&m.up);
 
 	expect(decode(&sb, sb.size - 1, &why) < 0 && why == WIRE_DROP_MALFORMED,
@@ -131,10 +223,15 @@ int main(void)
 			if (!m.type || !m.src || m.seq == 0 || !m.ev ||
 			    m.ev->type != MSGPACK_OBJECT_MAP)
 				accepted_bad++;
+			/* a raw body, when found, is exactly the decoded one */
+			if (m.ev_raw && (!ev_raw_ok(&m) || m.ev_raw < buf ||
+					 m.ev_raw + m.ev_raw_len > buf + len))
+				accepted_bad++;
 			msgpack_unpacked_destroy(&m.up);
 		}
 	}
-	expect(accepted_bad == 0, "fuzz: 200000 mutated inputs, no invalid one accepted");
+	expect(accepted_bad == 0, "fuzz: 200000 mutated inputs, no invalid one accepted, every "
+	       "raw body found equal to the decoded one");
 	msgpack_sbuffer_destroy(&sb);
 	printf("%s\n", failures ? "FAILED" : "all passed");
 	return failures != 0;
