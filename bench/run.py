@@ -60,15 +60,37 @@ def loud(msg):
 
 
 # ---- the two kinds of window --------------------------------------------------
+# Stages whose BPF programs run in the workload's own syscalls: both are stopped
+# cleanly (which detaches them) for the baseline, so nothing of vigil is attached.
+KERNEL_STAGES = ("collector", "enforcer")
+
+
+def vigil_down(t):
+    for s in KERNEL_STAGES:
+        if s in t.stages:
+            t.svc(s, "-d")
+    for s in KERNEL_STAGES:
+        if s in t.stages:
+            t.svwait(s, "-D", timeout=20)
+
+
+def vigil_up(t):
+    for s in KERNEL_STAGES:
+        if s in t.stages:
+            t.svc(s, "-u")
+    for s in KERNEL_STAGES:
+        if s in t.stages:
+            t.wait_ready(s, 30)
+
+
 def without_window(v, rate, dur, mix, burst=None):
-    """The collector down (its links go with it: nothing of vigil attached), same load."""
-    v.t.svc("collector", "-d")
-    v.t.svwait("collector", "-D", timeout=20)
+    """The collector and the enforcer down (their links go with them: nothing of vigil
+    attached), same load."""
+    vigil_down(v.t)
     try:
         return vb.gen(vb.run_id(), rate, duration=dur, mix=mix, burst=burst)
     finally:
-        v.t.svc("collector", "-u")
-        v.t.wait_ready("collector", 30)
+        vigil_up(v.t)
 
 
 def with_window(v, rate, dur, mix, kinds, burst=None, samples=None):
@@ -470,12 +492,14 @@ def main():
            "load_start": os.getloadavg(), "t0": time.time(),
            "machine": machine(), "window_s": win, "rounds": rounds, "series": [],
            "argv": sys.argv[1:]}
+    # vigil programs loaded before our tree starts (other trees', leftovers): they fire
+    # in both windows
+    res["foreign_progs"] = len(vb.bpf_prog_ids())
     t = start_tree(res)
     v = vb.Vigil(t)
     try:
         kinds = vb.captured_kinds(t)
         res["kinds"] = kinds
-        res["foreign_progs"] = vb.foreign_vigil_progs(t)
         res["background_ev_s"] = v.background(3.0)
         say(f"bench: captured kinds {kinds}; vigil_* programs of other trees loaded: "
             f"{res['foreign_progs']}")
@@ -505,10 +529,9 @@ def main():
                                               and "latency" not in s["tag"]])
         res["compare"] = []
         if not a.no_compare:
-            # vigil's collector down: the tools are measured alone, against the same
+            # vigil's kernel stages down: the tools are measured alone, against the same
             # without-baseline taken in this run.
-            t.svc("collector", "-d")
-            t.svwait("collector", "-D", timeout=20)
+            vigil_down(t)
             cw = min(win, 8) if a.report else min(win, 5)
             for tool in ("auditd", "bpftrace"):
                 for rate in (1000, 10000):

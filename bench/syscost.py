@@ -75,13 +75,19 @@ def map_write(mid, val):
 
 
 def collector_down(t):
-    t.svc("collector", "-d")
-    t.svwait("collector", "-D", timeout=20)
+    """The collector and the enforcer stopped cleanly: none of vigil's programs is
+    attached (the enforcer's run on every syscall too), for the baseline."""
+    for s in ("collector", "enforcer"):
+        t.svc(s, "-d")
+    for s in ("collector", "enforcer"):
+        t.svwait(s, "-D", timeout=20)
 
 
 def collector_up(t):
-    t.svc("collector", "-u")
-    t.wait_ready("collector", 30)
+    for s in ("collector", "enforcer"):
+        t.svc(s, "-u")
+    for s in ("collector", "enforcer"):
+        t.wait_ready(s, 30)
 
 
 def measure(rounds=5, opens=20000, execs=200, tools=True, say=print):

@@ -13,7 +13,8 @@ import time
 import uuid
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tests", "lib"))
-from vigiltest import ROOT, STAGES, TestFailure, Tree, envelope, wait_for  # noqa: E402,F401
+from vigiltest import (ROOT, STAGES, TestFailure, Tree, bpf_prog_ids, envelope,  # noqa: E402,F401
+                       wait_for)
 
 GEN = os.path.join(ROOT, "build/bench/gen")
 TAPSTAT = os.path.join(ROOT, "build/bench/tapstat")
@@ -248,10 +249,3 @@ def truncate_export(tree):
         os.truncate(tree.export, 0)
     except OSError:
         pass
-
-
-def foreign_vigil_progs(tree):
-    """vigil_* BPF programs loaded by someone else (other trees on the machine also fire
-    on our workload, in both the with and the without windows)."""
-    from vigiltest import bpf_prog_ids
-    return len(bpf_prog_ids() - tree.collector_prog_ids())

@@ -26,6 +26,12 @@
 #define BATCH_HWM_DIV 16
 /* The longest the loop sleeps without re-checking every ZeroMQ socket. */
 #define STAGE_SAFETY_MS 5000
+/* Free heap memory goes back to the kernel (a burst's queues and buffers) once the
+ * stage has been quiet this long, or every STAGE_TRIM_EVERY_MS while it works, so
+ * resident memory follows the load down again. */
+#define STAGE_TRIM_QUIET_MS 1000
+#define STAGE_TRIM_EVERY_MS 10000
+#define STAGE_TRIM_MIN_FREE (4u << 20) /* free bytes in the heap worth giving back */
 
 enum stage_state { ST_STARTING, ST_RUNNING, ST_STOPPING };
 static const char *const stage_state_name[] = { "starting", "running", "stopping" };
@@ -79,6 +85,8 @@ struct stage {
 	struct outq outq[OUTQ_MAX];
 	int noutq;
 	struct outq tapq;    /* the tap's pending batch */
+	int busy;            /* worked since the last quiet second */
+	uint64_t last_work_ns, last_trim_ns;
 	int batch_max;       /* 1: every envelope is its own message */
 	uint64_t *c_batches;
 };
@@ -727,6 +735,31 @@ static void stage_loop(struct stage *st)
 		 * signals, the control socket or the other inputs. */
 		for (i = 0; i < st->nwatch; i++)
 			pfd[i] = (struct pollfd){ .fd = st->watch[i].fd, .events = POLLIN };
+		if (worked) {
+			st->busy = 1;
+			st->last_work_ns = mono_ns();
+		} else if (st->busy) {
+			uint64_t now = mono_ns(), quiet = (now - st->last_work_ns) / 1000000ull,
+				 since = (now - st->last_trim_ns) / 1000000ull;
+
+			if (since >= STAGE_TRIM_EVERY_MS) {
+				/* malloc_trim walks the heap: only when a burst (or a peer's
+				 * backpressure) left memory free, at most every 10 s, also
+				 * while busy so that a steady load cannot pin a peak */
+				if (mallinfo2().fordblks >= STAGE_TRIM_MIN_FREE) {
+					malloc_trim(0);
+					(*stage_counter(st, "heap.trims"))++;
+				}
+				st->last_trim_ns = now;
+				if (quiet >= STAGE_TRIM_QUIET_MS)
+					st->busy = 0;
+			} else if (quiet >= STAGE_TRIM_QUIET_MS) {
+				if ((uint64_t)timeout > STAGE_TRIM_EVERY_MS - since) /* look again then */
+					timeout = (int)(STAGE_TRIM_EVERY_MS - since);
+			} else if ((uint64_t)timeout > STAGE_TRIM_QUIET_MS - quiet) {
+				timeout = (int)(STAGE_TRIM_QUIET_MS - quiet);
+			}
+		}
 		n = poll(pfd, (nfds_t)st->nwatch, worked ? 0 : timeout);
 		if (n < 0) {
 			if (errno == EINTR)
@@ -744,10 +777,15 @@ static void stage_loop(struct stage *st)
 
 			if (!(pfd[i].revents & (POLLIN | POLLERR | POLLHUP)))
 				continue;
-			if (w->sock)
+			if (w->sock) {
 				w->dirty = 1;
-			else
+			} else {
 				w->cb(st, w->arg); /* its sends mark the tap (stage_tap) */
+				if (w->fd != st->sigfd) {
+					st->busy = 1;
+					st->last_work_ns = mono_ns();
+				}
+			}
 		}
 	}
 }

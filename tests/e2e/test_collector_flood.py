@@ -10,31 +10,19 @@ one file N times while the collector is stopped (SIGSTOP), so the ring overflows
 - this test's own opens (outside the cgroup) are neither sent nor counted as lost."""
 import os
 import signal
-import subprocess
-import sys
-import tempfile
 import time
 
-from collectortest import CG_ROOT, FLOODER, Export, counters
-from vigiltest import Tree, check, need_root, run_test, skip, wait_for
+from collectortest import Export, FloodSetup, counters
+from vigiltest import check, need_root, run_test, wait_for
 
 N = 30000
 
+
 def test():
     need_root()
-    if not os.path.exists(os.path.join(CG_ROOT, "cgroup.procs")):
-        skip(f"no cgroup v2 hierarchy at {CG_ROOT}")
-    base = tempfile.mkdtemp(prefix="vigil-flood-")
-    target = os.path.join(base, "floodfile")
-    open(target, "w").close()
-    cg = os.path.join(CG_ROOT, os.path.basename(base))
-    os.mkdir(cg)
+    fx = FloodSetup("vigil-flood-")
+    t, cg, target = fx.tree, fx.cg, fx.target
     flooder = None
-    t = Tree(stages=["collector", "enricher", "evaluator", "exporter"],
-             env={"VIGIL_COLLECTOR_OPTS":
-                  f"--events process,file --ringbuf-mb 1 --cgroups {cg} --scan 0"})
-    # ~9000 exported events: never rotate, so the export holds them all
-    t.env["VIGIL_EXPORTER_OPTS"] += " --export-file-max-size-mb 0"
     try:
         t.start()
         info = (t.status("collector") or {}).get("info", {})
@@ -45,8 +33,7 @@ def test():
         # our own opens, outside the cgroup: filtered in the kernel
         for _ in range(100):
             os.close(os.open(target, os.O_RDONLY))
-        flooder = subprocess.Popen([sys.executable, "-c", FLOODER, cg, target, str(N)],
-                                   stdin=subprocess.PIPE)
+        flooder = fx.start(N)
         x.watch(flooder.pid)
         col = t.pid("collector")
         os.kill(col, signal.SIGSTOP)
@@ -94,18 +81,7 @@ def test():
         t.stop()
         check(not t.leaked_progs(), "BPF programs left loaded after stop")
     finally:
-        if flooder and flooder.poll() is None:
-            flooder.kill()
-            flooder.wait()
-        t.cleanup()
-        for _ in range(50):
-            try:
-                os.rmdir(cg)
-                break
-            except OSError:
-                time.sleep(0.1)
-        os.unlink(target)
-        os.rmdir(base)
+        fx.cleanup()
 
 
 run_test(test)

@@ -11,38 +11,26 @@ stopped, the test runs M execs of /bin/true TAG-i. Then:
 import os
 import signal
 import subprocess
-import sys
-import tempfile
-import time
 
-from collectortest import CG_ROOT, FLOODER, Export, counters
-from vigiltest import Tree, check, need_root, run_test, skip, unique_tag, wait_for
+from collectortest import Export, FloodSetup, counters
+from vigiltest import check, need_root, run_test, unique_tag, wait_for
 
 N = 30000
 M = 40
 
+
 def test():
     need_root()
-    if not os.path.exists(os.path.join(CG_ROOT, "cgroup.procs")):
-        skip(f"no cgroup v2 hierarchy at {CG_ROOT}")
-    base = tempfile.mkdtemp(prefix="vigil-procring-")
-    target = os.path.join(base, "floodfile")
-    open(target, "w").close()
-    cg = os.path.join(CG_ROOT, os.path.basename(base))
-    os.mkdir(cg)
+    fx = FloodSetup("vigil-procring-")
+    t, cg, target = fx.tree, fx.cg, fx.target
     flooder = None
-    t = Tree(stages=["collector", "enricher", "evaluator", "exporter"],
-             env={"VIGIL_COLLECTOR_OPTS":
-                  f"--events process,file --ringbuf-mb 1 --cgroups {cg} --scan 0"})
-    t.env["VIGIL_EXPORTER_OPTS"] += " --export-file-max-size-mb 0"
     try:
         t.start()
         info = (t.status("collector") or {}).get("info", {})
         check(info.get("ringbuf_bytes") == str(1 << 20), f"1 MiB file ring: {info}")
         x = Export(t)
         c0 = counters(t)
-        flooder = subprocess.Popen([sys.executable, "-c", FLOODER, cg, target, str(N)],
-                                   stdin=subprocess.PIPE)
+        flooder = fx.start(N)
         x.watch(flooder.pid)
         tag = unique_tag("vigil-procring")
         pids = []
@@ -98,18 +86,7 @@ def test():
         t.stop()
         check(not t.leaked_progs(), "BPF programs left loaded after stop")
     finally:
-        if flooder and flooder.poll() is None:
-            flooder.kill()
-            flooder.wait()
-        t.cleanup()
-        for _ in range(50):
-            try:
-                os.rmdir(cg)
-                break
-            except OSError:
-                time.sleep(0.1)
-        os.unlink(target)
-        os.rmdir(base)
+        fx.cleanup()
 
 
 run_test(test)

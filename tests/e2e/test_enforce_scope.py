@@ -5,11 +5,10 @@ lifts it without a new policy_set; a policy scoped by cgroup_ids hits only that 
 host-scoped policy hits the host but not the pod. Bad pod_meta is a counted drop."""
 import errno
 import os
-import socket
 import subprocess
 import uuid
 
-from enforcetest import Enforcer
+from enforcetest import Enforcer, deny_connect_policy
 from vigiltest import LoopbackServer, check, need_root, run_test, skip, wait_for
 
 CG_ROOT = "/sys/fs/cgroup/unified"
@@ -29,11 +28,6 @@ def connect_from(cg, port):
     return int(out)
 
 
-def pol(name, port, scope):
-    return {"name": name, "mode": "enforce", "action": "override", "errno": 1, "scope": scope,
-            "rules": [{"kind": "connect", "cidrs": ["127.0.0.2/32"], "ports": [port]}]}
-
-
 def test():
     need_root()
     if not os.path.isdir(CG_ROOT):
@@ -48,7 +42,7 @@ def test():
         os.makedirs(ctr)
         cgid = os.stat(ctr).st_ino
         e.start()
-        e.policy_set(1, [pol("prod-web", port, {"namespaces": ["prod"],
+        e.policy_set(1, [deny_connect_policy("prod-web", port, {"namespaces": ["prod"],
                                                 "match_labels": {"app": "web"}})])
         check(connect_from(ctr, port) == 0, "no pod_meta yet: not in scope")
         e.send("pod_meta", {"op": "set", "cgroup_id": cgid, "namespace": "prod", "pod": "web-1",
@@ -67,12 +61,12 @@ def test():
         e.send("pod_meta", {"op": "del", "cgroup_id": cgid})
         wait_for(lambda: connect_from(ctr, port) == 0, 5, what="del lifts")
 
-        e.policy_set(2, [pol("by-id", port, {"cgroup_ids": [cgid]})])
+        e.policy_set(2, [deny_connect_policy("by-id", port, {"cgroup_ids": [cgid]})])
         check(connect_from(ctr, port) == errno.EPERM, "cgroup_ids scope")
         check(connect_from(None, port) == 0, "cgroup_ids scope: host untouched")
         e.send("pod_meta", {"op": "set", "cgroup_id": cgid, "namespace": "prod",
                             "labels": {"app": "web"}})
-        e.policy_set(3, [pol("host-only", port, {"host": True})])
+        e.policy_set(3, [deny_connect_policy("host-only", port, {"host": True})])
         check(connect_from(None, port) == errno.EPERM, "host scope hits the host")
         check(connect_from(ctr, port) == 0, "host scope spares a pod")
 

@@ -10,13 +10,12 @@ the root cgroup (an ancestor of vigil's own) is refused. Every cgroup is removed
 import errno
 import os
 import signal
-import socket
 import subprocess
 import tempfile
 import time
 import uuid
 
-from enforcetest import Enforcer
+from enforcetest import Enforcer, deny_connect_policy
 from vigiltest import LoopbackServer, check, need_root, run_test, skip, wait_for
 
 CG_ROOT = "/sys/fs/cgroup/unified"
@@ -48,11 +47,6 @@ def open_from(cg, path):
     return p.returncode, p.stdout
 
 
-def net_pol(name, port, scope):
-    return {"name": name, "mode": "enforce", "action": "override", "errno": 1, "scope": scope,
-            "rules": [{"kind": "connect", "cidrs": ["127.0.0.2/32"], "ports": [port]}]}
-
-
 def test():
     need_root()
     if not os.path.isdir(CG_ROOT):
@@ -81,7 +75,7 @@ def test():
         e.start()
 
         # Network (cgroup sock_addr hooks).
-        e.policy_set(1, [net_pol("subtree-net", port, {"cgroup_ids": [xid]})])
+        e.policy_set(1, [deny_connect_policy("subtree-net", port, {"cgroup_ids": [xid]})])
         check(connect_from(x, port) == errno.EPERM, "the scoped cgroup itself")
         rc = connect_from(xc, port)
         check(rc == errno.EPERM, f"child of the scoped cgroup: errno {rc}, want EPERM")
@@ -112,11 +106,11 @@ def test():
         e.send("pod_meta", {"op": "set", "cgroup_id": podid, "namespace": "prod",
                             "pod": "web-1", "labels": {"app": "web"}})
         wait_for(lambda: e.counter("pod_meta") >= 1, 3, what="pod_meta taken")
-        e.policy_set(3, [net_pol("subtree-pod", port, {"namespaces": ["prod"]})])
+        e.policy_set(3, [deny_connect_policy("subtree-pod", port, {"namespaces": ["prod"]})])
         rc = connect_from(sub, port)
         check(rc == errno.EPERM, f"a container's sub-cgroup in the pod: errno {rc}")
         check(connect_from(y, port) == 0, "the pod scope spares other cgroups")
-        e.policy_set(4, [net_pol("subtree-host", port, {"host": True})])
+        e.policy_set(4, [deny_connect_policy("subtree-host", port, {"host": True})])
         check(connect_from(None, port) == errno.EPERM, "host scope hits the host")
         check(connect_from(y, port) == errno.EPERM, "host scope hits a host cgroup")
         rc = connect_from(sub, port)

@@ -14,7 +14,6 @@ import subprocess
 import tempfile
 import threading
 
-import msgpack
 import zmq
 
 import grpctest as g

@@ -9,7 +9,6 @@ Errors: wrong CA → exit 1 with a message; --unix on TCP, an unknown event type
 import json
 import os
 import subprocess
-import time
 import uuid
 
 import grpctest as g

@@ -34,7 +34,7 @@ import uuid
 import msgpack
 import zmq
 
-from vigiltest import ROOT, Tree, check, need_root, run_test
+from vigiltest import Tree, check, need_root, run_test
 
 CG_ROOT = "/sys/fs/cgroup/unified"
 LIBRARY = ["sensitive-file-read", "persistence-write", "cgroup-release-agent",

@@ -17,7 +17,7 @@ import urllib.request
 import uuid
 
 import grpctest as g
-from vigiltest import ROOT, Tree, check, need_root, run_test, wait_for
+from vigiltest import ROOT, Tree, check, need_root, run_test
 
 
 def scrape(port, path="/metrics", method="GET", data=None):

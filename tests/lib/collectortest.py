@@ -4,9 +4,12 @@ with other engineers' floods, and re-parsing the whole export on every poll is s
 import json
 import os
 import re
+import subprocess
+import sys
+import tempfile
 import time
 
-from vigiltest import TestFailure
+from vigiltest import TestFailure, Tree
 
 
 CG_ROOT = "/sys/fs/cgroup/unified"
@@ -29,6 +32,49 @@ os._exit(0)
 def counters(t):
     """The collector's counters now ({} when it does not answer)."""
     return (t.status("collector") or {}).get("counters", {})
+
+
+class FloodSetup:
+    """A flood test's fixture: a temp dir with the file to open, a cgroup of its own
+    under CG_ROOT, and a tree (collector to exporter) whose collector sends process and
+    file events of that cgroup only, through a 1 MiB file ring, with no start-up scan
+    and an export that never rotates. start() the flooder; cleanup() undoes it all."""
+
+    def __init__(self, prefix):
+        if not os.path.exists(os.path.join(CG_ROOT, "cgroup.procs")):
+            from vigiltest import skip
+            skip(f"no cgroup v2 hierarchy at {CG_ROOT}")
+        self.base = tempfile.mkdtemp(prefix=prefix)
+        self.target = os.path.join(self.base, "floodfile")
+        open(self.target, "w").close()
+        self.cg = os.path.join(CG_ROOT, os.path.basename(self.base))
+        os.mkdir(self.cg)
+        self.flooder = None
+        self.tree = Tree(stages=["collector", "enricher", "evaluator", "exporter"],
+                         env={"VIGIL_COLLECTOR_OPTS": "--events process,file --ringbuf-mb 1 "
+                                                      f"--cgroups {self.cg} --scan 0"})
+        self.tree.env["VIGIL_EXPORTER_OPTS"] += " --export-file-max-size-mb 0"
+
+    def start(self, n):
+        """The flooder, waiting for a line on its stdin to join the cgroup and open the
+        file n times."""
+        self.flooder = subprocess.Popen([sys.executable, "-c", FLOODER, self.cg,
+                                         self.target, str(n)], stdin=subprocess.PIPE)
+        return self.flooder
+
+    def cleanup(self):
+        if self.flooder and self.flooder.poll() is None:
+            self.flooder.kill()
+            self.flooder.wait()
+        self.tree.cleanup()
+        for _ in range(50):
+            try:
+                os.rmdir(self.cg)
+                break
+            except OSError:
+                time.sleep(0.1)
+        os.unlink(self.target)
+        os.rmdir(self.base)
 
 
 class Export:

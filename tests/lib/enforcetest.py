@@ -137,6 +137,12 @@ class Enforcer:
         shutil.rmtree(self.base, ignore_errors=True)
 
 
+def deny_connect_policy(name, port, scope):
+    """An enforcing Override policy (EPERM) on TCP connects to 127.0.0.2:port, in scope."""
+    return {"name": name, "mode": "enforce", "action": "override", "errno": 1, "scope": scope,
+            "rules": [{"kind": "connect", "cidrs": ["127.0.0.2/32"], "ports": [port]}]}
+
+
 def try_connect(addr, port, family=socket.AF_INET):
     """connect() to addr:port: 0, or the errno it failed with."""
     s = socket.socket(family, socket.SOCK_STREAM)

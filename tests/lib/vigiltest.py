@@ -2,7 +2,6 @@
 temporary directory (scan dir, run dir, logs, export file), its control sockets, and
 its JSON export. Tests exit 0 on pass, 77 on a skip (with a reason), else fail."""
 import base64
-import glob
 import json
 import os
 import select
