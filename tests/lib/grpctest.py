@@ -1,9 +1,11 @@
 """Helpers for the exporter's gRPC tests: TLS material, Python stubs generated
 from proto/ with protoc --python_out, and a small client over grpc's generic API
 (python3-grpcio 1.51 from Debian; python3-grpc-tools there is too old to use)."""
+import atexit
 import importlib
 import os
 import socket
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -39,6 +41,7 @@ def pb():
     if _pb:
         return _pb
     out = tempfile.mkdtemp(prefix="vigil-pb-")
+    atexit.register(shutil.rmtree, out, True)  # the modules stay loaded; the files go
     protos = ["tetragon/capabilities.proto", "tetragon/tetragon.proto", "tetragon/events.proto",
               "tetragon/sensors.proto", "grpc/health/v1/health.proto"]
     subprocess.run(["protoc", "-I" + os.path.join(ROOT, "proto"), "--python_out=" + out] + protos,
