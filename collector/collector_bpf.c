@@ -912,6 +912,31 @@ static void cbpf_open_priv(struct cbpf *cb)
 	}
 }
 
+/* Attach an optional object's programs when wanted, detach them when not (so its
+ * hooks cost nothing at all). -1 when the attach failed: noted with the format off
+ * ("... off: %s: %s"), the caller drops the object and the rest goes on. */
+static int cbpf_toggle(struct cbpf *cb, struct bpf_object_skeleton *sk, uint64_t want,
+		       int *attached, const char *off, const char *obj)
+{
+	char what[64];
+	int rc;
+
+	if (!want && *attached) {
+		cbpf_detach_skel(cb, sk);
+		*attached = 0;
+	} else if (want && !*attached) {
+		rc = cbpf_attach_skel(cb, sk);
+		if (rc) {
+			snprintf(what, sizeof(what), "attach %s", obj);
+			cbpf_add_note(cb, off, what, -rc);
+			cbpf_detach_skel(cb, sk);
+			return -1;
+		}
+		*attached = 1;
+	}
+	return 0;
+}
+
 /* Write the in-kernel filter: operations in ops (bit n = VIGIL_OP n). */
 int cbpf_set_filter(struct cbpf *cb, uint64_t ops, int chmod_all)
 {
@@ -919,52 +944,24 @@ int cbpf_set_filter(struct cbpf *cb, uint64_t ops, int chmod_all)
 				  .chmod_all = chmod_all ? 1 : 0, .cgroups = cb->cgroups ? 1 : 0,
 				  .prefixes = cb->prefixes ? 1 : 0 };
 	uint32_t key = 0;
-	int rc;
 
 	if (bpf_map_update_elem(bpf_map__fd(cb->skel->maps.filter), &key, &f, BPF_ANY))
 		return -errno;
-	/* No file operation wanted: detach, so opens pay nothing at all. */
-	if (cb->file && !(ops & CBPF_OPS_FILE) && cb->file_attached) {
-		cbpf_detach_skel(cb, cb->file->skeleton);
-		cb->file_attached = 0;
-	} else if (cb->file && (ops & CBPF_OPS_FILE) && !cb->file_attached) {
-		rc = cbpf_attach_skel(cb, cb->file->skeleton);
-		if (rc) { /* like a failed load: noted, the rest goes on */
-			cbpf_add_note(cb, "file events off: %s: %s", "attach file.bpf.o", -rc);
-			cbpf_detach_skel(cb, cb->file->skeleton);
-			file_bpf__destroy(cb->file);
-			cb->file = NULL;
-		} else {
-			cb->file_attached = 1;
-		}
+	/* An object whose attach fails is dropped, like a failed load. */
+	if (cb->file && cbpf_toggle(cb, cb->file->skeleton, ops & CBPF_OPS_FILE,
+				    &cb->file_attached, "file events off: %s: %s", "file.bpf.o") < 0) {
+		file_bpf__destroy(cb->file);
+		cb->file = NULL;
 	}
-	if (cb->net && !(ops & CBPF_OPS_NET) && cb->net_attached) {
-		cbpf_detach_skel(cb, cb->net->skeleton);
-		cb->net_attached = 0;
-	} else if (cb->net && (ops & CBPF_OPS_NET) && !cb->net_attached) {
-		rc = cbpf_attach_skel(cb, cb->net->skeleton);
-		if (rc) {
-			cbpf_add_note(cb, "network events off: %s: %s", "attach net.bpf.o", -rc);
-			cbpf_detach_skel(cb, cb->net->skeleton);
-			net_bpf__destroy(cb->net);
-			cb->net = NULL;
-		} else {
-			cb->net_attached = 1;
-		}
+	if (cb->net && cbpf_toggle(cb, cb->net->skeleton, ops & CBPF_OPS_NET,
+				   &cb->net_attached, "network events off: %s: %s", "net.bpf.o") < 0) {
+		net_bpf__destroy(cb->net);
+		cb->net = NULL;
 	}
-	if (cb->priv && !(ops & CBPF_OPS_PRIV) && cb->priv_attached) {
-		cbpf_detach_skel(cb, cb->priv->skeleton);
-		cb->priv_attached = 0;
-	} else if (cb->priv && (ops & CBPF_OPS_PRIV) && !cb->priv_attached) {
-		rc = cbpf_attach_skel(cb, cb->priv->skeleton);
-		if (rc) {
-			cbpf_add_note(cb, "privilege events off: %s: %s", "attach priv.bpf.o", -rc);
-			cbpf_detach_skel(cb, cb->priv->skeleton);
-			priv_bpf__destroy(cb->priv);
-			cb->priv = NULL;
-		} else {
-			cb->priv_attached = 1;
-		}
+	if (cb->priv && cbpf_toggle(cb, cb->priv->skeleton, ops & CBPF_OPS_PRIV,
+				    &cb->priv_attached, "privilege events off: %s: %s", "priv.bpf.o") < 0) {
+		priv_bpf__destroy(cb->priv);
+		cb->priv = NULL;
 	}
 	return 0;
 }

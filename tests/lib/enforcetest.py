@@ -217,6 +217,22 @@ VM_HOOKS = {"unlink": "path_unlink", "rename": "path_rename", "chmod": "path_chm
 VM_PER_HOOK = ["denied_errno", "allowed_ok", "override_report", "monitor_ok", "monitor_report"]
 
 
+def support_table(name, row, header):
+    """Keep this suite's row in build/vm/NAME.txt and print the table of every suite's
+    row kept so far (the kernel support table of README.md)."""
+    d = os.path.join(ROOT, "build", "vm")
+    os.makedirs(d, exist_ok=True)
+    with open(os.path.join(d, name + ".txt"), "w") as f:
+        f.write(row + "\n")
+    print(header)
+    print("|---" * (header.count("|") - 1) + "|")
+    prefix = name.rsplit("-", 1)[0]
+    for s in ("bullseye", "bookworm", "trixie"):
+        fn = os.path.join(d, f"{prefix}-{s}.txt")
+        if os.path.exists(fn):
+            print(open(fn).read().strip())
+
+
 def vm_run(suite, need_all_hooks):
     """Boot SUITE's cloud kernel with tests/vm/run-vm.sh and judge its console: the core
     checks pass; every hook that loaded passes its five checks; a hook that did not load
@@ -253,15 +269,8 @@ def vm_run(suite, need_all_hooks):
     row = (f"| {suite} | {ver} | {'bounded loops' if noloop else 'bpf_loop'} | "
            f"{len(loaded)}/11: {', '.join(sorted(loaded)) or '-'} | "
            f"{len(passed)} pass, {len(failed)} fail | {time.time() - t0:.0f} s |")
-    os.makedirs(os.path.join(ROOT, "build", "vm"), exist_ok=True)
-    with open(os.path.join(ROOT, "build", "vm", f"support-{suite}.txt"), "w") as f:
-        f.write(row + "\n")
-    print("| suite | kernel | build | LSM hooks loaded | VM checks | boot+test |")
-    print("|---|---|---|---|---|---|")
-    for s in ("bullseye", "bookworm", "trixie"):
-        fn = os.path.join(ROOT, "build", "vm", f"support-{s}.txt")
-        if os.path.exists(fn):
-            print(open(fn).read().strip())
+    support_table(f"support-{suite}", row,
+                  "| suite | kernel | build | LSM hooks loaded | VM checks | boot+test |")
     check(not failed, "VM checks failed:\n" + "\n".join(failed) + "\n" + tail)
     check(not missing, f"VM checks missing: {missing}\n{tail}")
     check(not need_all_hooks or not missing_hooks, f"LSM hooks did not load: {missing_hooks}")
@@ -314,15 +323,8 @@ def vm_pipeline_run(suite, known_down=()):
     row = (f"| {suite} | {ver} | {len(passed)} pass, {len(failed)} fail{down} | "
            f"tree ready at {up} s, policy armed at {armed} s (VM uptime) | "
            f"{time.time() - t0:.0f} s |")
-    os.makedirs(os.path.join(ROOT, "build", "vm"), exist_ok=True)
-    with open(os.path.join(ROOT, "build", "vm", f"support-pipeline-{suite}.txt"), "w") as f:
-        f.write(row + "\n")
-    print("| suite | kernel | pipeline checks | timings | boot+test |")
-    print("|---|---|---|---|---|")
-    for s in ("bullseye", "bookworm", "trixie"):
-        fn = os.path.join(ROOT, "build", "vm", f"support-pipeline-{s}.txt")
-        if os.path.exists(fn):
-            print(open(fn).read().strip())
+    support_table(f"support-pipeline-{suite}", row,
+                  "| suite | kernel | pipeline checks | timings | boot+test |")
     tail = "\n".join(lines[-80:])
     check(not failed, "VM pipeline checks failed:\n" + "\n".join(failed) + "\n" + tail)
     check(not missing, f"VM pipeline checks missing: {missing}\n{tail}")
