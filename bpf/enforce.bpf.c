@@ -18,6 +18,10 @@
  *
  * Every block, kill and would-block is one record in the events ring buffer.
  *
+ * The enforcer attaches the sigkill, kill-map and LSM programs only while a rule
+ * (or a kill entry) needs them: an idle enforcer costs no syscall anything; only
+ * the cgroup connect/sendmsg hooks stay attached (enforcer/README.md).
+ *
  * More Override hooks (LSM): path_unlink, path_rename, path_chmod, sb_mount,
  * task_fix_setuid, kernel_read_file / kernel_load_data (modules), file_permission
  * (reads/writes of files already open, for rules with an access), socket_connect
@@ -1045,7 +1049,10 @@ int vigil_enf_kill(void *ctx)
 	struct enf_conf *c = bpf_map_lookup_elem(&enf_conf, &z);
 	__u64 cg, start;
 
-	/* Every syscall of the node comes here: one array lookup when nothing is listed. */
+	/* Attached only while a kill map holds an entry (the enforcer attaches it before
+	 * writing the first one, detaches it when its sweep finds both maps empty); then
+	 * every syscall of the node comes here, so still one array lookup when the
+	 * entries are gone but the sweep has not run yet. */
 	if (!c || !c->kill_active)
 		return 0;
 	k = bpf_map_lookup_elem(&enf_killpid, &tgid);

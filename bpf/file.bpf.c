@@ -15,6 +15,20 @@
  * (whose object may be gone at exit), carry the user's string plus the
  * kernel-resolved path of the directory it is relative to (dirfd or cwd).
  */
+/* The fast walk needs bpf_rdonly_cast (6.2+); file_nocast.bpf.c builds
+ * this source without it for older kernels (see lib/vigil_path.h), and
+ * file_noloop.bpf.c for kernels before 5.17 (no bpf_loop; nor, before 5.11
+ * and 5.15, bpf_get_current_task_btf and bpf_task_pt_regs: the task is read
+ * with helpers and its user registers found at the top of its stack). */
+#ifdef VIGIL_FILE_NOLOOP
+#define VIGIL_FILE_NOCAST 1
+#define VIGIL_PATH_NOLOOP 1
+#define VIGIL_TASK_PROBE_READ 1
+#endif
+#ifndef VIGIL_FILE_NOCAST
+#define VIGIL_PATH_CAST 1
+#endif
+
 #include "vmlinux.h"
 #include <bpf/bpf_helpers.h>
 #include <bpf/bpf_tracing.h>
@@ -73,15 +87,22 @@ struct fctx {
 	__u32 off;		/* bytes of tail written */
 };
 
-/* Syscall argument n (1..5) of the current task, from its user registers. */
+/* Syscall argument n (1..5) of the current task, from its user registers
+ * (a typed pointer: plain loads, no helper call; read with helpers in the
+ * bounded-loop build, where the registers' address is computed). */
+#ifdef VIGIL_FILE_NOLOOP
 #define ARG(c, n) ({ struct pt_regs *vigil_regs_ = (c)->regs;				\
 		      (unsigned long)PT_REGS_PARM##n##_CORE_SYSCALL(vigil_regs_); })
+#else
+#define ARG(c, n) ({ struct pt_regs *vigil_regs_ = (c)->regs;				\
+		      (unsigned long)PT_REGS_PARM##n##_SYSCALL(vigil_regs_); })
+#endif
 
 /* Start an event of op with result ret; 0 when the filter says no. */
 static __always_inline int begin(struct fctx *c, __u32 op, long ret)
 {
 	struct vigil_ev_file *ev;
-	struct task_struct *task;
+	struct task_struct *task, *leader;
 	__u64 id = bpf_get_current_pid_tgid();
 	__u32 key = 0;
 
@@ -91,16 +112,16 @@ static __always_inline int begin(struct fctx *c, __u32 op, long ret)
 	c->s = bpf_map_lookup_elem(&file_heap, &key);
 	if (!c->s)
 		return 0;
-	task = bpf_get_current_task_btf();
+	task = VIGIL_CUR_TASK();
 	c->task = task;
-	c->regs = (struct pt_regs *)bpf_task_pt_regs(task);
+	c->regs = VIGIL_TASK_REGS(task);
 	c->off = 0;
 	ev = &c->s->ev;
 	ev->hdr.type = VIGIL_EV_FILE;
-	ev->hdr.ktime = bpf_ktime_get_ns();
 	ev->hdr.pid = id >> 32;
 	ev->hdr.tid = (__u32)id;
-	ev->start_ktime = BPF_CORE_READ(task, group_leader, start_time);
+	leader = VT_RD(task, group_leader);
+	ev->start_ktime = VT_RD(leader, start_time);
 	ev->op = op;
 	ev->fflags = 0;
 	ev->ret = ret;
@@ -120,9 +141,11 @@ static __always_inline int begin(struct fctx *c, __u32 op, long ret)
 static __always_inline __u32 put_path(struct fctx *c, const struct path *p, __u16 *fflags,
 				      __u16 err, __u16 trunc_flag)
 {
+	struct task_struct *task = c->task;	/* (not inside VT_RD: a CO-RE read) */
+	struct fs_struct *fs = VT_RD(task, fs);
 	int n, trunc = 0;
 
-	n = copy_path(p, &c->task->fs->root, &c->s->tail[c->off & TAIL_MASK], &trunc);
+	n = copy_path(p, &fs->root, &c->s->tail[c->off & TAIL_MASK], &trunc);
 	if (trunc)
 		*fflags |= trunc_flag;
 	if (n <= 0) {
@@ -155,14 +178,17 @@ static __always_inline __u32 put_user(struct fctx *c, const char *u, __u16 *ffla
 static __always_inline int put_fd(struct fctx *c, int fd)
 {
 	struct vigil_ev_file *ev = &c->s->ev;
-	struct file *f = fd_file(c->task, fd);
+	struct file *f = fd_file_typed(c->task, fd);
+	struct inode *ino;
 	__u16 ff = ev->fflags;
 
 	if (!f) {
 		ev->fflags |= VIGIL_F_ERROR;
 		return -1;
 	}
-	ev->imode = BPF_CORE_READ(f, f_inode, i_mode);
+	f = VP_CAST(f, struct file);
+	ino = VP_RD(f, f_inode);
+	ev->imode = VP_RD(ino, i_mode);
 	ev->mnt_id = path_mnt_id(&f->f_path);
 	ev->path_len = put_path(c, &f->f_path, &ff, VIGIL_F_ERROR, VIGIL_F_TRUNC);
 	if (ev->path_len)
@@ -187,11 +213,13 @@ static __always_inline void put_operand(struct fctx *c, int dfd, const char *u, 
 	bpf_probe_read_user(&first, 1, u);
 	if (first != '/') {
 		if (dfd == AT_FDCWD) {
-			dir = &c->task->fs->pwd;
+			struct task_struct *task = c->task;
+
+			dir = &VT_RD(task, fs)->pwd;
 		} else {
-			f = fd_file(c->task, dfd);
+			f = fd_file_typed(c->task, dfd);
 			if (f)
-				dir = &f->f_path;
+				dir = &VP_CAST(f, struct file)->f_path;
 		}
 		if (dir && !second)
 			ev->mnt_id = path_mnt_id(dir);
@@ -249,6 +277,8 @@ static __always_inline void finish(struct fctx *c)
 		return;
 	if (c->f && c->f->prefixes && !prefix_ok(c))
 		return;
+	/* the time is taken once the event is known to be sent */
+	c->s->ev.hdr.ktime = bpf_ktime_get_ns();
 	c->s->ev.hdr.size = size;
 	emit_rec(&c->s->ev, size, VIGIL_EV_FILE);
 }
@@ -537,6 +567,7 @@ static __always_inline int is_capability_xattr(const char *u)
 
 	if (bpf_probe_read_user_str(buf, sizeof(buf), u) != sizeof(want))
 		return 0;
+#pragma unroll
 	for (int i = 0; i < (int)sizeof(want); i++)
 		if (buf[i] != want[i])
 			return 0;

@@ -11,7 +11,15 @@
  * kernel's struct sock behind the fd (what the kernel did, e.g. the local
  * port it chose), the user's sockaddr is copied next to it (what was asked,
  * also when the call failed).
+ *
+ * net_noloop.bpf.c builds it for kernels before 5.15 (with process_noloop and
+ * file_noloop): the task is read with helpers, its registers found without
+ * bpf_task_pt_regs (lib/vigil_fd.h).
  */
+#ifdef VIGIL_NET_NOLOOP
+#define VIGIL_TASK_PROBE_READ 1
+#endif
+
 #include "vmlinux.h"
 #include <bpf/bpf_helpers.h>
 #include <bpf/bpf_tracing.h>
@@ -61,7 +69,7 @@ static __always_inline struct net_scratch *nbegin(__u32 op, long ret)
 	s = bpf_map_lookup_elem(&net_heap, &key);
 	if (!s)
 		return NULL;
-	task = bpf_get_current_task_btf();
+	task = VIGIL_CUR_TASK();
 	net_clear(&s->ev);
 	s->ev.hdr.type = VIGIL_EV_NET;
 	s->ev.hdr.size = sizeof(s->ev);
@@ -78,7 +86,7 @@ static __always_inline struct net_scratch *nbegin(__u32 op, long ret)
 static __always_inline void put_sock(struct net_scratch *s, int fd)
 {
 	s->ev.fd = fd;
-	sock_fill(file_sock(fd_file(bpf_get_current_task_btf(), fd)), &s->ev);
+	sock_fill(file_sock(fd_file(VIGIL_CUR_TASK(), fd)), &s->ev);
 }
 
 /* Copy the user's sockaddr (len bytes at u) into ua_* and the unix path tail. */
@@ -125,7 +133,7 @@ static __always_inline int do_addr_op(struct sys_exit_ctx *ctx, __u32 op)
 
 	if (!s)
 		return 0;
-	regs = (struct pt_regs *)bpf_task_pt_regs(bpf_get_current_task_btf());
+	regs = VIGIL_TASK_REGS(VIGIL_CUR_TASK());
 	put_sock(s, NARG(regs, 1));
 	put_uaddr(s, (const void *)NARG(regs, 2), (long)(int)NARG(regs, 3));
 	nfinish(s);
@@ -152,7 +160,7 @@ int vigil_listen(struct sys_exit_ctx *ctx)
 
 	if (!s)
 		return 0;
-	regs = (struct pt_regs *)bpf_task_pt_regs(bpf_get_current_task_btf());
+	regs = VIGIL_TASK_REGS(VIGIL_CUR_TASK());
 	put_sock(s, NARG(regs, 1));
 	s->ev.arg = NARG(regs, 2);
 	nfinish(s);
@@ -168,7 +176,7 @@ static __always_inline int do_accept(struct sys_exit_ctx *ctx, __u32 op)
 
 	if (!s)
 		return 0;
-	regs = (struct pt_regs *)bpf_task_pt_regs(bpf_get_current_task_btf());
+	regs = VIGIL_TASK_REGS(VIGIL_CUR_TASK());
 	lfd = NARG(regs, 1);
 	put_sock(s, ctx->ret >= 0 ? (int)ctx->ret : lfd);
 	s->ev.fd = lfd;
@@ -191,8 +199,8 @@ int vigil_accept4(struct sys_exit_ctx *ctx)
 /* dup2/dup3: sent only when a socket lands on fd 0, 1 or 2. */
 static __always_inline int do_dup(struct sys_exit_ctx *ctx, __u32 op)
 {
-	struct task_struct *task = bpf_get_current_task_btf();
-	struct pt_regs *regs = (struct pt_regs *)bpf_task_pt_regs(task);
+	struct task_struct *task = VIGIL_CUR_TASK();
+	struct pt_regs *regs = VIGIL_TASK_REGS(task);
 	struct net_scratch *s;
 	struct sock *sk;
 	int newfd = NARG(regs, 2);

@@ -3,15 +3,26 @@
  * priv.bpf.c - privilege and escape events: the set*id family, capset,
  * ptrace (attach-like requests only), process_vm_writev, module loading,
  * mount, unshare, setns, bpf() (map create, program load and attach),
- * memfd_create and pivot_root. One struct vigil_ev_priv per syscall, written
- * to the shared ring.
+ * memfd_create and pivot_root, and the new process of a clone that asked for
+ * new namespaces. One struct vigil_ev_priv per syscall, written to the shared
+ * ring. A namespace change (unshare, setns, such a clone) that succeeded also
+ * carries the task's namespace inodes after the call (VIGIL_PRIV_X_NS), which
+ * the enricher compares with the ones recorded at the process's exec.
  *
  * Like file.bpf.c and net.bpf.c: one program per syscall on its sys_exit
  * tracepoint (the result is known, the credentials read are the ones the
  * call left), arguments read back from the task's user registers. The
  * module tracepoints fire even when the kernel has no module support (the
  * call then fails with ENOSYS): the attempt is what matters.
+ *
+ * priv_noloop.bpf.c builds it for the kernels that get the collector's noloop
+ * builds (before 5.17; 5.10 has neither bpf_get_current_task_btf nor
+ * bpf_task_pt_regs): the task is read with helpers and its user registers
+ * found at the top of its stack (lib/vigil_fd.h).
  */
+#ifdef VIGIL_PRIV_NOLOOP
+#define VIGIL_TASK_PROBE_READ 1
+#endif
 #include "vmlinux.h"
 #include <bpf/bpf_helpers.h>
 #include <bpf/bpf_tracing.h>
@@ -19,6 +30,7 @@
 #include "events.h"
 #include "vigil_common.h"
 #include "vigil_fd.h"
+#include "vigil_ns.h"
 
 char LICENSE[] SEC("license") = "GPL";
 
@@ -76,8 +88,8 @@ static __always_inline int pbegin(struct pctx *c, __u32 op, long ret)
 	c->s = bpf_map_lookup_elem(&priv_heap, &key);
 	if (!c->s)
 		return 0;
-	task = bpf_get_current_task_btf();
-	c->regs = (struct pt_regs *)bpf_task_pt_regs(task);
+	task = VIGIL_CUR_TASK();
+	c->regs = VIGIL_TASK_REGS(task);
 	c->off = 0;
 	ev = &c->s->ev;
 	ev->hdr.type = VIGIL_EV_PRIV;
@@ -88,7 +100,7 @@ static __always_inline int pbegin(struct pctx *c, __u32 op, long ret)
 	ev->op = op;
 	ev->slen[0] = ev->slen[1] = ev->slen[2] = 0;
 	ev->ret = ret;
-	ev->pad0 = 0;
+	ev->xflags = 0;
 	ev->arg[0] = ev->arg[1] = ev->arg[2] = ev->arg[3] = 0;
 	cred = BPF_CORE_READ(task, cred);
 	ev->uid = BPF_CORE_READ(cred, uid.val);
@@ -109,10 +121,14 @@ static __always_inline int pbegin(struct pctx *c, __u32 op, long ret)
 /* Send the event built in c (the tail strings already packed by put_strs). */
 static __always_inline void pfinish(struct pctx *c)
 {
-	__u64 size = sizeof(struct vigil_ev_priv) + c->off;
+	__u64 size = c->off;
 
-	if (size > sizeof(struct priv_scratch))
+	if (size > sizeof(c->s->tail))
 		return;
+	/* the sum after the check: a verifier before 6.x does not carry the bound to
+	 * a copy the compiler would take before it (6.1 refused the program) */
+	asm volatile("" : "+r"(size));
+	size += sizeof(struct vigil_ev_priv);
 	c->s->ev.hdr.size = size;
 	emit_rec(c->s, size, VIGIL_EV_PRIV);
 }
@@ -144,6 +160,21 @@ static __always_inline void put_strs(struct pctx *c, const char *a, const char *
 	c->s->ev.slen[1] = len[1];
 	c->s->ev.slen[2] = len[2];
 	c->off = len[0] + len[1] + len[2];
+}
+
+/* Append the task's namespace inodes after the strings (VIGIL_PRIV_X_NS). */
+static __always_inline void put_ns(struct pctx *c)
+{
+	struct task_struct *task = VIGIL_CUR_TASK();
+	__u32 ns[VIGIL_NS_COUNT] = {};
+
+	if (c->off > 2 * STR_SLOT - 1)
+		return;
+	fill_ns(task, VT_RD(task, cred), ns);
+	if (bpf_probe_read_kernel(&c->s->tail[c->off & (2 * STR_SLOT - 1)], sizeof(ns), ns))
+		return;
+	c->off += sizeof(ns);
+	c->s->ev.xflags |= VIGIL_PRIV_X_NS;
 }
 
 /* An event with up to three integer arguments and no string. */
@@ -184,7 +215,54 @@ int vigil_capset(struct sys_exit_ctx *ctx) { return ints(VIGIL_OP_CAPSET, ctx->r
 SEC("tracepoint/syscalls/sys_exit_process_vm_writev")
 int vigil_vm_writev(struct sys_exit_ctx *ctx) { return ints(VIGIL_OP_VM_WRITEV, ctx->ret, 1); }
 SEC("tracepoint/syscalls/sys_exit_unshare")
-int vigil_unshare(struct sys_exit_ctx *ctx) { return ints(VIGIL_OP_UNSHARE, ctx->ret, 1); }
+int vigil_unshare(struct sys_exit_ctx *ctx)
+{
+	struct pctx c;
+
+	if (!pbegin(&c, VIGIL_OP_UNSHARE, ctx->ret))
+		return 0;
+	c.s->ev.arg[0] = (__u32)PARG(&c, 1);
+	if (ctx->ret == 0)
+		put_ns(&c);
+	pfinish(&c);
+	return 0;
+}
+
+/*
+ * The new process's side of a clone (ret 0) that created namespaces: it
+ * starts in them, so they differ from the ones of the exec it inherited.
+ * Told by the task's nsproxy and user namespace against its parent's (a
+ * clone with any CLONE_NEW* gets an nsproxy of its own) rather than by the
+ * flags: clone3's flags are in user memory that a CLONE_VM child may find
+ * already reused. Which namespaces are new is what the enricher's comparison
+ * with the exec says (ns_changes); the record carries the task's namespaces
+ * only. Every other fork, and every thread, leaves after a few loads.
+ */
+static __always_inline int clone_ns(__u32 op, long ret)
+{
+	struct task_struct *task, *parent;
+	__u64 id = bpf_get_current_pid_tgid();
+	struct pctx c;
+
+	if (ret != 0 || (__u32)id != (__u32)(id >> 32))
+		return 0;
+	task = VIGIL_CUR_TASK();
+	parent = VT_RD(task, real_parent);
+	if (!parent || (VT_RD(task, nsproxy) == VT_RD(parent, nsproxy) &&
+			BPF_CORE_READ(task, cred, user_ns) == BPF_CORE_READ(parent, cred, user_ns)))
+		return 0;
+	if (!pbegin(&c, op, 0))
+		return 0;
+	put_ns(&c);
+	pfinish(&c);
+	return 0;
+}
+
+SEC("tracepoint/syscalls/sys_exit_clone")
+int vigil_clone(struct sys_exit_ctx *ctx) { return clone_ns(VIGIL_OP_CLONE, ctx->ret); }
+
+SEC("tracepoint/syscalls/sys_exit_clone3")
+int vigil_clone3(struct sys_exit_ctx *ctx) { return clone_ns(VIGIL_OP_CLONE3, ctx->ret); }
 
 #define PTRACE_TRACEME		0
 #define PTRACE_POKETEXT		4
@@ -198,7 +276,7 @@ int vigil_unshare(struct sys_exit_ctx *ctx) { return ints(VIGIL_OP_UNSHARE, ctx-
 SEC("tracepoint/syscalls/sys_exit_ptrace")
 int vigil_ptrace(struct sys_exit_ctx *ctx)
 {
-	struct pt_regs *regs = (struct pt_regs *)bpf_task_pt_regs(bpf_get_current_task_btf());
+	struct pt_regs *regs = VIGIL_TASK_REGS(VIGIL_CUR_TASK());
 	long req = PT_REGS_PARM1_CORE_SYSCALL(regs);
 
 	/* what takes control of or writes into another process; PEEKs, CONT,
@@ -318,7 +396,7 @@ int vigil_setns(struct sys_exit_ctx *ctx)
 	c.s->ev.arg[1] = (__u32)PARG(&c, 2);
 	/* the namespace behind the fd (an nsfs file: i_private is its ns_common;
 	 * a pidfd is not, and leaves type and inode 0) */
-	f = fd_file(bpf_get_current_task_btf(), fd);
+	f = fd_file(VIGIL_CUR_TASK(), fd);
 	ino = f ? BPF_CORE_READ(f, f_inode) : NULL;
 	if (ino && BPF_CORE_READ(ino, i_sb, s_magic) == 0x6e736673 /* NSFS_MAGIC */) {
 		c.s->ev.arg[3] = BPF_CORE_READ(ino, i_ino);
@@ -328,6 +406,8 @@ int vigil_setns(struct sys_exit_ctx *ctx)
 		else if (ns)
 			c.s->ev.arg[2] = BPF_CORE_READ((struct ns_common___old *)ns, ops, type);
 	}
+	if (ctx->ret == 0)
+		put_ns(&c);
 	pfinish(&c);
 	return 0;
 }
@@ -347,8 +427,7 @@ int vigil_bpf(struct sys_exit_ctx *ctx)
 	__u32 first = 0;
 
 	{
-		struct pt_regs *regs =
-			(struct pt_regs *)bpf_task_pt_regs(bpf_get_current_task_btf());
+		struct pt_regs *regs = VIGIL_TASK_REGS(VIGIL_CUR_TASK());
 
 		cmd = PT_REGS_PARM1_CORE_SYSCALL(regs);
 	}

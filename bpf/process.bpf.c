@@ -7,6 +7,18 @@
  * The ring, the counters and the wakeup policy are in lib/vigil_common.h,
  * the path walker in lib/vigil_path.h.
  */
+/* The fast path walk needs bpf_rdonly_cast (6.2+); process_nocast.bpf.c builds
+ * this source without it for older kernels (see lib/vigil_path.h). The task,
+ * the binprm and what hangs off them are typed pointers here (tp_btf and
+ * iterator arguments): their fields are plain loads, no helper calls. */
+#ifdef VIGIL_PROCESS_NOLOOP	/* process_noloop.bpf.c: kernels before 5.17 */
+#define VIGIL_PROCESS_NOCAST 1
+#define VIGIL_PATH_NOLOOP 1
+#endif
+#ifndef VIGIL_PROCESS_NOCAST
+#define VIGIL_PATH_CAST 1
+#endif
+
 #include "vmlinux.h"
 #include <bpf/bpf_helpers.h>
 #include <bpf/bpf_tracing.h>
@@ -15,6 +27,7 @@
 #include "events.h"
 #include "vigil_common.h"
 #include "vigil_path.h"
+#include "vigil_ns.h"
 #include "vigil_sock.h"
 
 char LICENSE[] SEC("license") = "GPL";
@@ -47,6 +60,7 @@ static __always_inline __u32 copy_args(struct task_struct *task, __u8 *tail,
 				       __u32 dst, __u32 *flags)
 {
 	struct path_scratch *ps;
+	struct mm_struct *mm;
 	unsigned long start, end;
 	__u32 key = 0;
 	long n, len;
@@ -54,8 +68,11 @@ static __always_inline __u32 copy_args(struct task_struct *task, __u8 *tail,
 	ps = bpf_map_lookup_elem(&path_heap, &key);
 	if (!ps)
 		return 0;
-	start = BPF_CORE_READ(task, mm, arg_start);
-	end = BPF_CORE_READ(task, mm, arg_end);
+	mm = VT_RD(task, mm);
+	if (!mm)
+		return 0;
+	start = VT_RD(mm, arg_start);
+	end = VT_RD(mm, arg_end);
 	if (!start || end <= start)
 		return 0;
 	/* argv[0] is skipped: its length, NUL included */
@@ -81,44 +98,6 @@ static __always_inline __u32 copy_args(struct task_struct *task, __u8 *tail,
 
 #define PF_KTHREAD	0x00200000	/* include/linux/sched.h */
 
-/* Inode number of a namespace's ns_common (ns is a pointer to a *_namespace). */
-#define NS_INUM(p) ((p) ? BPF_CORE_READ(p, ns.inum) : 0)
-
-/* Namespace inodes of task, in the VIGIL_NS_* order; zeros when it has none (exiting). */
-static __always_inline void fill_ns(struct task_struct *task, const struct cred *cred,
-				    __u32 *ns)
-{
-	struct nsproxy *nsp = BPF_CORE_READ(task, nsproxy);
-	struct pid *pid = BPF_CORE_READ(task, thread_pid);
-	struct pid_namespace *pidns = NULL;
-	struct user_namespace *userns;
-	struct upid up = {};
-	__u32 level;
-
-	if (pid) {
-		level = BPF_CORE_READ(pid, level);
-		bpf_probe_read_kernel(&up, sizeof(up),
-				      (void *)pid + bpf_core_field_offset(struct pid, numbers) +
-				      (level & 31) * sizeof(struct upid));
-		pidns = up.ns;
-	}
-	ns[VIGIL_NS_PID] = NS_INUM(pidns);
-	userns = BPF_CORE_READ(cred, user_ns);
-	ns[VIGIL_NS_USER] = NS_INUM(userns);
-	if (!nsp)
-		return;
-	ns[VIGIL_NS_UTS] = BPF_CORE_READ(nsp, uts_ns, ns.inum);
-	ns[VIGIL_NS_IPC] = BPF_CORE_READ(nsp, ipc_ns, ns.inum);
-	ns[VIGIL_NS_MNT] = BPF_CORE_READ(nsp, mnt_ns, ns.inum);
-	ns[VIGIL_NS_PID_CHILDREN] = BPF_CORE_READ(nsp, pid_ns_for_children, ns.inum);
-	ns[VIGIL_NS_NET] = BPF_CORE_READ(nsp, net_ns, ns.inum);
-	if (bpf_core_field_exists(nsp->time_ns)) {
-		ns[VIGIL_NS_TIME] = BPF_CORE_READ(nsp, time_ns, ns.inum);
-		ns[VIGIL_NS_TIME_CHILDREN] = BPF_CORE_READ(nsp, time_ns_for_children, ns.inum);
-	}
-	ns[VIGIL_NS_CGROUP] = BPF_CORE_READ(nsp, cgroup_ns, ns.inum);
-}
-
 /*
  * The thread-group id as task's own pid namespace numbers it (Tetragon's
  * Container.pid: 1 for a container's init): the group leader's struct pid
@@ -126,13 +105,13 @@ static __always_inline void fill_ns(struct task_struct *task, const struct cred 
  */
 static __always_inline __u32 task_nspid(struct task_struct *task)
 {
-	struct pid *pid = BPF_CORE_READ(task, group_leader, thread_pid);
+	struct pid *pid = VT_RD(VT_RD(task, group_leader), thread_pid);
 	struct upid up = {};
 	__u32 level;
 
 	if (!pid)
 		return 0;
-	level = BPF_CORE_READ(pid, level);
+	level = VT_RD(pid, level);
 	bpf_probe_read_kernel(&up, sizeof(up),
 			      (void *)pid + bpf_core_field_offset(struct pid, numbers) +
 			      (level & 31) * sizeof(struct upid));
@@ -147,30 +126,33 @@ static __always_inline __u32 task_nspid(struct task_struct *task)
 static __always_inline void fill_exec_task(struct task_struct *task, struct file *file,
 					   struct vigil_ev_exec *ev)
 {
-	const struct cred *cred = BPF_CORE_READ(task, cred);
+	const struct cred *cred = VT_RD(task, cred);
+	struct task_struct *parent = VT_RD(task, real_parent);
 	struct inode *ino;
 
 	ev->hdr.type = VIGIL_EV_EXEC;
-	ev->hdr.pid = BPF_CORE_READ(task, tgid);
-	ev->ppid = BPF_CORE_READ(task, real_parent, tgid);
-	ev->pktime = BPF_CORE_READ(task, real_parent, group_leader, start_time);
-	ev->start_ktime = BPF_CORE_READ(task, group_leader, start_time);
-	ev->uid = BPF_CORE_READ(cred, uid.val);
-	ev->euid = BPF_CORE_READ(cred, euid.val);
-	ev->gid = BPF_CORE_READ(cred, gid.val);
-	ev->egid = BPF_CORE_READ(cred, egid.val);
-	ev->suid = BPF_CORE_READ(cred, suid.val);
-	ev->sgid = BPF_CORE_READ(cred, sgid.val);
-	ev->fsuid = BPF_CORE_READ(cred, fsuid.val);
-	ev->fsgid = BPF_CORE_READ(cred, fsgid.val);
+	ev->hdr.pid = VT_RD(task, tgid);
+	ev->ppid = VT_RD(parent, tgid);
+	ev->pktime = VT_RD(VT_RD(parent, group_leader), start_time);
+	ev->start_ktime = VT_RD(VT_RD(task, group_leader), start_time);
+	ev->uid = VT_RD(cred, uid.val);
+	ev->euid = VT_RD(cred, euid.val);
+	ev->gid = VT_RD(cred, gid.val);
+	ev->egid = VT_RD(cred, egid.val);
+	ev->suid = VT_RD(cred, suid.val);
+	ev->sgid = VT_RD(cred, sgid.val);
+	ev->fsuid = VT_RD(cred, fsuid.val);
+	ev->fsgid = VT_RD(cred, fsgid.val);
 	if (bpf_core_field_exists(task->loginuid))
-		ev->auid = BPF_CORE_READ(task, loginuid.val);
+		ev->auid = VT_RD(task, loginuid.val);
 	else
 		ev->auid = (__u32)-1;
-	/* kernel_cap_t is a u64 (6.3+) or two u32s (older): the same 8 bytes */
-	bpf_probe_read_kernel(&ev->cap_permitted, 8, &cred->cap_permitted);
-	bpf_probe_read_kernel(&ev->cap_effective, 8, &cred->cap_effective);
-	bpf_probe_read_kernel(&ev->cap_inheritable, 8, &cred->cap_inheritable);
+	/* kernel_cap_t is a u64 (6.3+) or two u32s (older): the same 8 bytes,
+	 * one load each (the verifier allows a load spanning an int array) */
+	ev->cap_permitted = *(const __u64 *)&cred->cap_permitted;
+	ev->cap_effective = *(const __u64 *)&cred->cap_effective;
+	ev->cap_inheritable = *(const __u64 *)&cred->cap_inheritable;
+#pragma unroll
 	for (int i = 0; i < VIGIL_NS_COUNT; i++)
 		ev->ns[i] = 0;
 	fill_ns(task, cred, ev->ns);
@@ -182,27 +164,58 @@ static __always_inline void fill_exec_task(struct task_struct *task, struct file
 	ev->xflags = 0;
 	ev->pad0 = 0;
 	ev->nspid = task_nspid(task);
-	ino = file ? BPF_CORE_READ(file, f_inode) : NULL;
+	ino = file ? VT_RD(file, f_inode) : NULL;
 	if (ino) {
-		ev->ino = BPF_CORE_READ(ino, i_ino);
-		ev->nlink = BPF_CORE_READ(ino, __i_nlink);
-		ev->i_uid = BPF_CORE_READ(ino, i_uid.val);
-		ev->i_gid = BPF_CORE_READ(ino, i_gid.val);
-		ev->i_mode = BPF_CORE_READ(ino, i_mode);
+		ev->ino = VT_RD(ino, i_ino);
+		ev->nlink = VT_RD(ino, __i_nlink);
+		ev->i_uid = VT_RD(ino, i_uid.val);
+		ev->i_gid = VT_RD(ino, i_gid.val);
+		ev->i_mode = VT_RD(ino, i_mode);
 	}
+}
+
+/* The struct sock behind f when f is a socket, else NULL; f is untyped (read
+ * from the fd array), typed here when the kernel can (VP_CAST). */
+static __always_inline struct sock *stdio_sock(struct file *f)
+{
+#ifdef VIGIL_PATH_CAST
+	struct socket *sock;
+	struct inode *ino;
+
+	if (!f)
+		return NULL;
+	f = VP_CAST(f, struct file);
+	ino = f->f_inode;
+	if (!ino || (ino->i_mode & VIGIL_S_IFMT) != VIGIL_S_IFSOCK)
+		return NULL;
+	sock = f->private_data;
+	if (!sock)
+		return NULL;
+	return VP_CAST(sock, struct socket)->sk;
+#else
+	return file_sock(f);
+#endif
 }
 
 /*
  * Flag the sockets on fds 0-2 of the new program in ev->xflags (a reverse
  * shell has its stdin/stdout on one); returns the first of them, or NULL.
+ * The three fd slots are read in one helper call.
  */
 static __always_inline struct sock *check_stdio(struct task_struct *task,
 						struct vigil_ev_exec *ev, int *first_fd)
 {
+	struct file *files[3] = {};
+	struct files_struct *fst = VT_RD(task, files);
+	struct fdtable *fdt = fst ? VT_RD(fst, fdt) : NULL;
 	struct sock *sk, *first = NULL;
 
+	if (!fdt || VT_RD(fdt, max_fds) < 3 ||
+	    bpf_probe_read_kernel(files, sizeof(files), VT_RD(fdt, fd)))
+		return NULL;
+#pragma unroll
 	for (int fd = 0; fd < 3; fd++) {
-		sk = file_sock(fd_file(task, fd));
+		sk = stdio_sock(files[fd]);
 		if (!sk)
 			continue;
 		ev->xflags |= VIGIL_EXEC_X_STDIN_SOCK << fd;
@@ -258,15 +271,15 @@ int BPF_PROG(vigil_exec, struct task_struct *task, pid_t old_pid,
 	if (!s)
 		return 0;
 	ev = &s->ev;
-	fill_exec_task(task, BPF_CORE_READ(bprm, file), ev);
+	file = VT_RD(bprm, file);
+	fill_exec_task(task, file, ev);
 	ev->hdr.ktime = bpf_ktime_get_ns();
 	ev->hdr.tid = old_pid;
 	ev->cgroup_id = bpf_get_current_cgroup_id();
 	if (BPF_CORE_READ_BITFIELD_PROBED(bprm, secureexec))
 		ev->xflags |= VIGIL_EXEC_X_SECUREEXEC;
 
-	fs = BPF_CORE_READ(task, fs);
-	file = BPF_CORE_READ(bprm, file);
+	fs = VT_RD(task, fs);
 	if (!fs || !file) {
 		flags |= VIGIL_EXEC_ERROR_FILENAME;
 	} else {
@@ -321,17 +334,17 @@ int BPF_PROG(vigil_exit, struct task_struct *task)
 	int group_dead;
 	__u32 code;
 
-	sig = BPF_CORE_READ(task, signal);
+	sig = VT_RD(task, signal);
 	if (exit_has_group_dead)
 		group_dead = (int)ctx[1];	/* set by atomic_dec_and_test(&signal->live) */
 	else
-		group_dead = BPF_CORE_READ(sig, live.counter) == 0;
+		group_dead = VT_RD(sig, live.counter) == 0;
 	if (!group_dead)
 		return 0;
-	if (BPF_CORE_READ(sig, flags) & SIGNAL_GROUP_EXIT)
-		code = BPF_CORE_READ(sig, group_exit_code);
+	if (VT_RD(sig, flags) & SIGNAL_GROUP_EXIT)
+		code = VT_RD(sig, group_exit_code);
 	else
-		code = BPF_CORE_READ(task, exit_code);
+		code = VT_RD(task, exit_code);
 
 	ev = bpf_ringbuf_reserve(&rb_proc, sizeof(*ev), 0);
 	if (!ev) {
@@ -341,11 +354,11 @@ int BPF_PROG(vigil_exit, struct task_struct *task)
 	ev->hdr.type = VIGIL_EV_EXIT;
 	ev->hdr.size = sizeof(*ev);
 	ev->hdr.ktime = bpf_ktime_get_ns();
-	ev->hdr.pid = BPF_CORE_READ(task, tgid);
-	ev->hdr.tid = BPF_CORE_READ(task, pid);
+	ev->hdr.pid = VT_RD(task, tgid);
+	ev->hdr.tid = VT_RD(task, pid);
 	ev->code = code;
 	ev->pad0 = 0;
-	ev->start_ktime = BPF_CORE_READ(task, group_leader, start_time);
+	ev->start_ktime = VT_RD(VT_RD(task, group_leader), start_time);
 	bpf_ringbuf_submit(ev, wake_flags_ring(&rb_proc, ev->hdr.ktime));
 	count(&emitted, VIGIL_EV_EXIT);
 	return 0;
@@ -357,8 +370,8 @@ int BPF_PROG(vigil_fork, struct task_struct *parent, struct task_struct *child)
 	struct vigil_ev_clone *ev;
 	__u32 pid, tgid;
 
-	pid = BPF_CORE_READ(child, pid);
-	tgid = BPF_CORE_READ(child, tgid);
+	pid = VT_RD(child, pid);
+	tgid = VT_RD(child, tgid);
 	if (pid != tgid)	/* a new thread, not a new process */
 		return 0;
 
@@ -372,10 +385,10 @@ int BPF_PROG(vigil_fork, struct task_struct *parent, struct task_struct *child)
 	ev->hdr.ktime = bpf_ktime_get_ns();
 	ev->hdr.pid = tgid;
 	ev->hdr.tid = pid;
-	ev->ppid = BPF_CORE_READ(parent, tgid);
+	ev->ppid = VT_RD(parent, tgid);
 	ev->nspid = task_nspid(child);
-	ev->start_ktime = BPF_CORE_READ(child, start_time);
-	ev->pktime = BPF_CORE_READ(parent, group_leader, start_time);
+	ev->start_ktime = VT_RD(child, start_time);
+	ev->pktime = VT_RD(VT_RD(parent, group_leader), start_time);
 	bpf_ringbuf_submit(ev, wake_flags_ring(&rb_proc, ev->hdr.ktime));
 	count(&emitted, VIGIL_EV_CLONE);
 	return 0;
@@ -395,11 +408,11 @@ int vigil_scan(struct bpf_iter__task *ctx)
 	struct file *exe = NULL;
 	struct mm_struct *mm;
 
-	if (!task || BPF_CORE_READ(task, pid) != BPF_CORE_READ(task, tgid))
+	if (!task || VT_RD(task, pid) != VT_RD(task, tgid))
 		return 0;	/* threads are part of their leader's process */
-	mm = BPF_CORE_READ(task, mm);
+	mm = VT_RD(task, mm);
 	if (mm)
-		exe = BPF_CORE_READ(mm, exe_file);
+		exe = VT_RD(mm, exe_file);
 	fill_exec_task(task, exe, &ev);
 	ev.hdr.size = sizeof(ev);
 	ev.hdr.ktime = ev.start_ktime;

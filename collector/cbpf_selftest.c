@@ -707,12 +707,17 @@ static void st_test_deep(struct cbpf *cb)
 		st_check(rec != NULL, "deep path: exec record", NULL);
 		if (rec && !st_body(cb, rec, &b)) {
 			const msgpack_object *o = st_get(&b, "binary");
+			char got[96] = "<none>";
 
+			if (o && o->type == MSGPACK_OBJECT_STR)
+				snprintf(got, sizeof(got), "%u bytes: %.40s...%.20s", o->via.str.size,
+					 o->via.str.ptr, o->via.str.size > 20 ?
+					 o->via.str.ptr + o->via.str.size - 20 : "");
 			st_check(o && o->type == MSGPACK_OBJECT_STR &&
 				     o->via.str.size <= VIGIL_PATH_MAX && o->via.str.size > 3000 &&
 				     o->via.str.ptr[0] == '/' &&
 				     !memcmp(o->via.str.ptr + o->via.str.size - 7, "/mytrue", 7),
-				 "deep path: binary keeps its last components", NULL);
+				 "deep path: binary keeps its last components", got);
 			st_check(st_array_has(&b, "flags", "truncFilename"),
 				 "deep path: truncFilename flag", NULL);
 			st_check(st_array_has(&b, "flags", "errorPathResolutionCwd"),
@@ -751,13 +756,19 @@ static void st_memfd_exec(void *arg)
 static void st_test_memfd(struct cbpf *cb)
 {
 	char truebin[PATH_MAX], cwd[PATH_MAX];
+	int status;
 	pid_t pid;
 
 	if (!realpath("/bin/true", truebin) || !getcwd(cwd, sizeof(cwd)))
 		return;
 	pid = st_spawn(NULL, st_memfd_exec, truebin);
-	st_wait(pid);
+	status = st_wait(pid);
 	st_drain(cb);
+	if (WIFEXITED(status) && WEXITSTATUS(status) == 121) {
+		/* fexecve returned: no exec happened (5.10 under qemu refuses it) */
+		printf("info: memfd exec: fexecve failed here, not checked\n");
+		return;
+	}
 	st_check_exec(cb, "memfd exec", pid, "/memfd:vigil-test", cwd, NULL);
 }
 
@@ -1163,9 +1174,11 @@ static void st_test_fds(void)
 	rmdir(owner);
 }
 
-/* Self-test entry point. */
-int main(void)
+/* Self-test entry point; "--vm" runs the subset that a bare initramfs under qemu
+ * can (tests/vm/test_collector_vm*.py: no cgroups, no /usr, no pins, slow CPU). */
+int main(int argc, char **argv)
 {
+	int vm = argc > 1 && !strcmp(argv[1], "--vm");
 	char err[256];
 	struct cbpf_stats st;
 	struct cbpf *cb;
@@ -1175,9 +1188,23 @@ int main(void)
 		printf("FAIL: cbpf_open: %s\n", err);
 		return 1;
 	}
-	printf("info: ring %u bytes, exit_has_group_dead=%u\n",
-	       bpf_map__max_entries(cb->skel->maps.rb), cb->skel->rodata->exit_has_group_dead);
+	printf("info: ring %u bytes, exit_has_group_dead=%u, builds %s\n",
+	       bpf_map__max_entries(cb->skel->maps.rb), cb->skel->rodata->exit_has_group_dead,
+	       cbpf_build_name(cb));
 	cbpf_set_filter(cb, CBPF_OPS_STDIO, 0);
+	printf("info: note: %s\n", cbpf_note(cb)[0] ? cbpf_note(cb) : "<none>");
+	if (vm) {
+		st_test_echo(cb);
+		st_test_exit_codes(cb);
+		st_test_paths(cb);
+		st_test_memfd(cb);
+		st_test_deep(cb);
+		st_test_long_args(cb);
+		cbpf_set_filter(cb, CBPF_OPS_FILE, 0);
+		st_test_files(cb);
+		cbpf_set_filter(cb, CBPF_OPS_STDIO, 0);
+		goto done;
+	}
 	st_test_wakeup(cb);
 	st_test_echo(cb);
 	st_test_exit_codes(cb);
@@ -1197,7 +1224,7 @@ int main(void)
 	cbpf_set_filter(cb, CBPF_OPS_STDIO, 0);
 	st_test_bad_file_records(cb);
 	st_test_fds();
-
+done:
 	cbpf_stats(cb, &st);
 	printf("info: emitted exec=%llu exit=%llu clone=%llu lost=%llu received=%llu bad=%llu\n",
 	       (unsigned long long)st.emitted[VIGIL_EV_EXEC],

@@ -30,6 +30,12 @@
 
 #include "process.skel.h"
 #include "file.skel.h"
+#include "file_nocast.skel.h"
+#include "process_nocast.skel.h"
+#include "file_noloop.skel.h"
+#include "process_noloop.skel.h"
+#include "net_noloop.skel.h"
+#include "priv_noloop.skel.h"
 #include "net.skel.h"
 #include "priv.skel.h"
 #include "collector_bpf.h"
@@ -55,6 +61,7 @@ struct cbpf {
 	struct process_bpf *skel;
 	struct file_bpf *file;	/* NULL when file events are unavailable */
 	int file_attached;	/* its programs are attached (the filter wants files) */
+	int build;		/* CBPF_BUILD_*: which builds of process, file and net are loaded */
 	struct net_bpf *net;	/* NULL when network events are unavailable */
 	int net_attached;
 	int cgroups;		/* cgroup_allow holds ids: filter by cgroup */
@@ -286,8 +293,9 @@ static int cbpf_check(const void *data, size_t len)
 		memcpy(&p, data, sizeof(p));
 		if (p.op < VIGIL_OP_SETUID || p.op >= VIGIL_OP_PRIV_MAX ||
 		    p.slen[0] > VIGIL_PRIV_STR_MAX || p.slen[1] > VIGIL_PRIV_STR_MAX ||
-		    p.slen[2] > VIGIL_PRIV_STR_MAX ||
-		    sizeof(p) + (size_t)p.slen[0] + p.slen[1] + p.slen[2] != len)
+		    p.slen[2] > VIGIL_PRIV_STR_MAX || (p.xflags & ~VIGIL_PRIV_X_NS) ||
+		    sizeof(p) + (size_t)p.slen[0] + p.slen[1] + p.slen[2] +
+		    ((p.xflags & VIGIL_PRIV_X_NS) ? VIGIL_NS_COUNT * sizeof(uint32_t) : 0) != len)
 			return -1;
 		return h.type;
 	}
@@ -834,6 +842,146 @@ static void cbpf_set_pins(struct cbpf *cb, struct bpf_object *obj, const char *c
 	}
 }
 
+/* The builds of process.bpf.o and file.bpf.o, in order of preference. */
+enum { CBPF_BUILD_CAST, CBPF_BUILD_NOCAST, CBPF_BUILD_NOLOOP };
+static const char *const cbpf_build_names[] = { "bpf_rdonly_cast", "nocast", "noloop" };
+
+/* See collector_bpf.h. */
+const char *cbpf_build_name(const struct cbpf *cb)
+{
+	return cb->build >= 0 && cb->build <= CBPF_BUILD_NOLOOP ? cbpf_build_names[cb->build] : "?";
+}
+
+/* Which builds this kernel runs (decided once): the fast ones need the
+ * bpf_rdonly_cast kfunc (6.2+, looked up in the kernel's BTF) to type the
+ * pointers of their path walks; without bpf_loop (before 5.17) the bounded-loop
+ * ones (*_noloop.bpf.c), else the *_nocast.bpf.c ones. VIGIL_COLLECTOR_NOLOOP=1
+ * or VIGIL_COLLECTOR_NOCAST=1 force the older builds (to test them here). */
+static int cbpf_pick_build(void)
+{
+	static int known = -1;
+	const char *nl = getenv("VIGIL_COLLECTOR_NOLOOP"), *nc = getenv("VIGIL_COLLECTOR_NOCAST");
+	struct btf *btf;
+
+	if (nl && nl[0] == '1')
+		return CBPF_BUILD_NOLOOP;
+	if (nc && nc[0] == '1')
+		return CBPF_BUILD_NOCAST;
+	if (known < 0) {
+		if (libbpf_probe_bpf_helper(BPF_PROG_TYPE_TRACEPOINT, BPF_FUNC_loop, NULL) != 1) {
+			known = CBPF_BUILD_NOLOOP;
+		} else {
+			btf = btf__load_vmlinux_btf();
+			known = btf && btf__find_by_name_kind(btf, "bpf_rdonly_cast",
+							      BTF_KIND_FUNC) > 0 ?
+					CBPF_BUILD_CAST : CBPF_BUILD_NOCAST;
+			btf__free(btf);
+		}
+	}
+	return known;
+}
+
+/* Open skeleton s (created, not opened) from data, the bytes of another build of
+ * its source: that object has the same maps, programs and variables, and the
+ * skeleton finds them by name. 0 or -errno. */
+static int cbpf_skel_open_alt(struct bpf_object_skeleton *s, const void *data, size_t sz)
+{
+	s->data = (void *)data;
+	s->data_sz = sz;
+	return bpf_object__open_skeleton(s, NULL);
+}
+
+/* Open file.bpf.o in build (CBPF_BUILD_*). NULL with errno. */
+static struct file_bpf *cbpf_file_skel_open(int build)
+{
+	struct file_bpf *s;
+	size_t sz;
+	int err;
+
+	if (build == CBPF_BUILD_CAST)
+		return file_bpf__open();
+	s = calloc(1, sizeof(*s));
+	if (!s) {
+		errno = ENOMEM;
+		return NULL;
+	}
+	err = file_bpf__create_skeleton(s);
+	if (!err) {
+		const void *data = build == CBPF_BUILD_NOLOOP ? file_noloop_bpf__elf_bytes(&sz) :
+				   file_nocast_bpf__elf_bytes(&sz);
+
+		err = cbpf_skel_open_alt(s->skeleton, data, sz);
+	}
+	if (err) {
+		file_bpf__destroy(s);
+		errno = -err;
+		return NULL;
+	}
+	return s;
+}
+
+/* cbpf_<obj>_skel_open(build): open <obj>.bpf.o in build (CBPF_BUILD_*: only the
+ * noloop one differs, <obj>_noloop.bpf.c). NULL with errno. For net and priv. */
+#define CBPF_NOLOOP_SKEL_OPEN(obj)							\
+static struct obj##_bpf *cbpf_##obj##_skel_open(int build)				\
+{											\
+	struct obj##_bpf *s;								\
+	size_t sz;									\
+	int err;									\
+											\
+	if (build != CBPF_BUILD_NOLOOP)							\
+		return obj##_bpf__open();						\
+	s = calloc(1, sizeof(*s));							\
+	if (!s) {									\
+		errno = ENOMEM;								\
+		return NULL;								\
+	}										\
+	err = obj##_bpf__create_skeleton(s);						\
+	if (!err) {									\
+		const void *data = obj##_noloop_bpf__elf_bytes(&sz);			\
+											\
+		err = cbpf_skel_open_alt(s->skeleton, data, sz);			\
+	}										\
+	if (err) {									\
+		obj##_bpf__destroy(s);							\
+		errno = -err;								\
+		return NULL;								\
+	}										\
+	return s;									\
+}
+CBPF_NOLOOP_SKEL_OPEN(net)
+CBPF_NOLOOP_SKEL_OPEN(priv)
+
+/* Open process.bpf.o in build (CBPF_BUILD_*). NULL with errno. */
+static struct process_bpf *cbpf_process_skel_open(int build)
+{
+	struct process_bpf *s;
+	size_t sz;
+	int err;
+
+	if (build == CBPF_BUILD_CAST)
+		return process_bpf__open();
+	s = calloc(1, sizeof(*s));
+	if (!s) {
+		errno = ENOMEM;
+		return NULL;
+	}
+	err = process_bpf__create_skeleton(s);
+	if (!err) {
+		const void *data = build == CBPF_BUILD_NOLOOP ?
+				   process_noloop_bpf__elf_bytes(&sz) :
+				   process_nocast_bpf__elf_bytes(&sz);
+
+		err = cbpf_skel_open_alt(s->skeleton, data, sz);
+	}
+	if (err) {
+		process_bpf__destroy(s);
+		errno = -err;
+		return NULL;
+	}
+	return s;
+}
+
 /* Load file.bpf.o on the shared maps (attached by cbpf_set_filter when
  * wanted); failure is not fatal. */
 static void cbpf_open_file(struct cbpf *cb)
@@ -842,7 +990,7 @@ static void cbpf_open_file(struct cbpf *cb)
 
 	static const char *const pins[] = { "prefix_allow" };
 
-	cb->file = file_bpf__open();
+	cb->file = cbpf_file_skel_open(cb->build);
 	if (!cb->file) {
 		cbpf_add_note(cb, "file events off: open %s: %s", "file.bpf.o", errno);
 		return;
@@ -867,7 +1015,7 @@ static void cbpf_open_net(struct cbpf *cb)
 {
 	int rc;
 
-	cb->net = net_bpf__open();
+	cb->net = cbpf_net_skel_open(cb->build);
 	if (!cb->net) {
 		cbpf_add_note(cb, "network events off: open %s: %s", "net.bpf.o", errno);
 		return;
@@ -891,7 +1039,7 @@ static void cbpf_open_priv(struct cbpf *cb)
 {
 	int rc;
 
-	cb->priv = priv_bpf__open();
+	cb->priv = cbpf_priv_skel_open(cb->build);
 	if (!cb->priv) {
 		cbpf_add_note(cb, "privilege events off: open %s: %s", "priv.bpf.o", errno);
 		return;
@@ -1112,9 +1260,11 @@ static void cbpf_unload(struct cbpf *cb)
 /* Open process.bpf.o with its rings sized; NULL with errno. */
 static struct process_bpf *cbpf_open_process(struct cbpf *cb)
 {
-	struct process_bpf *skel = process_bpf__open();
+	struct process_bpf *skel;
 	int rc;
 
+	cb->build = cbpf_pick_build();
+	skel = cbpf_process_skel_open(cb->build);
 	if (!skel)
 		return NULL;
 	rc = bpf_map__set_max_entries(skel->maps.rb, (__u32)cb->rb_bytes);
@@ -1134,8 +1284,8 @@ static struct process_bpf *cbpf_open_process(struct cbpf *cb)
 static int cbpf_pin_examine(struct cbpf *cb)
 {
 	struct process_bpf *p = cbpf_open_process(cb);
-	struct file_bpf *f = file_bpf__open();
-	struct net_bpf *n = net_bpf__open();
+	struct file_bpf *f = cbpf_file_skel_open(cb->build);
+	struct net_bpf *n = cbpf_net_skel_open(cb->build);
 	struct priv_bpf *v = priv_bpf__open();
 	struct bpf_object *objs[] = { p ? p->obj : NULL, f ? f->obj : NULL, n ? n->obj : NULL,
 				      v ? v->obj : NULL };
@@ -1629,38 +1779,19 @@ static void cbpf_pack_flags(msgpack_packer *pk, const struct vigil_ev_exec *e, c
 		cbpf_pack_cstr(pk, "deletedBinary");
 }
 
-/* Capability names by number, Tetragon's CapabilitiesType spelling (1 lacks
- * the CAP_ prefix there too). */
-static const char *const cbpf_cap_names[] = {
-	"CAP_CHOWN", "DAC_OVERRIDE", "CAP_DAC_READ_SEARCH", "CAP_FOWNER", "CAP_FSETID",
-	"CAP_KILL", "CAP_SETGID", "CAP_SETUID", "CAP_SETPCAP", "CAP_LINUX_IMMUTABLE",
-	"CAP_NET_BIND_SERVICE", "CAP_NET_BROADCAST", "CAP_NET_ADMIN", "CAP_NET_RAW",
-	"CAP_IPC_LOCK", "CAP_IPC_OWNER", "CAP_SYS_MODULE", "CAP_SYS_RAWIO", "CAP_SYS_CHROOT",
-	"CAP_SYS_PTRACE", "CAP_SYS_PACCT", "CAP_SYS_ADMIN", "CAP_SYS_BOOT", "CAP_SYS_NICE",
-	"CAP_SYS_RESOURCE", "CAP_SYS_TIME", "CAP_SYS_TTY_CONFIG", "CAP_MKNOD", "CAP_LEASE",
-	"CAP_AUDIT_WRITE", "CAP_AUDIT_CONTROL", "CAP_SETFCAP", "CAP_MAC_OVERRIDE",
-	"CAP_MAC_ADMIN", "CAP_SYSLOG", "CAP_WAKE_ALARM", "CAP_BLOCK_SUSPEND", "CAP_AUDIT_READ",
-	"CAP_PERFMON", "CAP_BPF", "CAP_CHECKPOINT_RESTORE",
-};
-#define CBPF_NCAPS (sizeof(cbpf_cap_names) / sizeof(cbpf_cap_names[0]))
-
-/* Pack a capability mask as an array of names (unknown bits: "CAP_<n>"). */
+/* Pack a capability set: one unsigned integer, bit n = capability n (docs/wire.md
+ * §8.2; the exporter writes the names). */
 static void cbpf_pack_caps(msgpack_packer *pk, uint64_t m)
 {
-	char buf[16];
-
-	msgpack_pack_array(pk, (uint32_t)__builtin_popcountll(m));
-	for (unsigned b = 0; b < 64; b++) {
-		if (!(m & (1ull << b)))
-			continue;
-		if (b < CBPF_NCAPS) {
-			cbpf_pack_cstr(pk, cbpf_cap_names[b]);
-		} else {
-			snprintf(buf, sizeof(buf), "CAP_%u", b);
-			cbpf_pack_cstr(pk, buf);
-		}
-	}
+	msgpack_pack_uint64(pk, m);
 }
+
+/* Tetragon's names of the namespaces, in the VIGIL_NS_* order (exec records and
+ * VIGIL_PRIV_X_NS blocks). */
+static const char *const cbpf_ns_kinds[VIGIL_NS_COUNT] = {
+	"uts", "ipc", "mnt", "pid", "pid_for_children", "net", "time",
+	"time_for_children", "cgroup", "user",
+};
 
 /* Pack the Tetragon Process fields of an exec (the raw `process` map the
  * enricher merges into the exported Process): cap, ns, process_credentials,
@@ -1668,10 +1799,6 @@ static void cbpf_pack_caps(msgpack_packer *pk, uint64_t m)
 static void cbpf_pack_process_extra(const struct cbpf *cb, const struct vigil_ev_exec *e,
 				    const char *bin, msgpack_packer *pk)
 {
-	static const char *const ns_names[VIGIL_NS_COUNT] = {
-		"uts", "ipc", "mnt", "pid", "pid_for_children", "net", "time",
-		"time_for_children", "cgroup", "user",
-	};
 	int setuid = (e->i_mode & 04000) != 0, setgid = (e->i_mode & 02000) != 0;
 	int raise_uid = setuid && e->euid == e->i_uid && e->uid != e->euid;
 	int raise_gid = setgid && e->egid == e->i_gid && e->gid != e->egid;
@@ -1697,7 +1824,7 @@ static void cbpf_pack_process_extra(const struct cbpf *cb, const struct vigil_ev
 
 		if (!e->ns[i])
 			continue;
-		cbpf_pack_cstr(pk, ns_names[i]);
+		cbpf_pack_cstr(pk, cbpf_ns_kinds[i]);
 		msgpack_pack_map(pk, 1 + host);
 		cbpf_pack_kv_u64(pk, "inum", e->ns[i]);
 		if (host) { /* protojson leaves false out */
@@ -2350,7 +2477,7 @@ static void cbpf_pack_net(const struct cbpf *cb, const unsigned char *d, size_t 
 static const char *const cbpf_priv_sys[VIGIL_OP_PRIV_MAX - VIGIL_OP_SETUID] = {
 	"setuid", "setreuid", "setresuid", "setfsuid", "setgid", "setregid", "setresgid",
 	"setfsgid", "capset", "ptrace", "process_vm_writev", "init_module", "finit_module",
-	"mount", "unshare", "setns", "bpf", "memfd_create", "pivot_root",
+	"mount", "unshare", "setns", "bpf", "memfd_create", "pivot_root", "clone", "clone3",
 };
 
 /* CLONE_NEW* flags and the names /proc/PID/ns uses for them. */
@@ -2439,7 +2566,7 @@ static void cbpf_pack_priv(const struct cbpf *cb, const unsigned char *d, msgpac
 	const char *str = (const char *)d + sizeof(struct vigil_ev_priv), *s1, *s2;
 	struct cbpf_arg a[8];
 	struct vigil_ev_priv e;
-	char fn[32], names[128];
+	char fn[32], names[128], nsline[VIGIL_NS_COUNT * 32];
 	int creds = 0, caps = 0;
 	size_t n = 0;
 	const char *sys;
@@ -2538,6 +2665,18 @@ static void cbpf_pack_priv(const struct cbpf *cb, const unsigned char *d, msgpac
 		CBPF_STR("put_old", s1, e.slen[1]);
 		break;
 	}
+	if (e.xflags & VIGIL_PRIV_X_NS) {
+		uint32_t ns[VIGIL_NS_COUNT];
+		size_t off = 0;
+
+		memcpy(ns, s2 + e.slen[2], sizeof(ns));
+		nsline[0] = '\0';
+		for (int i = 0; i < VIGIL_NS_COUNT; i++)
+			if (ns[i] && off < sizeof(nsline))
+				off += (size_t)snprintf(nsline + off, sizeof(nsline) - off, "%s%s:%u",
+							off ? " " : "", cbpf_ns_kinds[i], ns[i]);
+		CBPF_STR("ns_after", nsline, strlen(nsline));
+	}
 	CBPF_STR("syscall", sys, strlen(sys));
 #undef CBPF_INT
 #undef CBPF_STR
@@ -2576,8 +2715,10 @@ void cbpf_pack(const struct cbpf *cb, const struct cbpf_rec *r, msgpack_packer *
 	}
 }
 
-/* Sum a per-CPU u64 array map into out[0..VIGIL_EV_MAX). */
-static void cbpf_sum_percpu(const struct cbpf *cb, const struct bpf_map *map, uint64_t *out)
+/* Sum a per-CPU u64 array map into out[0..VIGIL_EV_MAX) (by key) and, when cpu is
+ * not NULL, into cpu[0..CBPF_STATS_CPUS) (by CPU, every key together). */
+static void cbpf_sum_percpu(const struct cbpf *cb, const struct bpf_map *map, uint64_t *out,
+			    uint64_t *cpu)
 {
 	uint64_t vals[cb->ncpus];
 	int fd = bpf_map__fd(map);
@@ -2586,8 +2727,11 @@ static void cbpf_sum_percpu(const struct cbpf *cb, const struct bpf_map *map, ui
 		out[k] = 0;
 		if (bpf_map_lookup_elem(fd, &k, vals))
 			continue;
-		for (int c = 0; c < cb->ncpus; c++)
+		for (int c = 0; c < cb->ncpus; c++) {
 			out[k] += vals[c];
+			if (cpu)
+				cpu[c < CBPF_STATS_CPUS ? c : CBPF_STATS_CPUS - 1] += vals[c];
+		}
 	}
 }
 
@@ -2597,8 +2741,9 @@ void cbpf_stats(const struct cbpf *cb, struct cbpf_stats *st)
 	_Static_assert(sizeof(st->emitted) / sizeof(st->emitted[0]) == VIGIL_EV_MAX,
 		       "counter arrays match VIGIL_EV_MAX");
 	memset(st, 0, sizeof(*st));
-	cbpf_sum_percpu(cb, cb->skel->maps.emitted, st->emitted);
-	cbpf_sum_percpu(cb, cb->skel->maps.lost, st->lost);
+	cbpf_sum_percpu(cb, cb->skel->maps.emitted, st->emitted, NULL);
+	cbpf_sum_percpu(cb, cb->skel->maps.lost, st->lost, st->lost_cpu);
+	st->ncpus = cb->ncpus < CBPF_STATS_CPUS ? cb->ncpus : CBPF_STATS_CPUS;
 	for (int i = 0; i < VIGIL_EV_MAX; i++)
 		st->lost_total += st->lost[i];
 	st->received = cb->received;

@@ -24,11 +24,15 @@ struct cbpf_rec {
 };
 
 /* Counters. emitted/lost are indexed by record type (VIGIL_EV_*) and summed
- * over CPUs; received counts records read from the ring, bad_records those
- * among them that failed validation and were skipped. */
+ * over CPUs; lost_cpu[c] is what CPU c lost, all types together (CPUs past
+ * CBPF_STATS_CPUS - 1 are added to the last); received counts records read from
+ * the ring, bad_records those among them that failed validation and were skipped. */
+#define CBPF_STATS_CPUS 256
 struct cbpf_stats {
 	uint64_t emitted[8];
 	uint64_t lost[8];
+	uint64_t lost_cpu[CBPF_STATS_CPUS];
+	int ncpus;
 	uint64_t lost_total;
 	uint64_t received;
 	uint64_t bad_records;
@@ -45,6 +49,10 @@ struct cbpf_scope {
 	const char *const *prefixes;
 	size_t nprefixes;
 };
+
+/* Which builds of the BPF objects this kernel got: "bpf_rdonly_cast" (6.2+),
+ * "nocast" (no bpf_rdonly_cast kfunc) or "noloop" (no bpf_loop, before 5.17). */
+const char *cbpf_build_name(const struct cbpf *cb);
 
 /* Open, load and attach the programs with a ring of ringbuf_bytes (rounded
  * up to a power of two; 0 = 4 MiB), the in-kernel filter set to ops and
@@ -130,7 +138,7 @@ void cbpf_polling(struct cbpf *cb, uint64_t until_ns);
 #define CBPF_OPS_FILE 0x0000000000fffffeull /* VIGIL_OP_OPEN .. VIGIL_OP_FSETXATTR */
 #define CBPF_OPS_NET 0x0000007f00000000ull  /* VIGIL_OP_CONNECT .. VIGIL_OP_DUP3 (net.bpf.o) */
 #define CBPF_OPS_STDIO 0x0000008000000000ull /* VIGIL_OP_EXEC_STDIO (process.bpf.o) */
-#define CBPF_OPS_PRIV 0x07ffff0000000000ull /* VIGIL_OP_SETUID .. VIGIL_OP_PIVOT_ROOT (priv.bpf.o) */
+#define CBPF_OPS_PRIV 0x1fffff0000000000ull /* VIGIL_OP_SETUID .. VIGIL_OP_CLONE3 (priv.bpf.o) */
 #define CBPF_OPS_ALL (CBPF_OPS_FILE | CBPF_OPS_NET | CBPF_OPS_STDIO | CBPF_OPS_PRIV)
 
 /* Rewrite the in-kernel filter: which operations are sent (ops, as above),

@@ -151,6 +151,14 @@ static void status(struct stage *st)
 		*counters_get2(cs, "ringbuf_lost.", name) = s.lost[t];
 	}
 	counters_set(cs, "ringbuf_lost", s.lost_total);
+	/* per CPU, once a CPU has lost something (a busy CPU shows itself) */
+	for (int c = 0; c < s.ncpus; c++)
+		if (s.lost_cpu[c]) {
+			char n[16];
+
+			snprintf(n, sizeof(n), "cpu%d", c);
+			*counters_get2(cs, "ringbuf_lost.", n) = s.lost_cpu[c];
+		}
 	counters_set(cs, "ringbuf_received", s.received);
 	counters_set(cs, "drop.bad_record", s.bad_records);
 	counters_set(cs, "scan.procfs", (uint64_t)scanned);
@@ -362,6 +370,9 @@ static int setup(struct stage *st)
 	if (cbpf_pin_note(cb)[0])
 		log_info("pins: %s", cbpf_pin_note(cb));
 	stage_info(st, "pin_dir", "%s", pin ? pin : "none");
+	/* which builds of the BPF objects this kernel runs (collector_bpf.h) */
+	stage_info(st, "bpf_build", "%s", cbpf_build_name(cb));
+	log_info("BPF: %s builds", cbpf_build_name(cb));
 	*stage_counter(st, "pins.adopted_links") = (uint64_t)cbpf_adopted(cb);
 	if (cbpf_note(cb)[0])
 		log_warn("BPF: not everything is available: %s", cbpf_note(cb));

@@ -177,6 +177,7 @@ struct pol_ev {
 	unsigned proto, dir;
 	int has_uid;
 	int64_t new_uid;
+	struct pol_str ns_changes; /* namespace events: string_arg [ns_changes] (enricher) */
 };
 
 struct policy_set *policy_set_new(void);

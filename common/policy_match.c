@@ -1,5 +1,6 @@
 /* policy_match.c — value sets, event extraction, matching, message rendering and the
  * enforcer export of the policy model (policy.h). Hot path: no allocation per event. */
+#include "caps.h"
 #include "policy_int.h"
 #include "wire.h"
 
@@ -389,6 +390,8 @@ static const struct fn_map fn_maps[] = {
 	{ "capset", POL_K_PRIVILEGE, 0 },
 	{ "sys_setns", POL_K_NAMESPACE, 0 },
 	{ "sys_unshare", POL_K_NAMESPACE, 0 },
+	{ "sys_clone", POL_K_NAMESPACE, 0 },
+	{ "sys_clone3", POL_K_NAMESPACE, 0 },
 	{ "create_user_ns", POL_K_NAMESPACE, 0 },
 	{ "sys_mount", POL_K_MOUNT, 0 },
 	{ "security_sb_mount", POL_K_MOUNT, 0 },
@@ -702,6 +705,12 @@ int policy_event(struct pol_ev *e, const char *type, const msgpack_object *ev)
 			ev_net(e, a);
 		else if (e->kind == POL_K_PRIVILEGE)
 			ev_priv_arg(e, a);
+		else if (e->kind == POL_K_NAMESPACE) {
+			struct pol_str l = get_s(a, "label");
+
+			if (wire_streq(l.p, l.n, "ns_changes"))
+				e->ns_changes = get_s(a, "string_arg");
+		}
 	}
 	if (e->kind == POL_K_EXEC && !e->path.p && e->proc)
 		e->path = get_s(e->proc, "binary");
@@ -712,13 +721,28 @@ int policy_event(struct pol_ev *e, const char *type, const msgpack_object *ev)
 
 /* ---- matching ---------------------------------------------------------- */
 
-/* Does some capability in p's effective set (cap.effective: array of names, as the
- * collector and Tetragon spell them) satisfy m? */
+/* Does some capability in p's effective set satisfy m? cap.effective is the pipeline's
+ * bit set (docs/wire.md §8.2) or, from other producers, an array of names as Tetragon
+ * spells them. */
 static int caps_match(const struct pol_strm *m, const msgpack_object *p)
 {
 	const msgpack_object *cap = wire_get(p, "cap"), *eff = wire_get(cap, "effective");
 	uint32_t i;
 
+	if (eff && eff->type == MSGPACK_OBJECT_POSITIVE_INTEGER) {
+		char buf[16];
+
+		for (unsigned b = 0; b < 64; b++) {
+			const char *n;
+
+			if (!(eff->via.u64 & (1ull << b)))
+				continue;
+			n = caps_name(b, buf);
+			if (pol_strm_match(m, n, strlen(n)))
+				return 1;
+		}
+		return 0;
+	}
 	if (!eff || eff->type != MSGPACK_OBJECT_ARRAY)
 		return 0;
 	for (i = 0; i < eff->via.array.size; i++) {
@@ -922,7 +946,7 @@ const char *const pol_template_fields[] = {
 	"file.path", "file.dest", "file.access", "network.address", "network.port",
 	"network.protocol", "network.direction", "privilege.uid", "function", "event",
 	"policy.name", "policy.severity", "pod.namespace", "pod.name", "container.name",
-	"container.image", "container.id", NULL,
+	"container.image", "container.id", "namespace.changes", NULL,
 };
 
 /* Append a msgpack scalar (string or integer) from map[key]. */
@@ -980,6 +1004,8 @@ static void put_var(struct strbuf *out, const char *f, size_t n, const struct po
 		strbuf_appendf(out, "%lld", (long long)e->new_uid);
 	else if (wire_streq(f, n, "function"))
 		strbuf_append(out, e->function.p, e->function.n);
+	else if (wire_streq(f, n, "namespace.changes"))
+		strbuf_append(out, e->ns_changes.p, e->ns_changes.n);
 	else if (wire_streq(f, n, "event"))
 		strbuf_appendf(out, "%s", e->type);
 	else if (wire_streq(f, n, "policy.name"))

@@ -22,6 +22,8 @@
  *     from "unset" and an empty object says nothing. */
 #include "tetra_json.h"
 
+#include "caps.h"
+
 #include <inttypes.h>
 #include <math.h>
 #include <stdint.h>
@@ -36,6 +38,7 @@ enum {
 	TJ_INT64 = 1 << 1,  /* uint64/int64 field: the integer is a JSON string */
 	TJ_TIME = 1 << 2,   /* Timestamp: integer ns since the epoch → RFC 3339 */
 	TJ_STRMAP = 1 << 3, /* map<string,string>: every entry kept, even "" */
+	TJ_CAPS = 1 << 4,   /* Capabilities set: the pipeline's bit set → array of names */
 };
 
 /* Field names whose Tetragon type needs a rule. Only names that mean the same
@@ -119,6 +122,10 @@ static const struct tj_rule {
     /* Timestamps */
     {"time", TJ_TIME},
     {"start_time", TJ_TIME},
+    /* Capabilities: repeated CapabilitiesType, a bit set on the wire (§8.2) */
+    {"permitted", TJ_CAPS},
+    {"effective", TJ_CAPS},
+    {"inheritable", TJ_CAPS},
     /* map<string,string> */
     {"pod_labels", TJ_STRMAP},
     {"pod_annotations", TJ_STRMAP},
@@ -660,6 +667,23 @@ static void tj_ev_value(const msgpack_object *o, unsigned flags, struct strbuf *
 	case MSGPACK_OBJECT_NEGATIVE_INTEGER:
 		if (flags & TJ_TIME) {
 			tj_time_ns(o, out);
+		} else if ((flags & TJ_CAPS) && o->type == MSGPACK_OBJECT_POSITIVE_INTEGER) {
+			char buf[16];
+			const char *n;
+
+			strbuf_putc(out, '[');
+			for (unsigned b = 0; b < 64; b++) {
+				if (!(o->via.u64 & (1ull << b)))
+					continue;
+				if (!first)
+					strbuf_putc(out, ',');
+				first = 0;
+				n = caps_name(b, buf);
+				strbuf_putc(out, '"');
+				strbuf_append(out, n, strlen(n));
+				strbuf_putc(out, '"');
+			}
+			strbuf_putc(out, ']');
 		} else if (flags & TJ_INT64) {
 			strbuf_putc(out, '"');
 			tj_scalar(o, out);

@@ -370,3 +370,11 @@ int wire_forward(struct wire_out *o, const struct wire_msg *m)
 	}
 	return wire_end(o);
 }
+
+void wire_type_cstr(const struct wire_msg *m, char *buf, size_t n)
+{
+	size_t l = m->type_len < n ? m->type_len : n - 1;
+
+	memcpy(buf, m->type, l);
+	buf[l] = '\0';
+}

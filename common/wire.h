@@ -69,6 +69,8 @@ int wire_decode(const void *buf, size_t len, struct wire_msg *m, enum wire_drop 
 
 /* Compare a decoded string with a C string. */
 int wire_streq(const char *p, size_t len, const char *s);
+/* m's type as a C string in buf (n bytes), cut to fit (no printf per message). */
+void wire_type_cstr(const struct wire_msg *m, char *buf, size_t n);
 /* Look a key up in a map; NULL when absent. */
 const msgpack_object *wire_get(const msgpack_object *map, const char *key);
 /* Typed getters: 0 when present with the right type, -1 otherwise. */

@@ -124,18 +124,22 @@ const char *enfb_lsm_hooks(const struct enfb *b);
 int enfb_noloop(const struct enfb *b);
 /* Do the cgroup network hooks give the policy's errno (bpf_set_retval), not EPERM? */
 int enfb_net_retval(const struct enfb *b);
-/* Which programs are attached, e.g. "cgroup:4 sigkill:3 killmap:1 lsm:0". */
+/* Which programs are attached now, e.g. "cgroup:4 (/sys/fs/cgroup/unified) sigkill:0
+ * killmap:0 lsm:0" while no rule needs the others: the sigkill-tier, kill-map and LSM
+ * programs are attached only while a rule in force (or a kill entry) needs them. */
 const char *enfb_attached(const struct enfb *b);
 /* Programs whose links could not be pinned (they lapse while the enforcer restarts),
- * comma-separated; "" when every link is pinned. */
+ * comma-separated; "" when every link attached so far is pinned. */
 const char *enfb_unpinned(const struct enfb *b);
 /* Generation in force in the kernel (0 none): survives a restart through the pins. */
 uint64_t enfb_generation(const struct enfb *b);
-/* Decide tiers, compile s into the idle slot, flip, clear the old slot. Policies that
+/* Decide tiers, compile s into the idle slot, attach the programs it needs, flip,
+ * clear the old slot, detach the programs only the old set needed. Policies that
  * cannot be enforced get state DISARMED and why. 0, or -1 with err (nothing changed). */
 int enfb_install(struct enfb *b, struct enfp_set *s, const struct enfp_pods *pods,
 		 char *err, size_t errlen);
-/* Kill map. 0, or -1 with err. */
+/* Kill map: raw_tp/sys_enter is attached before the entry is written. 0, or -1 with
+ * err. */
 int enfb_kill_pid(struct enfb *b, uint32_t pid, uint64_t start_ktime, int sig,
 		  const char *policy, char *err, size_t errlen);
 int enfb_kill_cgroup(struct enfb *b, uint64_t cgid, int sig, const char *policy,
@@ -144,8 +148,8 @@ int enfb_unkill_cgroup(struct enfb *b, uint64_t cgid);
 /* The start time (task->start_time of the leader) of the process holding pid now:
  * 1 found, 0 no such process, -1 error. */
 int enfb_start_ktime(struct enfb *b, uint32_t pid, uint64_t *start);
-/* Drop kill entries of processes that are gone; when none is left, sys_enter stops
- * looking. Returns the entries left. */
+/* Drop kill entries of processes that are gone; when none is left, raw_tp/sys_enter
+ * is detached. Returns the entries left. */
 int enfb_kill_sweep(struct enfb *b);
 /* Report records: fd to poll, and a drain that calls cb for each. */
 int enfb_events_fd(const struct enfb *b);

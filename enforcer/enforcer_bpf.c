@@ -3,6 +3,7 @@
  * set into the idle rule slot and flip to it, fill the kill maps, read reports. */
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdarg.h>
@@ -24,10 +25,30 @@
 
 #define CGROUP2_MAGIC 0x63677270
 
+/* Programs that run on hot paths (every open, every syscall entry, every read and
+ * write) are attached only while something needs them; these bits say what. A
+ * program whose need is 0 (the cgroup connect/sendmsg hooks, which run only on
+ * connect and sendmsg) stays attached from start to stop. */
+#define NEED_SIGFILE (1U << 0)          /* sys_exit_open*: a file rule of the sigkill tier */
+#define NEED_SIGEXEC (1U << 1)          /* sched_process_exec: an exec rule of that tier */
+#define NEED_KILL (1U << 2)             /* raw_tp/sys_enter: a kill map holds an entry */
+#define NEED_LSM(i) (1U << (3 + (i)))   /* lsm_progs[i]: a rule of the LSM tier it carries */
+
+/* One loaded program and its link (NULL while it is not attached). */
+struct enfb_prog {
+	struct bpf_program *p;
+	struct bpf_link *l;
+	uint32_t need;              /* NEED_* bits that call for it; 0: always attached */
+	int nopin;                  /* its link cannot be pinned here (perf-event tracepoint) */
+};
+
 struct enfb {
 	struct enforce_bpf *skel;
-	struct bpf_link *links[48];         /* one per program: 4 cgroup, 7 tracepoint, 11 LSM */
-	int nlinks;
+	struct enfb_prog progs[32];
+	int nprogs;
+	uint32_t rule_need;         /* NEED_* of the rule set in force */
+	int kill_need;              /* a kill map may hold an entry */
+	char cgroot[200];
 	char pin_dir[256];
 	int lock_fd;
 	int keep_pins;
@@ -39,11 +60,13 @@ struct enfb {
 	struct ring_buffer *rb;
 	void (*cb)(void *, const struct enf_event *);
 	void *cb_arg;
-	char attached[160];
-	char unpinned[160];         /* links the kernel cannot pin (perf-event tracepoints) */
+	char attached[320];
+	char unpinned[200];         /* links the kernel cannot pin (perf-event tracepoints) */
 	int adopted;
 	struct bpf_link *iter_link;
 };
+
+static struct enf_conf get_conf(const struct enfb *b);
 
 /* libbpf's messages: warnings through our log, debug chatter dropped; quiet while
  * probing (a refused LSM load is an expected answer there, not an error). */
@@ -275,27 +298,34 @@ static int lock_pins(struct enfb *b, char *err, size_t errlen)
 	return 0;
 }
 
-/* Attach one program, or adopt its pinned link. 0, or -1 with err. */
-static int attach_one(struct enfb *b, struct bpf_program *p, int cgfd, char *err, size_t errlen)
+/* The pin path of a program's link. */
+static void link_path(const struct enfb *b, const struct enfb_prog *ep, char *path, size_t len)
 {
-	struct bpf_link *l = NULL;
+	snprintf(path, len, "%s/link_%s", b->pin_dir, bpf_program__name(ep->p));
+}
+
+/* Adopt the link a predecessor pinned for this program: 1 adopted, 0 none pinned. */
+static int adopt_prog(struct enfb *b, struct enfb_prog *ep)
+{
 	char path[400];
 
-	if (b->nlinks >= (int)(sizeof(b->links) / sizeof(b->links[0]))) {
-		snprintf(err, errlen, "attach %s: too many programs", bpf_program__name(p));
-		return -1;
-	}
-	if (b->pin_dir[0]) {
-		snprintf(path, sizeof(path), "%s/link_%s", b->pin_dir, bpf_program__name(p));
-		if (access(path, F_OK) == 0) {
-			l = bpf_link__open(path);
-			if (l) {
-				b->adopted++;
-				b->links[b->nlinks++] = l;
-				return 0;
-			}
-		}
-	}
+	if (!b->pin_dir[0])
+		return 0;
+	link_path(b, ep, path, sizeof(path));
+	if (access(path, F_OK) < 0 || !(ep->l = bpf_link__open(path)))
+		return 0;
+	b->adopted++;
+	return 1;
+}
+
+/* Attach one program and pin its link. 0, or -1 with err (nothing attached). */
+static int attach_prog(struct enfb *b, struct enfb_prog *ep, int cgfd, char *err,
+		       size_t errlen)
+{
+	struct bpf_program *p = ep->p;
+	struct bpf_link *l;
+	char path[400];
+
 	if (bpf_program__type(p) == BPF_PROG_TYPE_CGROUP_SOCK_ADDR)
 		l = bpf_program__attach_cgroup(p, cgfd);
 	else
@@ -305,17 +335,19 @@ static int attach_one(struct enfb *b, struct bpf_program *p, int cgfd, char *err
 		return -1;
 	}
 	if (b->pin_dir[0]) {
+		link_path(b, ep, path, sizeof(path));
+		unlink(path);  /* a stale pin of a program this start did not adopt */
 		if (bpf_link__pin(l, path) < 0) {
 			/* Before 5.15 a tracepoint is attached through a perf event, which is
 			 * no BPF link and cannot be pinned: it works, but only while this
 			 * process lives. Said, not hidden (info.unpinned). */
 			if (errno == EINVAL && bpf_program__type(p) == BPF_PROG_TYPE_TRACEPOINT) {
-				log_warn("%s: a tracepoint link cannot be pinned on this kernel: "
-					 "it lapses while the enforcer restarts", bpf_program__name(p));
-				snprintf(b->unpinned + strlen(b->unpinned),
-					 sizeof(b->unpinned) - strlen(b->unpinned), "%s%s",
-					 b->unpinned[0] ? "," : "", bpf_program__name(p));
-				b->links[b->nlinks++] = l;
+				if (!ep->nopin)
+					log_warn("%s: a tracepoint link cannot be pinned on this "
+						 "kernel: it lapses while the enforcer restarts",
+						 bpf_program__name(p));
+				ep->nopin = 1;
+				ep->l = l;
 				return 0;
 			}
 			snprintf(err, errlen, "pin %s: %s", path, strerror(errno));
@@ -324,8 +356,174 @@ static int attach_one(struct enfb *b, struct bpf_program *p, int cgfd, char *err
 		}
 		chmod(path, 0600);
 	}
-	b->links[b->nlinks++] = l;
+	ep->l = l;
 	return 0;
+}
+
+/* Detach one program: unpin first, so a crash in between leaves no pin of a link
+ * that is gone (the fd closes with the process). */
+static void detach_prog(struct enfb *b, struct enfb_prog *ep)
+{
+	char path[400];
+
+	if (!ep->l)
+		return;
+	if (b->pin_dir[0]) {
+		bpf_link__unpin(ep->l);
+		link_path(b, ep, path, sizeof(path));
+		unlink(path);
+	}
+	bpf_link__destroy(ep->l);
+	ep->l = NULL;
+}
+
+/* What the rule set in force and the kill maps need attached. */
+static uint32_t want_now(const struct enfb *b)
+{
+	return b->rule_need | (b->kill_need ? NEED_KILL : 0);
+}
+
+/* Rebuild info.attached and info.unpinned from the programs' links. */
+static void describe(struct enfb *b)
+{
+	int ncg = 0, ntp = 0, nkill = 0, nlsm = 0;
+
+	b->unpinned[0] = 0;
+	for (int i = 0; i < b->nprogs; i++) {
+		const struct enfb_prog *ep = &b->progs[i];
+
+		if (ep->nopin)
+			snprintf(b->unpinned + strlen(b->unpinned),
+				 sizeof(b->unpinned) - strlen(b->unpinned), "%s%s",
+				 b->unpinned[0] ? "," : "", bpf_program__name(ep->p));
+		if (!ep->l)
+			continue;
+		switch (bpf_program__type(ep->p)) {
+		case BPF_PROG_TYPE_CGROUP_SOCK_ADDR: ncg++; break;
+		case BPF_PROG_TYPE_LSM: nlsm++; break;
+		case BPF_PROG_TYPE_RAW_TRACEPOINT: nkill++; break;
+		default: ntp++; break;
+		}
+	}
+	snprintf(b->attached, sizeof(b->attached), "cgroup:%d (%s) sigkill:%d killmap:%d lsm:%d",
+		 ncg, b->cgroot, ntp, nkill, nlsm);
+}
+
+/* Bring the lazily attached programs in line with want_now(): attach what it needs
+ * (attach), detach what it does not (detach). Callers attach before a rule set or
+ * kill entry that needs a program is in force, and detach after the last one is
+ * gone. 0, or -1 with err when an attach failed (what this call attached is
+ * detached again). */
+static int reconcile(struct enfb *b, int attach, int detach, char *err, size_t errlen)
+{
+	uint32_t want = want_now(b);
+	int added[32], nadded = 0;
+
+	for (int i = 0; i < b->nprogs; i++) {
+		struct enfb_prog *ep = &b->progs[i];
+		int on = (ep->need & want) != 0;
+
+		if (!ep->need)
+			continue;
+		if (on && !ep->l && attach) {
+			if (attach_prog(b, ep, -1, err, errlen) < 0) {
+				while (nadded > 0)
+					detach_prog(b, &b->progs[added[--nadded]]);
+				describe(b);
+				return -1;
+			}
+			added[nadded++] = i;
+		} else if (!on && ep->l && detach) {
+			detach_prog(b, ep);
+		}
+	}
+	describe(b);
+	return 0;
+}
+
+/* The NEED_LSM bit of the LSM program named prog (0 when it is not in the table). */
+static uint32_t lsm_need(const char *prog)
+{
+	for (size_t i = 0; i < N_LSM_PROGS; i++)
+		if (!strcmp(prog, lsm_progs[i].prog))
+			return NEED_LSM(i);
+	return 0;
+}
+
+/* What calls for program p to be attached (0: always attached). */
+static uint32_t prog_need(const struct bpf_program *p)
+{
+	const char *n = bpf_program__name(p);
+
+	if (is_lsm(p))
+		return lsm_need(n);
+	if (!strcmp(n, "vigil_enf_exec"))
+		return NEED_SIGEXEC;
+	if (!strcmp(n, "vigil_enf_kill"))
+		return NEED_KILL;
+	if (bpf_program__type(p) == BPF_PROG_TYPE_TRACEPOINT)
+		return NEED_SIGFILE;  /* sys_exit_openat, openat2, open, creat, open_by_handle_at */
+	return 0;
+}
+
+/* The programs one compiled rule needs: the kernel programs that consult rules of
+ * its kind and tier (bpf/enforce.bpf.c). Network rules of the cgroup tier ride on
+ * the always-attached cgroup hooks. */
+static uint32_t rule_need(const struct enf_rule *r)
+{
+	int lsm = r->tier == ENF_T_LSM;
+
+	switch (r->kind) {
+	case ENF_K_FILE:
+		if (r->tier == ENF_T_SIGKILL)
+			return NEED_SIGFILE;
+		/* Access rules are checked on every read/write too (slotconf FPERM). */
+		return lsm ? lsm_need("vigil_enf_lfo") |
+			(r->flags & (ENF_F_READ | ENF_F_WRITE) ? lsm_need("vigil_enf_lfperm") : 0) : 0;
+	case ENF_K_EXEC:
+		return r->tier == ENF_T_SIGKILL ? NEED_SIGEXEC : lsm ? lsm_need("vigil_enf_lbprm") : 0;
+	case ENF_K_NET4:
+	case ENF_K_NET6:
+		return lsm ? lsm_need("vigil_enf_lconnect") : 0;
+	case ENF_K_UNLINK: return lsm_need("vigil_enf_lunlink");
+	case ENF_K_RENAME: return lsm_need("vigil_enf_lrename");
+	case ENF_K_CHMOD: return lsm_need("vigil_enf_lchmod");
+	case ENF_K_SETUID: return lsm_need("vigil_enf_lsetuid");
+	case ENF_K_MOUNT: return lsm_need("vigil_enf_lmount");
+	case ENF_K_MODULE:
+		return lsm_need("vigil_enf_lkrf") | lsm_need("vigil_enf_lkld");
+	}
+	return 0;
+}
+
+/* The programs the rule set in force in the kernel needs (an adopted one after a
+ * restart): its slot's rules, read back from the map. */
+static uint32_t kernel_rule_need(const struct enfb *b)
+{
+	struct enf_conf c = get_conf(b);
+	struct enf_rule r;
+	uint32_t need = 0;
+	__u32 idx;
+
+	if (!c.generation)
+		return 0;
+	for (int i = 0; i < ENF_MAX_RULES; i++) {
+		idx = (c.slot & 1) * ENF_MAX_RULES + i;
+		if (bpf_map_lookup_elem(bpf_map__fd(b->skel->maps.enf_rules), &idx, &r) == 0)
+			need |= rule_need(&r);
+	}
+	return need;
+}
+
+/* Do the kill maps hold an entry (or did a predecessor mark them active)? */
+static int kill_maps_used(const struct enfb *b)
+{
+	__u32 k;
+	__u64 ck;
+
+	return get_conf(b).kill_active ||
+	       bpf_map_get_next_key(bpf_map__fd(b->skel->maps.enf_killpid), NULL, &k) == 0 ||
+	       bpf_map_get_next_key(bpf_map__fd(b->skel->maps.enf_killcg), NULL, &ck) == 0;
 }
 
 /* Ring buffer callback: hand the record to the owner's callback. */
@@ -344,7 +542,7 @@ struct enfb *enfb_open(const struct enfb_opts *o, char *err, size_t errlen)
 	struct bpf_program *p;
 	struct bpf_map *m;
 	const char *cgr;
-	int cgfd = -1, rc, lsm_rc = 0, ncg = 0, ntp = 0, nlsm = 0, nkill = 0;
+	int cgfd = -1, rc, lsm_rc = 0;
 	uint32_t lsm_set = 0;
 
 	if (!b) {
@@ -365,6 +563,7 @@ struct enfb *enfb_open(const struct enfb_opts *o, char *err, size_t errlen)
 			 cgr ? strerror(errno) : "none found");
 		goto fail;
 	}
+	snprintf(b->cgroot, sizeof(b->cgroot), "%s", cgr);
 	/* Probe: one LSM program alone (cheap to verify), then the whole object with
 	 * every LSM program; if that fails, each LSM program alone, and the object with
 	 * those that load; last, without any. */
@@ -426,24 +625,33 @@ struct enfb *enfb_open(const struct enfb_opts *o, char *err, size_t errlen)
 		bpf_object__for_each_map(m, b->skel->obj)
 			if (bpf_map__pin_path(m))
 				chmod(bpf_map__pin_path(m), 0600);
+	/* Adopt every link a predecessor pinned (enforcement never lapses), attach the
+	 * programs that are always on, then the lazy ones the adopted rule set and kill
+	 * maps need, and detach adopted ones nothing needs any more. */
 	bpf_object__for_each_program(p, b->skel->obj) {
+		struct enfb_prog *ep;
+
 		if (!bpf_program__autoload(p) ||
 		    bpf_program__expected_attach_type(p) == BPF_TRACE_ITER)
 			continue;  /* the task iterator runs on demand */
-		if (attach_one(b, p, cgfd, err, errlen) < 0)
+		if (b->nprogs >= (int)(sizeof(b->progs) / sizeof(b->progs[0]))) {
+			snprintf(err, errlen, "attach %s: too many programs", bpf_program__name(p));
 			goto fail;
-		switch (bpf_program__type(p)) {
-		case BPF_PROG_TYPE_CGROUP_SOCK_ADDR: ncg++; break;
-		case BPF_PROG_TYPE_LSM: nlsm++; break;
-		case BPF_PROG_TYPE_RAW_TRACEPOINT: nkill++; break;
-		default: ntp++; break;
 		}
+		ep = &b->progs[b->nprogs++];
+		ep->p = p;
+		ep->need = prog_need(p);
+		if (!adopt_prog(b, ep) && !ep->need && attach_prog(b, ep, cgfd, err, errlen) < 0)
+			goto fail;
 	}
-	snprintf(b->attached, sizeof(b->attached), "cgroup:%d (%s) sigkill:%d killmap:%d lsm:%d",
-		 ncg, cgr, ntp, nkill, nlsm);
+	b->rule_need = kernel_rule_need(b);
+	b->kill_need = kill_maps_used(b);
+	if (reconcile(b, 1, 1, err, errlen) < 0)
+		goto fail;
 	if (b->adopted)
 		log_info("adopted %d pinned links from %s: enforcement never lapsed", b->adopted,
 			 b->pin_dir);
+	log_info("attached: %s", b->attached);
 	close(cgfd);
 	cgfd = -1;
 	b->rb = ring_buffer__new(bpf_map__fd(b->skel->maps.enf_events), on_rb, b, NULL);
@@ -900,6 +1108,7 @@ int enfb_install(struct enfb *b, struct enfp_set *s, const struct enfp_pods *pod
 	struct enf_conf c = get_conf(b);
 	int idle = c.generation ? (int)(c.slot ^ 1) & 1 : 0, old = idle ^ 1, bit = 0, rc = -1;
 	struct build bd = { 0 };
+	uint32_t need = 0, old_need = b->rule_need;
 	__u32 idx, z = 0;
 
 	for (size_t i = 0; i < s->n; i++) {
@@ -976,12 +1185,25 @@ int enfb_install(struct enfb *b, struct enfp_set *s, const struct enfp_pods *pod
 	}
 	idx = idle;
 	bpf_map_update_elem(bpf_map__fd(b->skel->maps.enf_slotconf), &idx, &bd.sc, BPF_ANY);
+	/* Attach the programs the new set needs before it is in force (they read the old
+	 * slot until the flip, whose rules they carried or did not have)... */
+	for (int i = 0; i < bd.nrules; i++)
+		need |= rule_need(&bd.rules[i]);
+	b->rule_need = old_need | need;
+	if (reconcile(b, 1, 0, err, errlen) < 0) {
+		b->rule_need = old_need;
+		clear_slot(b, idle);
+		goto out;
+	}
 	/* ...then flip with one update, then clear the old slot. */
 	c.slot = idle;
 	c.monitor_all = s->monitor_all;
 	c.generation = s->generation;
 	if (bpf_map_update_elem(bpf_map__fd(b->skel->maps.enf_conf), &z, &c, BPF_ANY) < 0) {
 		snprintf(err, errlen, "conf update: %s", strerror(errno));
+		b->rule_need = old_need;
+		reconcile(b, 0, 1, NULL, 0);
+		clear_slot(b, idle);
 		goto out;
 	}
 	/* Wait until no program can still be reading the old slot, then clear it. */
@@ -989,6 +1211,9 @@ int enfb_install(struct enfb *b, struct enfp_set *s, const struct enfp_pods *pod
 		log_warn("no RCU barrier (%s): clearing the old slot after 50 ms instead",
 			 strerror(errno));
 	clear_slot(b, old);
+	/* Only now can the programs the old set alone needed go. */
+	b->rule_need = need;
+	reconcile(b, 0, 1, NULL, 0);
 	rc = 0;
 	log_info("generation %llu in force: %d rules, %zu path/CIDR entries, %zu scoped cgroups",
 		 (unsigned long long)s->generation, bd.nrules, bd.n, bd.nscope);
@@ -1002,16 +1227,31 @@ out:
 	return rc;
 }
 
-/* Tell sys_enter that the kill maps are (on) or are not (off) worth looking at. */
-static void set_kill_active(struct enfb *b, int on)
+/* Tell sys_enter that the kill maps are (on) or are not (off) worth looking at, and
+ * attach raw_tp/sys_enter before the first entry is written (on), or detach it once
+ * the maps are empty (off): no program runs at every syscall while nobody is to be
+ * killed. 0, or -1 with err when the program cannot be attached (write no entry). */
+static int set_kill_active(struct enfb *b, int on, char *err, size_t errlen)
 {
 	struct enf_conf c = get_conf(b);
 	__u32 z = 0;
 
-	if ((int)c.kill_active == on)
-		return;
-	c.kill_active = on;
-	bpf_map_update_elem(bpf_map__fd(b->skel->maps.enf_conf), &z, &c, BPF_ANY);
+	if (on && !b->kill_need) {
+		b->kill_need = 1;
+		if (reconcile(b, 1, 0, err, errlen) < 0) {
+			b->kill_need = 0;
+			return -1;
+		}
+	}
+	if ((int)c.kill_active != on) {
+		c.kill_active = on;
+		bpf_map_update_elem(bpf_map__fd(b->skel->maps.enf_conf), &z, &c, BPF_ANY);
+	}
+	if (!on && b->kill_need) {
+		b->kill_need = 0;
+		reconcile(b, 0, 1, NULL, 0);
+	}
+	return 0;
 }
 
 int enfb_kill_pid(struct enfb *b, uint32_t pid, uint64_t start_ktime, int sig,
@@ -1020,11 +1260,14 @@ int enfb_kill_pid(struct enfb *b, uint32_t pid, uint64_t start_ktime, int sig,
 	struct enf_kill k = { .start_ktime = start_ktime, .sig = sig };
 
 	snprintf(k.policy, sizeof(k.policy), "%s", policy);
+	/* The program first, then the entry: a verdict's kill is never written where
+	 * nothing reads it. */
+	if (set_kill_active(b, 1, err, errlen) < 0)
+		return -1;
 	if (bpf_map_update_elem(bpf_map__fd(b->skel->maps.enf_killpid), &pid, &k, BPF_ANY) < 0) {
 		snprintf(err, errlen, "kill map: %s", strerror(errno));
 		return -1;
 	}
-	set_kill_active(b, 1);
 	return 0;
 }
 
@@ -1034,11 +1277,12 @@ int enfb_kill_cgroup(struct enfb *b, uint64_t cgid, int sig, const char *policy,
 	struct enf_kill k = { .sig = sig };
 
 	snprintf(k.policy, sizeof(k.policy), "%s", policy);
+	if (set_kill_active(b, 1, err, errlen) < 0)
+		return -1;
 	if (bpf_map_update_elem(bpf_map__fd(b->skel->maps.enf_killcg), &cgid, &k, BPF_ANY) < 0) {
 		snprintf(err, errlen, "cgroup kill map: %s", strerror(errno));
 		return -1;
 	}
-	set_kill_active(b, 1);
 	return 0;
 }
 
@@ -1093,7 +1337,7 @@ int enfb_kill_sweep(struct enfb *b)
 	if (bpf_map_get_next_key(bpf_map__fd(b->skel->maps.enf_killcg), NULL, &ck) == 0)
 		left++;
 	if (!left)
-		set_kill_active(b, 0);
+		set_kill_active(b, 0, NULL, 0);
 	return left;
 }
 
@@ -1112,7 +1356,6 @@ int enfb_drain(struct enfb *b, void (*cb)(void *arg, const struct enf_event *e),
 void enfb_close(struct enfb *b)
 {
 	struct bpf_map *m;
-	char path[400];
 
 	if (!b)
 		return;
@@ -1120,10 +1363,12 @@ void enfb_close(struct enfb *b)
 		ring_buffer__free(b->rb);
 	if (b->iter_link)
 		bpf_link__destroy(b->iter_link);
-	for (int i = 0; i < b->nlinks; i++) {
+	for (int i = 0; i < b->nprogs; i++) {
+		if (!b->progs[i].l)
+			continue;
 		if (!b->keep_pins && b->pin_dir[0])
-			bpf_link__unpin(b->links[i]);
-		bpf_link__destroy(b->links[i]);
+			bpf_link__unpin(b->progs[i].l);
+		bpf_link__destroy(b->progs[i].l);
 	}
 	if (b->skel) {
 		if (!b->keep_pins && b->pin_dir[0]) {
@@ -1134,17 +1379,17 @@ void enfb_close(struct enfb *b)
 		enforce_bpf__destroy(b->skel);
 	}
 	if (!b->keep_pins && b->pin_dir[0] && b->lock_fd >= 0) {
-		/* Adopted links were opened from their pins: unpinning above removed them;
-		 * whatever else is left there is stale. */
-		const char *names[] = { "vigil_enf_c4", "vigil_enf_c6", "vigil_enf_s4",
-					"vigil_enf_s6", "vigil_enf_open", "vigil_enf_open2",
-					"vigil_enf_exec", "vigil_enf_kill", "vigil_enf_lfo",
-					"vigil_enf_lbprm", "vigil_enf_open0", "vigil_enf_creat",
-					"vigil_enf_openh" };
-		for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
-			snprintf(path, sizeof(path), "%s/link_%s", b->pin_dir, names[i]);
-			unlink(path);
-		}
+		/* Whatever link pin is left (a program this start did not load) is stale:
+		 * the directory is ours (locked) and a clean stop leaves nothing. */
+		DIR *d = opendir(b->pin_dir);
+		struct dirent *de;
+
+		while (d && (de = readdir(d)))
+			if (!strncmp(de->d_name, "link_vigil_enf_", 15)) {
+				unlinkat(dirfd(d), de->d_name, 0);
+			}
+		if (d)
+			closedir(d);
 		rmdir(b->pin_dir);
 	}
 	if (b->lock_fd >= 0)

@@ -98,6 +98,13 @@ static void count_policy(const char *policy, const char *what)
 	(*stage_counter(E.st, name))++;
 }
 
+/* Publish which programs are attached (lazily: they follow the rules and kill maps). */
+static void publish_attached(void)
+{
+	stage_info(E.st, "attached", "%s", enfb_attached(E.b));
+	stage_info(E.st, "unpinned", "%s", enfb_unpinned(E.b)[0] ? enfb_unpinned(E.b) : "none");
+}
+
 /* Publish per-policy state under info. */
 static void publish_policies(void)
 {
@@ -116,6 +123,7 @@ static void publish_policies(void)
 	}
 	stage_info(E.st, "state", "%s", es_name[E.state]);
 	stage_info(E.st, "generation", "%llu", (unsigned long long)enfb_generation(E.b));
+	publish_attached();
 }
 
 /* Forget the info keys of a set that is no longer in force. */
@@ -247,6 +255,7 @@ static void on_verdict(const struct wire_msg *m)
 			}
 		if (enfb_kill_cgroup(E.b, cgid, (int)sig, policy, err, sizeof(err)) < 0)
 			goto fail;
+		publish_attached();
 		if (E.ncgk < MAX_CGKILL)
 			E.cgk[E.ncgk++] = (struct cgkill){ cgid, now_ns(CLOCK_MONOTONIC) + E.cgkill_ns };
 		(*stage_counter(E.st, "verdict.cgroup"))++;
@@ -295,6 +304,7 @@ static void on_verdict(const struct wire_msg *m)
 	}
 	if (enfb_kill_pid(E.b, (uint32_t)pid, start, (int)sig, policy, err, sizeof(err)) < 0)
 		goto fail;
+	publish_attached();
 	(*stage_counter(E.st, "verdict.pid"))++;
 	return;
 bad:
@@ -492,6 +502,7 @@ static void on_timer(struct stage *st)
 		}
 	}
 	enfb_kill_sweep(E.b);
+	publish_attached();
 	enfb_drain(E.b, on_event, NULL);
 }
 
@@ -535,8 +546,7 @@ static int setup(struct stage *st)
 		   "override(file,exec)=%s", enfb_has_lsm(E.b) ? "lsm" : "unavailable (no BPF LSM)");
 	stage_info(st, "net_errno", "%s", enfb_net_retval(E.b) ?
 		   "policy (bpf_set_retval)" : "EPERM only (no bpf_set_retval for cgroup programs)");
-	stage_info(st, "attached", "%s", enfb_attached(E.b));
-	stage_info(st, "unpinned", "%s", enfb_unpinned(E.b)[0] ? enfb_unpinned(E.b) : "none");
+	publish_attached();
 	stage_info(st, "lsm_hooks", "%s", enfb_lsm_hooks(E.b)[0] ? enfb_lsm_hooks(E.b) : "none");
 	stage_info(st, "bpf_build", "%s", enfb_noloop(E.b) ? "bounded loops (no bpf_loop)" :
 		   "bpf_loop");

@@ -15,6 +15,7 @@
 #include "enricher_cgroup.h"
 #include "enricher_intern.h"
 #include "enricher_k8s.h"
+#include "enricher_ns.h"
 #include "enricher_pack.h"
 #include "stage.h"
 #include "statefile.h"
@@ -43,7 +44,7 @@ static struct wire_in in, in2;
 static struct wire_out out;
 static void *in_sock, *in2_sock, *out_sock, *k8s_sock, *enf_sock;
 static uint64_t *c_exec, *c_exit, *c_clone, *c_held, *c_miss, *c_nopod, *c_overflow,
-	*c_pm_sent, *c_pm_drop, *c_docker;
+	*c_pm_sent, *c_pm_drop, *c_docker, *c_ns_changed, *c_ns_same;
 static unsigned ancestors_mask;
 static uint64_t hold_ns, pod_wait_ns, pend_max, pm_seq;
 static int k8s_on;
@@ -491,9 +492,12 @@ static void emit(const char *type, int kind, struct proc *p, const msgpack_objec
 	const msgpack_object_map *m = &ev->via.map;
 	msgpack_packer *pk;
 	struct proc *a;
-	const char *sig = NULL;
+	const char *sig = NULL, *after = NULL;
+	const msgpack_object *nsargs;
+	char changes[NS_CHANGES_MAX];
 	uint64_t time = 0, status = 0;
-	size_t i, n = 3 + (p->parent != NULL), na = 0, siglen = 0;
+	size_t i, n = 3 + (p->parent != NULL), na = 0, siglen = 0, alen = 0;
+	int clen;
 	unsigned fl = flags & (F_MISS | F_NOPOD);
 	int anc = ancestors_mask && (ancestors_mask & kind_bit(type)) && p->parent &&
 		  p->parent->parent;
@@ -537,6 +541,18 @@ static void emit(const char *type, int kind, struct proc *p, const msgpack_objec
 			pack_str(pk, "signal");
 			msgpack_pack_str_with_body(pk, sig, siglen);
 		}
+	} else if (kind == K_GENERIC && (nsargs = ns_change_args(ev, &after, &alen)) &&
+		   (clen = ns_changes(p, after, alen, changes)) >= 0) {
+		/* a namespace change: its args get ns_changes, the rest as it is */
+		for (i = 0; i < m->size; i++)
+			if (!is_raw_key(&m->ptr[i].key)) {
+				msgpack_pack_object(pk, m->ptr[i].key);
+				if (&m->ptr[i].val == nsargs)
+					ns_pack_args(pk, nsargs, changes, (size_t)clen);
+				else
+					msgpack_pack_object(pk, m->ptr[i].val);
+			}
+		(*(clen ? c_ns_changed : c_ns_same))++;
 	} else if (kind == K_GENERIC) {
 		/* the producer's entries as they are: copied, not decoded and re-encoded */
 		if (!raw || copy_body(pk, raw, rawlen) < 0)
@@ -1566,6 +1582,8 @@ static int setup(struct stage *st)
 	c_pm_sent = stage_counter(st, "pod_meta.sent");
 	c_pm_drop = stage_counter(st, "pod_meta.drop");
 	c_docker = stage_counter(st, "events.container");
+	c_ns_changed = stage_counter(st, "ns_changes.changed");
+	c_ns_same = stage_counter(st, "ns_changes.same");
 	in_sock = stage_socket(st, ZMQ_PULL, hwm);
 	out_sock = stage_socket(st, ZMQ_PUSH, hwm);
 	if (!opt_input)

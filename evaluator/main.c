@@ -301,7 +301,7 @@ static void judge(const struct wire_msg *m)
 	int r;
 
 	wire_forward(&out, m);
-	snprintf(type, sizeof(type), "%.*s", (int)m->type_len, m->type);
+	wire_type_cstr(m, type, sizeof(type));
 	if (policy_event(&e, type, m->ev) < 0)
 		return;
 	for (i = 0; i < cur->n && !stage_stopping(the_st); i++) {

@@ -23,6 +23,13 @@ struct xpb_chunk {
 
 static struct xpb_chunk *arena;
 static struct xpb_counts counts;
+/* Process fields that are facts of an exec (as in the JSON export, common/tetra_json.c):
+ * sent on process_exec's process only unless xpb_set_process_details(1). */
+static const char *const xpb_details[] = {"cap", "ns", "process_credentials", NULL};
+static int xpb_all_details = 0;
+/* While xpb_event fills an event: 0 nothing trimmed, 1 every Process, 2 every Process
+ * but the top-level `process` (a process_exec). */
+static int xpb_trim;
 /* While xpb_from_msgpack runs: where to describe the first unknown key or bad value. */
 static char *strict_err;
 static size_t strict_errlen;
@@ -252,7 +259,10 @@ static int xpb_elem(const ProtobufCFieldDescriptor *f, void *p, const msgpack_ob
 			return 0;
 		}
 		if (o->type == MSGPACK_OBJECT_MAP)
-			return xpb_fill(sub, o, depth + 1, NULL);
+			return xpb_fill(sub, o, depth + 1,
+					d == &tetragon__process__descriptor && xpb_trim &&
+					!(xpb_trim == 2 && depth == 0 && !strcmp(f->name, "process")) ?
+					xpb_details : NULL);
 		/* a bare scalar for a wrapper message (google.protobuf.UInt32Value...) */
 		if (d->n_fields == 1 && strcmp(d->fields[0].name, "value") == 0 &&
 		    strncmp(d->name, "google.protobuf.", 16) == 0)
@@ -313,6 +323,21 @@ static size_t xpb_elem_size(const ProtobufCFieldDescriptor *f)
 	}
 }
 
+/* A repeated CapabilitiesType field from the pipeline's bit set (docs/wire.md §8.2):
+ * the enum's values are the capability numbers. */
+static int xpb_capset(const ProtobufCFieldDescriptor *f, ProtobufCMessage *m, uint64_t set)
+{
+	int *arr = xpb_alloc(sizeof(int) * 64);
+	size_t k = 0;
+
+	for (int b = 0; b < 64; b++)
+		if (set & (1ull << b))
+			arr[k++] = b;
+	*(size_t *)((char *)m + f->quantifier_offset) = k;
+	*(void **)((char *)m + f->offset) = arr;
+	return 0;
+}
+
 /* Set field f of m from o. Returns 0, or -1 when o has the wrong type. */
 static int xpb_field(const ProtobufCFieldDescriptor *f, ProtobufCMessage *m,
 		     const msgpack_object *o, int depth)
@@ -322,6 +347,9 @@ static int xpb_field(const ProtobufCFieldDescriptor *f, ProtobufCMessage *m,
 		if (f->type == PROTOBUF_C_TYPE_MESSAGE && o->type == MSGPACK_OBJECT_MAP &&
 		    md->n_fields == 2 && strstr(md->name, "Entry"))
 			return xpb_mapfield(f, m, o, depth);
+		if (f->type == PROTOBUF_C_TYPE_ENUM && o->type == MSGPACK_OBJECT_POSITIVE_INTEGER &&
+		    f->descriptor == &tetragon__capabilities_type__descriptor)
+			return xpb_capset(f, m, o->via.u64);
 		if (o->type != MSGPACK_OBJECT_ARRAY)
 			return -1;
 		size_t n = o->via.array.size, es = xpb_elem_size(f), k = 0;
@@ -435,7 +463,9 @@ uint8_t *xpb_event(const char *type, const msgpack_object *ev, size_t *len)
 	const ProtobufCMessageDescriptor *d = f->descriptor;
 	ProtobufCMessage *sub = xpb_alloc(d->sizeof_message);
 	d->message_init(sub);
+	xpb_trim = xpb_all_details ? 0 : !strcmp(type, "process_exec") ? 2 : 1;
 	xpb_fill(sub, ev, 0, skipped);
+	xpb_trim = 0;
 	*(ProtobufCMessage **)((char *)r + f->offset) = sub;
 	*(uint32_t *)((char *)r + f->quantifier_offset) = f->id;
 	for (int i = 0; lifted[i]; i++) {
@@ -501,4 +531,9 @@ uint8_t *xpb_from_msgpack(const ProtobufCMessageDescriptor *d, const msgpack_obj
 		buf = xpb_pack(m, len);
 	xpb_reset();
 	return buf;
+}
+
+void xpb_set_process_details(int all)
+{
+	xpb_all_details = all;
 }

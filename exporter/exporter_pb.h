@@ -36,6 +36,9 @@ uint8_t *xpb_rate_limit_info(uint64_t dropped, const char *node_name, size_t *le
 
 /* The EventType number of an event member name, 0 if unknown. */
 int xpb_event_type(const char *type);
+/* all: cap, ns and process_credentials on every Process; else (the default) on
+ * process_exec's process only, like the JSON export (--export-process-details). */
+void xpb_set_process_details(int all);
 
 /* Strictly convert a msgpack map to a serialized message of type d: any key
  * without a field or value of the wrong type is an error described in err.

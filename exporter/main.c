@@ -49,7 +49,7 @@ static const struct stage_opt opts[] = {
 	{ "export-file-compress", NULL, &opt_compress, "gzip rotated files (.N.gz)" },
 	{ "export-process-details", &opt_details, NULL,
 	  "exec: cap, ns and process_credentials on process_exec's process only; all: on "
-	  "every Process of every line (default exec)" },
+	  "every Process of every event (JSON lines and gRPC; default exec)" },
 	{ "export-allowlist", &opt_allow, NULL, "file sink: newline-separated JSON Filters (OR)" },
 	{ "export-denylist", &opt_deny, NULL, "file sink: newline-separated JSON Filters to drop" },
 	{ "field-filters", &opt_fields, NULL, "file sink: newline-separated JSON FieldFilters" },
@@ -73,7 +73,7 @@ static void export_one(const struct wire_msg *m)
 
 	const msgpack_object *ev = m->ev;
 
-	snprintf(type, sizeof(type), "%.*s", (int)m->type_len, m->type);
+	wire_type_cstr(m, type, sizeof(type));
 	if (stage_tap_active(in.st))
 		wire_forward(&tap, m);
 	if (grpc_on)
@@ -309,6 +309,7 @@ static int setup(struct stage *st)
 		return EXIT_PERM;
 	}
 	tj_set_process_details(!strcmp(opt_details, "all"));
+	xpb_set_process_details(!strcmp(opt_details, "all"));
 	stage_info(st, "export_process_details", "%s", opt_details);
 	strbuf_init(&line);
 	in_sock = stage_socket(st, ZMQ_PULL, hwm);

@@ -14,3 +14,25 @@ $(B)/bench/cbpf_bench: collector/cbpf_bench.inc collector/collector_bpf.c $(B)/p
 .PHONY: cbpf-bench
 cbpf-bench: $(B)/bench/cbpf_bench $(B)/bench/loop
 	$(B)/bench/cbpf_bench 11 $(B)/bench/loop
+# `make cbpf-bench-exec`: the exec path (none / process programs / all), alternating.
+.PHONY: cbpf-bench-exec
+cbpf-bench-exec: $(B)/bench/cbpf_bench $(B)/bench/loop
+	$(B)/bench/cbpf_bench 11 $(B)/bench/loop exec
+# The other builds of file.bpf.c, process.bpf.c, net.bpf.c and priv.bpf.c (kernels without
+# bpf_rdonly_cast or bpf_loop) include the main sources.
+$(B)/bpf/file_nocast.bpf.o $(B)/bpf/file_noloop.bpf.o: bpf/file.bpf.c
+$(B)/bpf/process_nocast.bpf.o $(B)/bpf/process_noloop.bpf.o: bpf/process.bpf.c
+$(B)/bpf/net_noloop.bpf.o: bpf/net.bpf.c
+$(B)/bpf/priv_noloop.bpf.o: bpf/priv.bpf.c
+CBPF_ALT_SKELS := $(B)/file_nocast.skel.h $(B)/process_nocast.skel.h $(B)/file_noloop.skel.h \
+	$(B)/process_noloop.skel.h $(B)/net_noloop.skel.h $(B)/priv_noloop.skel.h
+$(B)/collector/collector_bpf.o $(B)/tests/test_cbpf $(B)/bench/cbpf_bench: $(CBPF_ALT_SKELS)
+# The collector's self-test, statically linked for the qemu initramfs
+# (tests/vm/run-collector-vm.sh builds it on demand; not part of `all`).
+$(B)/vm/vm_cbpf: collector/collector_bpf.c collector/cbpf_selftest.c collector/collector_bpf.h \
+		collector/collector_path.h collector/collector_mnt.h $(B)/process.skel.h \
+		$(COLLECTOR_SKELS) $(CBPF_ALT_SKELS)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -DCBPF_SELFTEST -static -o $@ collector/collector_bpf.c \
+		-lbpf -lelf -lmsgpackc -lz 2>&1 | { grep -v "statically linked applications requires\|: in function" || true; }
+	@test -x $@

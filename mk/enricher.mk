@@ -25,3 +25,8 @@ $(B)/tests/test_enricher_cache: tests/unit/test_enricher_cache.c $(B)/enricher/e
 $(B)/tests/test_enricher_pack: tests/unit/test_enricher_pack.c $(LIBA)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -Ienricher -o $@ $^ $(LDLIBS_BASE)
+
+$(B)/tests/test_enricher_ns: tests/unit/test_enricher_ns.c $(B)/enricher/enricher_ns.o \
+		$(B)/enricher/enricher_intern.o $(LIBA)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -Ienricher -o $@ $^ $(LDLIBS_BASE)

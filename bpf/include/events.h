@@ -204,7 +204,9 @@ struct vigil_ev_clone {
 #define VIGIL_OP_BPF		56	/* sys_bpf (map create, prog load/attach, link) */
 #define VIGIL_OP_MEMFD_CREATE	57	/* sys_memfd_create */
 #define VIGIL_OP_PIVOT_ROOT	58	/* sys_pivot_root */
-#define VIGIL_OP_PRIV_MAX	59
+#define VIGIL_OP_CLONE		59	/* sys_clone into new namespaces: the child's return */
+#define VIGIL_OP_CLONE3		60	/* sys_clone3 likewise */
+#define VIGIL_OP_PRIV_MAX	61
 
 /*
  * VIGIL_EV_PRIV: 136 bytes, then up to three user strings (no NULs, each at
@@ -216,8 +218,15 @@ struct vigil_ev_clone {
  *   process_vm_writev: pid; init_module: len; finit_module: fd, flags;
  *   mount: flags; unshare: flags; setns: fd, nstype, the fd's namespace
  *   type (CLONE_NEW*, 0 unknown), its inode; bpf: cmd, the attr's first u32
- *   (prog/map type, target fd); memfd_create: flags.
+ *   (prog/map type, target fd); memfd_create: flags; clone, clone3: - (the
+ *   child's record, sent only from a new process that does not share its
+ *   parent's namespaces; what changed is in the VIGIL_PRIV_X_NS block).
+ * xflags VIGIL_PRIV_X_NS (a successful unshare, setns, or such a clone): the
+ * strings are followed by __u32 ns[VIGIL_NS_COUNT], the task's namespace
+ * inodes after the call in the exec record's order, to be compared with the
+ * ones recorded at its exec.
  */
+#define VIGIL_PRIV_X_NS		0x0001
 #define VIGIL_PRIV_STR_MAX	255
 struct vigil_ev_priv {
 	struct vigil_ev_hdr hdr;
@@ -225,7 +234,7 @@ struct vigil_ev_priv {
 	__u16 op;			/* VIGIL_OP_* */
 	__u16 slen[3];			/* tail string lengths */
 	__s32 ret;			/* syscall result */
-	__u32 pad0;
+	__u32 xflags;			/* VIGIL_PRIV_X_* */
 	__u64 arg[4];
 	__u32 uid, euid, suid, fsuid;	/* after the call */
 	__u32 gid, egid, sgid, fsgid;

@@ -9,6 +9,16 @@
  * so the finished path is pathbuf[off, PATHBUF_END). The extra
  * VIGIL_NAME_MAX + 1 bytes let the verifier prove that a component copied at
  * any offset below PATHBUF_END stays inside the buffer.
+ *
+ * Reading the kernel's structures: a bpf_probe_read_kernel helper call costs
+ * tens of nanoseconds in our VMs, and a walk made of them (4-5 per component)
+ * was most of the cost of an open event. With VIGIL_PATH_CAST defined (kernels
+ * with the bpf_rdonly_cast kfunc, 6.2+; the collector checks the kernel's BTF)
+ * every pointer of the walk is turned into a typed one (the kfunc is inlined
+ * into a register move) and each field is a plain load the verifier guards
+ * with an exception entry (PROBE_MEM): only the names are copied by a helper.
+ * Without it, the fields are read with BPF_CORE_READ as before. Short names
+ * (the dentry's inline name) are copied with plain loads too.
  */
 #ifndef VIGIL_BPF_PATH_H
 #define VIGIL_BPF_PATH_H
@@ -16,11 +26,60 @@
 #include "events.h"
 #include "vigil_fd.h"
 
+#ifdef VIGIL_PATH_CAST
+extern void *bpf_rdonly_cast(void *obj, __u32 btf_id) __ksym;
+/* p as a typed, read-only kernel pointer of type T. */
+#define VP_CAST(p, T)	((T *)bpf_rdonly_cast((void *)(p), bpf_core_type_id_kernel(T)))
+/* Field f of the (cast) kernel pointer p. */
+#define VP_RD(p, f)	((p)->f)
+#else
+#define VP_CAST(p, T)	((T *)(p))
+#define VP_RD(p, f)	BPF_CORE_READ(p, f)
+#endif
+
+#ifdef VIGIL_PATH_CAST
+/*
+ * fd_file, typed and without a helper call: the slot fds[fd] is read as the
+ * first member (a struct file *) of a struct kiocb cast on it, since
+ * bpf_rdonly_cast needs a struct type and the verifier types no array of
+ * pointers. A bad slot reads as NULL (the load is guarded).
+ */
+static __always_inline struct file *fd_file_typed(struct task_struct *task, int fd)
+{
+	struct file **slot = fd_slot(task, fd);
+
+	return slot ? VP_CAST(slot, struct kiocb)->ki_filp : NULL;
+}
+#else
+#define fd_file_typed(task, fd) fd_file(task, fd)
+#endif
+
 #define PATHBUF_END	(VIGIL_PATH_MAX + 1)
 #define PATHBUF_SZ	(PATHBUF_END + VIGIL_NAME_MAX + 1)
 
+/*
+ * State of one path walk. It lives in the per-CPU scratch, not on the stack:
+ * kernels before 6.7 verify a bpf_loop callback once, with the caller's stack
+ * as it is before the first call, so constants there (off = PATHBUF_END,
+ * done = 0) let the verifier hard-wire branches the later steps need (a 6.1
+ * kernel lost the truncation of deep paths that way). Map values are never
+ * known to it. Pointers are numbers here; VP_CAST types them where it can.
+ */
+struct walk {
+	struct dentry *dentry;
+	struct vfsmount *vfsmnt;
+	struct mount *mnt;
+	struct dentry *root_dentry;
+	struct vfsmount *root_mnt;
+	__u32 off;		/* path is buf[off, PATHBUF_END) */
+	__u32 done;		/* reached the root: path is complete */
+	__u32 trunc;		/* ran out of room: leading part lost */
+	__u32 pad;
+};
+
 struct path_scratch {
 	char buf[PATHBUF_SZ];
+	struct walk w;		/* after buf: users of buf from its start keep it */
 };
 
 struct {
@@ -30,17 +89,9 @@ struct {
 	__type(value, struct path_scratch);
 } path_heap SEC(".maps");
 
-/* State of one path walk, shared with the bpf_loop callback. */
-struct walk {
-	struct path_scratch *ps;	/* looked up once per walk */
-	struct dentry *dentry;
-	struct vfsmount *vfsmnt;
-	struct mount *mnt;
-	struct dentry *root_dentry;
-	struct vfsmount *root_mnt;
-	__u32 off;		/* path is pathbuf[off, PATHBUF_END) */
-	__u32 done;		/* reached the root: path is complete */
-	__u32 trunc;		/* ran out of room: leading part lost */
+/* bpf_loop's context must be on the stack: it carries the scratch only. */
+struct walk_ctx {
+	struct path_scratch *ps;
 };
 
 /* struct mount that embeds a vfsmount (container_of, CO-RE relocated). */
@@ -52,25 +103,70 @@ static __always_inline struct mount *real_mount(struct vfsmount *m)
 /* Mount id of path p's mount (the one /proc/PID/mountinfo shows), 0 if unreadable. */
 static __always_inline __u32 path_mnt_id(const struct path *p)
 {
-	struct vfsmount *m = BPF_CORE_READ(p, mnt);
+	struct vfsmount *m = VP_RD(p, mnt);
+	struct mount *mnt;
 
 	if (!m)
 		return 0;
-	return (__u32)BPF_CORE_READ(real_mount(m), mnt_id);
+	mnt = VP_CAST(real_mount(m), struct mount);
+	return (__u32)VP_RD(mnt, mnt_id);
 }
 
-/* Prepend "/" + the dentry's name; returns 0, or 1 when it does not fit. */
-static __always_inline int prepend_name(struct walk *w, struct dentry *d)
+#ifdef VIGIL_PATH_CAST
+/* struct dentry before 6.14, whose inline name was an array of its own. */
+struct dentry___iname {
+	unsigned char d_iname[32];
+} __attribute__((preserve_access_index));
+
+/*
+ * Copy d's name (len bytes at name) to ps->buf + pos with plain loads when it
+ * is the dentry's inline name (short names: most components), 8 bytes at a
+ * time; the bytes after it that the last word overwrites are put back.
+ * Returns 0, or -1 when the name is elsewhere (a helper copies it then).
+ */
+static __always_inline int copy_inline_name(struct path_scratch *ps, struct dentry *d,
+					    const unsigned char *name, __u32 len, __u32 pos)
 {
-	struct path_scratch *ps = w->ps;
+	unsigned long off, size;
+	__u32 end = pos + len;
+	__u64 saved;
+
+	if (bpf_core_field_exists(d->d_shortname)) {
+		off = bpf_core_field_offset(d->d_shortname);
+		size = bpf_core_field_size(d->d_shortname);
+	} else if (bpf_core_field_exists(((struct dentry___iname *)d)->d_iname)) {
+		off = bpf_core_field_offset(((struct dentry___iname *)d)->d_iname);
+		size = bpf_core_field_size(((struct dentry___iname *)d)->d_iname);
+	} else {
+		return -1;
+	}
+	if ((unsigned long)name != (unsigned long)ps->w.dentry + off || len >= size ||
+	    end > PATHBUF_END)
+		return -1;
+	saved = *(__u64 *)&ps->buf[end];
+#pragma unroll
+	for (int k = 0; k < 5; k++) {
+		if (8 * k >= size || 8 * k >= len)
+			break;
+		*(__u64 *)&ps->buf[(pos + 8 * k) & VIGIL_PATH_MAX] =
+			*(const __u64 *)((const void *)d + off + 8 * k);
+	}
+	*(__u64 *)&ps->buf[end] = saved;
+	return 0;
+}
+#else
+#define copy_inline_name(ps, d, name, len, pos) (-1)
+#endif
+
+/* Prepend "/" + the dentry's name; returns 0, or 1 when it does not fit. */
+static __always_inline int prepend_name(struct path_scratch *ps, struct dentry *d)
+{
+	struct walk *w = &ps->w;
 	const unsigned char *name;
 	__u32 len;
 	int newoff;
-
-	if (!ps)
-		return 1;
-	name = BPF_CORE_READ(d, d_name.name);
-	len = BPF_CORE_READ(d, d_name.len);
+	name = VP_RD(d, d_name.name);
+	len = VP_RD(d, d_name.len);
 	if (len > VIGIL_NAME_MAX)
 		len = VIGIL_NAME_MAX;
 	newoff = (int)w->off - (int)len - 1;
@@ -79,8 +175,9 @@ static __always_inline int prepend_name(struct walk *w, struct dentry *d)
 		return 1;
 	}
 	ps->buf[newoff & VIGIL_PATH_MAX] = '/';
-	bpf_probe_read_kernel(&ps->buf[(newoff + 1) & VIGIL_PATH_MAX],
-			      len & VIGIL_NAME_MAX, name);
+	if (copy_inline_name(ps, d, name, len, newoff + 1))
+		bpf_probe_read_kernel(&ps->buf[(newoff + 1) & VIGIL_PATH_MAX],
+				      len & VIGIL_NAME_MAX, name);
 	w->off = newoff;
 	return 0;
 }
@@ -90,48 +187,89 @@ static __always_inline int prepend_name(struct walk *w, struct dentry *d)
  * one dentry, or cross from a mount's root to its mountpoint in the parent
  * mount. Returns 1 to stop the loop.
  */
-static long walk_step(__u64 idx, void *data)
+static __always_inline long walk_step_body(void *data)
 {
-	struct walk *w = data;
-	struct dentry *d = w->dentry, *parent, *mnt_root;
-	struct vfsmount *vfsmnt = w->vfsmnt;
-	struct mount *mnt = w->mnt, *mp;
+	struct path_scratch *ps = ((struct walk_ctx *)data)->ps;
+	struct walk *w;
+	struct dentry *d, *parent, *mnt_root;
+	struct vfsmount *vfsmnt;
+	struct mount *mnt, *mp;
 
-	if (d == w->root_dentry && vfsmnt == w->root_mnt) {
+	if (!ps)
+		return 1;
+	w = &ps->w;
+	d = VP_CAST(w->dentry, struct dentry);
+	vfsmnt = VP_CAST(w->vfsmnt, struct vfsmount);
+	mnt = VP_CAST(w->mnt, struct mount);
+
+	if ((void *)w->dentry == (void *)w->root_dentry &&
+	    (void *)w->vfsmnt == (void *)w->root_mnt) {
 		w->done = 1;
 		return 1;
 	}
-	mnt_root = BPF_CORE_READ(vfsmnt, mnt_root);
-	parent = BPF_CORE_READ(d, d_parent);
-	if (d == mnt_root) {
-		mp = BPF_CORE_READ(mnt, mnt_parent);
+	mnt_root = VP_RD(vfsmnt, mnt_root);
+	parent = VP_RD(d, d_parent);
+	if ((void *)w->dentry == (void *)mnt_root) {
+		mp = VP_RD(mnt, mnt_parent);
 		if (!mp)		/* unreadable: reported as truncated */
 			return 1;
-		if (mp == mnt) {	/* root of the mount tree */
+		if ((void *)mp == (void *)w->mnt) {	/* root of the mount tree */
 			w->done = 1;
 			return 1;
 		}
-		w->dentry = BPF_CORE_READ(mnt, mnt_mountpoint);
+		w->dentry = VP_RD(mnt, mnt_mountpoint);
 		w->mnt = mp;
 		w->vfsmnt = (struct vfsmount *)((void *)mp +
 				bpf_core_field_offset(struct mount, mnt));
 		return 0;
 	}
-	if (d == parent || !parent) {
+	if ((void *)w->dentry == (void *)parent || !parent) {
 		/*
 		 * A root dentry that is not its mount's root: a pseudo file
 		 * (memfd, anonymous inode, socket). d_path shows "/<name>";
 		 * so do we.
 		 */
-		if (!prepend_name(w, d))
+		if (!prepend_name(ps, d))
 			w->done = 1;
 		return 1;
 	}
-	if (prepend_name(w, d))
+	if (prepend_name(ps, d))
 		return 1;
 	w->dentry = parent;
 	return 0;
 }
+
+#ifdef VIGIL_PATH_NOLOOP
+/*
+ * Kernels without bpf_loop (before 5.17, e.g. 5.10): the walk is a loop the
+ * compiler unrolls (5.10 refuses a back-edge after a call), at most
+ * VIGIL_NOLOOP_DEPTH components (a deeper path is flagged truncated), in a
+ * global function the verifier checks once for all its callers. Its state is
+ * in the per-CPU scratch, which copy_path fills before the call.
+ */
+#define VIGIL_NOLOOP_DEPTH	40
+
+__noinline int vigil_walk_noloop(void)
+{
+	struct walk_ctx wc;
+	__u32 key = 0;
+
+	wc.ps = bpf_map_lookup_elem(&path_heap, &key);
+	if (!wc.ps)
+		return 0;
+#pragma unroll
+	for (int i = 0; i < VIGIL_NOLOOP_DEPTH; i++)
+		if (walk_step_body(&wc))
+			break;
+	return 0;
+}
+#else
+/* One step of the walk as a bpf_loop callback. */
+static long walk_step(__u64 idx, void *data)
+{
+	return walk_step_body(data);
+}
+#endif
 
 /*
  * Resolve path p (relative to root) and copy it to dst, which must have
@@ -141,36 +279,46 @@ static long walk_step(__u64 idx, void *data)
 static __always_inline int copy_path(const struct path *p, const struct path *root,
 				     __u8 *dst, int *trunc)
 {
+#ifndef VIGIL_PATH_NOLOOP
+	struct walk_ctx wc;
+#endif
 	struct path_scratch *ps;
-	struct walk w = {};
-	__u32 key = 0, len;
+	struct walk *w;
+	__u32 key = 0, len, off;
 
 	ps = bpf_map_lookup_elem(&path_heap, &key);
 	if (!ps)
 		return -1;
-	w.dentry = BPF_CORE_READ(p, dentry);
-	w.vfsmnt = BPF_CORE_READ(p, mnt);
-	w.root_dentry = BPF_CORE_READ(root, dentry);
-	w.root_mnt = BPF_CORE_READ(root, mnt);
-	if (!w.dentry || !w.vfsmnt)
+	w = &ps->w;
+	w->dentry = VP_RD(p, dentry);
+	w->vfsmnt = VP_RD(p, mnt);
+	w->root_dentry = VP_RD(root, dentry);
+	w->root_mnt = VP_RD(root, mnt);
+	if (!w->dentry || !w->vfsmnt)
 		return -1;
-	w.ps = ps;
-	w.mnt = real_mount(w.vfsmnt);
-	w.off = PATHBUF_END;
-	bpf_loop(VIGIL_PATH_DEPTH, walk_step, &w, 0);
-	*trunc = w.trunc || !w.done;
-	if (w.off >= PATHBUF_END) {
+	w->mnt = real_mount(w->vfsmnt);
+	w->off = PATHBUF_END;
+	w->done = 0;
+	w->trunc = 0;
+#ifdef VIGIL_PATH_NOLOOP
+	vigil_walk_noloop();
+#else
+	wc.ps = ps;
+	bpf_loop(VIGIL_PATH_DEPTH, walk_step, &wc, 0);
+#endif
+	*trunc = w->trunc || !w->done;
+	off = w->off;
+	if (off >= PATHBUF_END) {
 		if (*trunc)
 			return -1;
 		/* the root itself */
-		w.off = PATHBUF_END - 1;
-		ps->buf[w.off & VIGIL_PATH_MAX] = '/';
+		off = PATHBUF_END - 1;
+		ps->buf[off & VIGIL_PATH_MAX] = '/';
 	}
-	len = PATHBUF_END - w.off;
+	len = PATHBUF_END - off;
 	if (len > VIGIL_PATH_MAX)
 		return -1;
-	if (bpf_probe_read_kernel(dst, len & VIGIL_PATH_MAX,
-				  &ps->buf[w.off & VIGIL_PATH_MAX]))
+	if (bpf_probe_read_kernel(dst, len & VIGIL_PATH_MAX, &ps->buf[off & VIGIL_PATH_MAX]))
 		return -1;
 	return len;
 }

@@ -4,7 +4,8 @@ v2 directory this test creates. A flooder process moves itself into that cgroup 
 one file N times while the collector is stopped (SIGSTOP), so the ring overflows. Then:
 - kernel.emitted.file + ringbuf_lost.file == N exactly (nothing else is in the cgroup,
   every other open of the machine is filtered in the kernel and counted nowhere);
-- ringbuf_lost.file > 0 (the flood was bigger than the ring);
+- ringbuf_lost.file > 0 (the flood was bigger than the ring), and the per-CPU losses
+  (ringbuf_lost.cpuN, shown once a CPU has lost something) add up to ringbuf_lost;
 - the flooder's security_file_open events in the JSON export == kernel.emitted.file
   (every record the kernel wrote reaches the export);
 - this test's own opens (outside the cgroup) are neither sent nor counted as lost."""
@@ -58,6 +59,10 @@ def test():
         emitted, lost = c["kernel.emitted.file"], c["ringbuf_lost.file"]
         print(f"info: generated {N}, emitted {emitted}, lost {lost}", flush=True)
         check(lost > 0, f"the flood did not overflow a 1 MiB ring: {c}")
+        percpu = {k: v for k, v in c.items() if k.startswith("ringbuf_lost.cpu")}
+        check(percpu and sum(percpu.values()) == c["ringbuf_lost"]
+              and all(int(k[len("ringbuf_lost.cpu"):]) < os.cpu_count() for k in percpu),
+              f"per-CPU losses {percpu} do not add up to ringbuf_lost {c['ringbuf_lost']}")
         check(emitted > 1000, f"emitted {emitted}")
 
         def seen():

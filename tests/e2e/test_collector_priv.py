@@ -9,6 +9,12 @@ tree to the JSON export, each syscall performed for real:
   of its child, process_vm_writev, init_module and finit_module (ENOSYS here: the attempt
   is reported), bpf(BPF_MAP_CREATE) of a map named vigil_m, memfd_create, a failing
   pivot_root, and in a child unshare(CLONE_NEWUSER) (policy namespace-change fires);
+  a raw clone(CLONE_NEWUTS) and a clone3(CLONE_NEWNET) whose children exit at once:
+  sys_clone / sys_clone3 from the child (return 0);
+- namespace changes against the exec: every successful unshare, setns and clone above
+  carries ns_after (the namespaces after the call) and the enricher's ns_changes, exactly
+  the namespace that changed with the exec's inode -> the new one (e.g. uts:A->B, with
+  A the test's own UTS namespace and B the target's), also in the policy's message;
 - `unshare -U /bin/true`: sys_unshare with CLONE_NEWUSER;
 - `nsenter -t H -u` into a UTS namespace the test created: sys_setns with namespace uts
   and the namespace's inode (policy namespace-change fires);
@@ -94,6 +100,21 @@ if pid == 0:
 _, st = os.waitpid(pid, 0)
 out["unshare_pid"] = pid
 out["unshare"] = os.waitstatus_to_exitcode(st)
+
+# raw clone(CLONE_NEWUTS | SIGCHLD): the child starts in a new UTS namespace, exits
+pid = libc.syscall(56, 0x04000000 | 17, 0, 0, 0, 0)
+if pid == 0:
+    os._exit(0)
+os.waitpid(pid, 0)
+out["clone_pid"] = pid
+
+# clone3 with CLONE_NEWNET (struct clone_args, first version: 64 bytes)
+cargs = ctypes.create_string_buffer(struct.pack("QQQQQQQQ", 0x40000000, 0, 0, 0, 17, 0, 0, 0))
+pid = libc.syscall(435, cargs, 64)
+if pid == 0:
+    os._exit(0)
+os.waitpid(pid, 0)
+out["clone3_pid"] = pid
 print(json.dumps(out), flush=True)
 """
 
@@ -126,6 +147,18 @@ def label(e, lbl):
 
 def creds(e):
     return arg(e, "process_credentials_arg") or {}
+
+
+def nschange(e, kind):
+    """e's ns_changes is exactly one change of namespace kind, from this test's own
+    namespace of that kind (the exec's) to the inode ns_after reports."""
+    own = os.stat(f"/proc/self/ns/{kind}").st_ino
+    after = dict(w.split(":") for w in (label(e, "ns_after") or "").split())
+    check(after.get(kind, str(own)) != str(own) and after.get("mnt"),
+          f"{e['function_name']} ns_after {label(e, 'ns_after')!r}")
+    want = f"{kind}:{own}->{after[kind]}"
+    check(label(e, "ns_changes") == want,
+          f"{e['function_name']} ns_changes {label(e, 'ns_changes')!r}, want {want!r}")
 
 
 def run(argv, **kw):
@@ -215,11 +248,21 @@ def test():
               and e["return"]["int_arg"] < 0, f"pivot_root {e['args']}")
         up = res["unshare_pid"]
         check(res["unshare"] == 0, f"actor: {res}")
-        # the child's lines were passed over while its pid was not watched: read afresh
+        # the children's lines were passed over while their pids were not watched:
+        # read afresh
         x = Export(t)
+        x.watch(up, res["clone_pid"], res["clone3_pid"])
         e = ev("sys_unshare", up)
         check(label(e, "flags") == CLONE_NEWUSER and label(e, "namespaces") == "CLONE_NEWUSER"
               and e["return"]["int_arg"] == 0, f"ctypes unshare {e['args']}")
+        nschange(e, "user")
+        for key, fn, kind in (("clone_pid", "sys_clone", "uts"),
+                              ("clone3_pid", "sys_clone3", "net")):
+            check(res[key] > 0, f"actor {key}: {res}")
+            e = ev(fn, res[key])
+            check(e["return"]["int_arg"] == 0 and e["process"]["pid"] == res[key],
+                  f"{fn} {e['args']} {e['return']}")
+            nschange(e, kind)
         e = x.kprobe("sys_unshare", up, lambda e: e.get("policy_name") == "namespace-change")
         print(f"policy: {e.get('policy_name')}: {e.get('message')}", flush=True)
 
@@ -248,8 +291,12 @@ def test():
         e = ev("sys_setns", p.pid)
         check(label(e, "namespace") == "uts" and label(e, "inum") == ino
               and e["return"]["int_arg"] == 0, f"setns {e['args']} (want inum {ino})")
+        check(label(e, "ns_changes") == f"uts:{own}->{ino}",
+              f"setns ns_changes {label(e, 'ns_changes')!r}, want uts:{own}->{ino}")
+        check(f"uts:{ino}" in label(e, "ns_after").split(), f"setns ns_after {e['args']}")
         e = x.kprobe("sys_setns", p.pid, lambda e: e.get("policy_name") == "namespace-change")
         print(f"policy: {e.get('policy_name')}: {e.get('message')}", flush=True)
+        check(f"uts:{own}->{ino}" in e.get("message", ""), f"policy message {e.get('message')}")
 
         # mount of a tmpfs in a private mount namespace
         src = f"vigil-{tag}"

@@ -1,7 +1,8 @@
 """e2e: `vigil probe` (standalone, no tree) prints one line per feature; on this host
 (PLATFORM.md) lsm, fentry and kprobe are unavailable and tp_btf, raw_tp, ringbuf,
 tracepoint, btf are available, the verdict says the collector can run, exit 0. A running
-collector puts the same summary in its status info (`features`)."""
+collector puts the same summary in its status info (`features`), and which builds of
+its BPF objects it loaded (`bpf_build`: bpf_rdonly_cast on this 6.18 host)."""
 import os
 import subprocess
 
@@ -35,6 +36,10 @@ def test():
         check("lsm=no" in feats and "tp_btf=yes" in feats and "ringbuf=yes" in feats,
               f"collector features {feats!r}")
         check("kernel lacks lsm" in t.log("collector"), "no warning naming lsm")
+        # 6.18 has bpf_rdonly_cast: the fast builds of the BPF objects are loaded
+        build = (t.status("collector") or {}).get("info", {}).get("bpf_build", "")
+        check(build == "bpf_rdonly_cast", f"collector bpf_build {build!r}")
+        check("BPF: bpf_rdonly_cast builds" in t.log("collector"), "no log of the build")
 
 
 run_test(test)

@@ -13,7 +13,7 @@ import signal
 import subprocess
 
 from collectortest import Export, FloodSetup, counters
-from vigiltest import check, need_root, run_test, unique_tag, wait_for
+from vigiltest import TestFailure, check, need_root, run_test, unique_tag, wait_for
 
 N = 30000
 M = 40
@@ -50,12 +50,20 @@ def test():
         check(flooder.returncode == 0, f"flooder exit {flooder.returncode}")
         x.watch(*pids)
 
+        last = {}
+
         def settled():
             c = counters(t)
+            last["c"] = c
             return c if (c.get("kernel.emitted.file", 0) + c.get("ringbuf_lost.file", 0)
                          - c0.get("kernel.emitted.file", 0) - c0.get("ringbuf_lost.file", 0)
                          == N) else None
-        c = wait_for(settled, 10, what="emitted + lost file records == N")
+        try:
+            c = wait_for(settled, 10, what="emitted + lost file records == N")
+        except TestFailure as e:
+            lc, n = last.get("c", {}), lambda k: last.get("c", {}).get(k, 0) - c0.get(k, 0)
+            raise TestFailure(f"{e}: emitted {n('kernel.emitted.file')} + lost "
+                              f"{n('ringbuf_lost.file')} != {N} ({lc})")
         print(f"info: file emitted {c.get('kernel.emitted.file')} lost "
               f"{c.get('ringbuf_lost.file')}; process lost "
               f"{[c.get('ringbuf_lost.' + k, 0) for k in ('process_exec', 'process_exit', 'process_clone')]}",

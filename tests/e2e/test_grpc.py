@@ -105,8 +105,18 @@ def test():
         check(p.uid.value == fp["uid"] and p.cwd == fp.get("cwd", ""), "uid/cwd")
         check(ra.node_name == "vigil-test" and ra.time.seconds > 1700000000, "node_name/time")
         check(p.start_time.seconds > 1700000000, "start_time")
-        wait_for(lambda: of(got_a, "process_exit", lambda e: e.process.exec_id == p.exec_id), 5,
-                 what="exit at client A")
+        # capabilities travel as bit sets inside the pipeline; the client gets the enum
+        # values (CAP_SYS_ADMIN = 21), the export the names: the same set
+        names = fp.get("cap", {}).get("effective", [])
+        check("CAP_SYS_ADMIN" in names and 21 in list(p.cap.effective)
+              and len(p.cap.effective) == len(names),
+              f"cap.effective {list(p.cap.effective)} vs export {names}")
+        rx = wait_for(lambda: of(got_a, "process_exit", lambda e: e.process.exec_id == p.exec_id),
+                      5, what="exit at client A")
+        # exec facts (cap, ns, credentials) on process_exec's process only, as in the export
+        check(not rx.process_exit.process.HasField("cap") and
+              not rx.process_exit.process.HasField("ns") and p.HasField("ns"),
+              f"exit process carries exec facts: {rx.process_exit.process.cap}")
         rb = wait_for(lambda: of(got_b, "process_exec", my), 5, what="exec at client B")
         check(rb.process_exec.process.exec_id == p.exec_id, "same event at B")
         time.sleep(0.5)

@@ -206,6 +206,8 @@ VM_CORE = ["load", "lsm_tier", "baseline", "install", "file_open_eacces", "file_
            "block_survives_crash", "adopt_after_crash", "install_monitor", "monitor_open_ok",
            "monitor_exec_ok", "monitor_connect_ok", "monitor_reports", "clean_stop_lifts",
            "hooks_install", "hooks_install_monitor",
+           # lazy attachment: no LSM program before a rule needs it, exactly those after
+           "lazy_idle", "lazy_attach", "lazy_adopt", "lazy_hooks",
            # the real vigil-enforcer (static) driven over ZeroMQ by vm_stage
            "stage_start", "stage_send", "stage_block", "stage_report", "stage_killed",
            "stage_block_survives_kill", "stage_unlink_survives_kill", "stage_adopted",
@@ -330,3 +332,52 @@ def vm_pipeline_run(suite, known_down=()):
     check(not missing, f"VM pipeline checks missing: {missing}\n{tail}")
     check(any(l.startswith("VM-PIPE-RESULT pass=") and l.endswith(f"fail={len(known)}")
               for l in lines), "no VM-PIPE-RESULT line:\n" + tail)
+
+
+# ---- which of one enforcer's programs are attached (lazy attachment) ----
+
+def _fdinfo_ids(pid):
+    """Program ids one process holds: its program fds, and the programs of its link fds
+    (an adopted link may run a predecessor's program)."""
+    ids = set()
+    d = f"/proc/{pid}/fdinfo"
+    for fd in os.listdir(d):
+        try:
+            with open(os.path.join(d, fd)) as f:
+                info = dict(l.split(":", 1) for l in f.read().splitlines() if ":" in l)
+        except OSError:
+            continue
+        if "prog_id" in info:
+            ids.add(int(info["prog_id"]))
+    return ids
+
+
+def _bpftool(*args):
+    import json
+    p = subprocess.run(["bpftool", "-j", *args], stdout=subprocess.PIPE,
+                       stderr=subprocess.PIPE, text=True, timeout=20)
+    if p.returncode != 0:
+        raise TestFailure(f"bpftool {' '.join(args)}: {p.stderr.strip()}")
+    return json.loads(p.stdout) if p.stdout.strip() else []
+
+
+def enforcer_prog_ids(e):
+    """id -> name of the programs this enforcer process holds (its own, and those of the
+    links it adopted): other vigil instances on the machine are never counted."""
+    ids = _fdinfo_ids(e.proc.pid)
+    return {p["id"]: p.get("name", "?") for p in _bpftool("prog", "show") if p["id"] in ids}
+
+
+def attached_programs(e, ids=None):
+    """Names of this enforcer's programs that have a link in the kernel (bpftool link
+    show, every link of the machine, filtered to this enforcer's program ids)."""
+    ids = ids if ids is not None else enforcer_prog_ids(e)
+    return sorted(ids[l["prog_id"]] for l in _bpftool("link", "show") if l.get("prog_id") in ids)
+
+
+def pinned_links(pin_dir):
+    """Programs whose link is pinned in pin_dir (link_<program>)."""
+    try:
+        return sorted(f[len("link_"):] for f in os.listdir(pin_dir) if f.startswith("link_"))
+    except FileNotFoundError:
+        return []

@@ -12,17 +12,7 @@
 #include "policy.h"
 #include "wire.h"
 
-static int fails;
-
-#define CHECK(c, ...)                                                            \
-	do {                                                                     \
-		if (!(c)) {                                                      \
-			fails++;                                                 \
-			fprintf(stderr, "FAIL %s:%d: ", __FILE__, __LINE__);     \
-			fprintf(stderr, __VA_ARGS__);                            \
-			fputc('\n', stderr);                                     \
-		}                                                                \
-	} while (0)
+#include "check.h"
 
 /* ---- JSON → msgpack (JSON is YAML flow syntax) ---------------------------- */
 

@@ -10,17 +10,7 @@
 #include "enricher_cache.h"
 #include "enricher_intern.h"
 
-static int fails;
-
-#define CHECK(c, ...)                                                                       \
-	do {                                                                                \
-		if (!(c)) {                                                                 \
-			printf("FAIL %s:%d: %s: ", __FILE__, __LINE__, #c);                \
-			printf(__VA_ARGS__);                                                \
-			printf("\n");                                                       \
-			fails++;                                                            \
-		}                                                                           \
-	} while (0)
+#include "check.h"
 
 /* Interning: one copy per distinct byte string, counted references. */
 static void t_intern(void)

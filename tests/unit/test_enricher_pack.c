@@ -10,17 +10,7 @@
 
 #include "enricher_pack.h"
 
-static int fails;
-
-#define CHECK(c, ...)                                                                       \
-	do {                                                                                \
-		if (!(c)) {                                                                 \
-			printf("FAIL %s:%d: %s: ", __FILE__, __LINE__, #c);                \
-			printf(__VA_ARGS__);                                                \
-			printf("\n");                                                       \
-			fails++;                                                            \
-		}                                                                           \
-	} while (0)
+#include "check.h"
 
 /* ep_skip over one packed object: exact end; every truncation refused. */
 static void skip_ok(const msgpack_sbuffer *sb, const char *what)

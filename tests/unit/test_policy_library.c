@@ -46,14 +46,29 @@ static void test_caps(void)
 	struct policy_errs e = { 0 };
 	const char *y = "name: b\nrules:\n  - event: exec\n    process: {capabilitiez: [X]}\n";
 
-	CHECK(match(s, "process_exec", "{process: {binary: /usr/bin/mount, uid: 0, cap: {effective:"
-				       " [CAP_CHOWN, CAP_SYS_ADMIN]}}, parent: {uid: 65534}}") == 0,
-	      "CAP_SYS_ADMIN in the effective set did not match");
-	CHECK(match(s, "process_exec", "{process: {binary: /bin/ls, uid: 0, cap: {effective:"
-				       " [CAP_CHOWN], permitted: [CAP_SYS_ADMIN]}}, parent: {uid: 65534}}") < 0,
-	      "a permitted-only capability matched");
-	CHECK(match(s, "process_exec", "{process: {binary: /bin/ls, uid: 0}, parent: {uid: 65534}}") < 0,
-	      "a process without cap matched");
+	/* names (Tetragon's, other producers) and the pipeline's bit sets (CAP_CHOWN = bit
+	 * 0, CAP_SYS_ADMIN = bit 21) */
+	static const struct {
+		const char *ev, *why;
+		int want;
+	} cases[] = {
+		{ "{process: {binary: /usr/bin/mount, uid: 0, cap: {effective: [CAP_CHOWN,"
+		  " CAP_SYS_ADMIN]}}, parent: {uid: 65534}}", "CAP_SYS_ADMIN in the effective set", 0 },
+		{ "{process: {binary: /bin/ls, uid: 0, cap: {effective: [CAP_CHOWN], permitted:"
+		  " [CAP_SYS_ADMIN]}}, parent: {uid: 65534}}", "a permitted-only capability", -1 },
+		{ "{process: {binary: /bin/ls, uid: 0}, parent: {uid: 65534}}",
+		  "a process without cap", -1 },
+		{ "{process: {binary: /usr/bin/mount, uid: 0, cap: {effective: 2097153}},"
+		  " parent: {uid: 65534}}", "bit 21 of an effective bit set", 0 },
+		{ "{process: {binary: /bin/ls, uid: 0, cap: {effective: 1, permitted: 2097152}},"
+		  " parent: {uid: 65534}}", "a permitted-only capability (bit set)", -1 },
+		{ "{process: {binary: /bin/ls, uid: 0, cap: {effective: 18446744073709551615}},"
+		  " parent: {uid: 0}}", "every bit set, but the parent rule fails", -1 },
+	};
+
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++)
+		CHECK((match(s, "process_exec", cases[i].ev) < 0 ? -1 : 0) == cases[i].want,
+		      "%s: want %s", cases[i].why, cases[i].want ? "no match" : "a match");
 	CHECK(policy_rule_kernel(s->p[0], 0) == 0, "a capabilities rule went to the kernel maps");
 	CHECK(policy_parse_buf(bad, "b.yaml", y, strlen(y), &e) == 1 && e.n == 1 &&
 		      strstr(e.msg[0], "capabilities"),

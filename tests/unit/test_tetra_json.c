@@ -410,7 +410,35 @@ static void test_process_exec(void)
 	    "\"node_name\":\"" NODE "\",\"time\":\"2023-10-06T22:03:57.700326678Z\"}");
 }
 
-/* protojson Timestamp: 0, 3, 6 or 9 fractional digits, UTC, 'Z'. */
+/* Capability sets travel as bit sets (docs/wire.md §8.2) and are written as names:
+ * bit 1 is Tetragon's DAC_OVERRIDE, bits past the known ones CAP_<n>, an empty set is
+ * left out like an empty repeated field, arrays of names pass as they are. */
+static void test_capsets(void)
+{
+	begin();
+	M(1);
+	S("process");
+	M(2);
+	S("cap");
+	M(3);
+	KU("permitted", (1ull << 1) | (1ull << 21) | (1ull << 63));
+	KU("effective", 0);
+	S("inheritable");
+	A(1);
+	S("CAP_KILL");
+	S("process_credentials");
+	M(1);
+	S("caps");
+	M(1);
+	KU("effective", 1);
+	tj_set_process_details(1);
+	expect_event("capability bit sets become names", "process_exec",
+		     "{\"process_exec\":{\"process\":{\"cap\":{\"permitted\":[\"DAC_OVERRIDE\","
+		     "\"CAP_SYS_ADMIN\",\"CAP_63\"],\"inheritable\":[\"CAP_KILL\"]},"
+		     "\"process_credentials\":{\"caps\":{\"effective\":[\"CAP_CHOWN\"]}}}}}");
+	tj_set_process_details(0);
+}
+
 /* A Process with exec facts (cap, ns, process_credentials) and a pid. */
 static void proc_with_details(uint64_t pid)
 {
@@ -1106,6 +1134,7 @@ int main(void)
 	test_process_exec();
 	test_timestamps();
 	test_process_details();
+	test_capsets();
 	test_int64_and_oneof();
 	test_empties();
 	test_strings();

@@ -54,6 +54,17 @@ static void result(int ok, const char *name, const char *why)
 	fflush(stdout);
 }
 
+/* Lazy attachment: does info.attached say no sigkill/kill-map program and nlsm LSM
+ * programs are attached? Prints the check. */
+static void lazy_check(const struct enfb *b, int nlsm, const char *name)
+{
+	char want[64], why[400];
+
+	snprintf(want, sizeof(want), "sigkill:0 killmap:0 lsm:%d", nlsm);
+	snprintf(why, sizeof(why), "attached \"%s\", want \"%s\"", enfb_attached(b), want);
+	result(strstr(enfb_attached(b), want) != NULL, name, why);
+}
+
 /* enforcer_bpf.c only needs this from the policy module (no pods in the VM). */
 int enfp_pod_matches(const struct enfp_policy *p, const struct enfp_pod *pod)
 {
@@ -379,6 +390,16 @@ static void hooks_phase(struct enfb *b, int port)
 	rfd = open("/tmp/hk-read", O_RDWR);  /* before the rule: file_open never sees it */
 	make_hook_set(&set, pol, rules, 10, 0, port);
 	result(enfb_install(b, &set, NULL, err, sizeof(err)) == 0, "hooks_install", err);
+	{
+		/* Every loaded hook but bprm_check_security carries one of these rules. */
+		const char *h = enfb_lsm_hooks(b);
+		int n = *h ? 1 : 0;
+
+		for (; *h; h++)
+			n += *h == ',';
+		lazy_check(b, n - (strstr(enfb_lsm_hooks(b), "bprm_check_security") != NULL),
+			   "lazy_hooks");
+	}
 	for (int i = 0; i < HK_N; i++) {
 		loaded[i] = strstr(enfb_lsm_hooks(b), hk[i].hook) != NULL;
 		printf("policy %s: state=%s tiers=%s %s\n", pol[i].name,
@@ -461,6 +482,8 @@ int main(void)
 		goto out;
 	printf("attached: %s\n", enfb_attached(b));
 	result(enfb_has_lsm(b), "lsm_tier", "BPF LSM did not load");
+	/* Nothing on the hot paths (opens, reads, writes, syscalls) before a rule needs it. */
+	lazy_check(b, 0, "lazy_idle");
 	result(try_exec(DENIED_BIN) == 0 && try_connect(port) == 0, "baseline",
 	       "exec/connect fail before any policy");
 
@@ -468,6 +491,8 @@ int main(void)
 	make_set(&set, pol, rules, 1, 0);
 	r = enfb_install(b, &set, NULL, err, sizeof(err));
 	result(r == 0, "install", err);
+	/* file_open, bprm_check_security, and socket_connect where it loaded. */
+	lazy_check(b, 2 + (strstr(enfb_lsm_hooks(b), "socket_connect") != NULL), "lazy_attach");
 	for (int i = 0; i < 3; i++)
 		printf("policy %s: state=%s tiers=%s %s\n", pol[i].name, enfp_state_name(pol[i].state),
 		       pol[i].tiers, pol[i].why);
@@ -513,6 +538,7 @@ int main(void)
 	result(b && enfb_generation(b) == 1, "adopt_after_crash", "generation not adopted");
 	if (!b)
 		goto out;
+	lazy_check(b, 2 + (strstr(enfb_lsm_hooks(b), "socket_connect") != NULL), "lazy_adopt");
 
 	/* Monitor: everything goes through and is reported. */
 	ev_monitor = 0;
