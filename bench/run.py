@@ -274,6 +274,20 @@ def stage_tables(res):
                  f"{ns['filtered_open']['med']:>8.0f}  ratio {fmt(sc['ratio_open_filtered'])}")
         L.append(f"  fork+exec+wait /bin/true           {ns['none_exec']['med']:>8.0f} -> "
                  f"{ns['captured_exec']['med']:>8.0f}  ratio {fmt(sc['ratio_exec'])}")
+        ks = res.get("kernel_side") or {}
+        if ks.get("open"):
+            L.append(f"  kernel side only ({ks.get('build', '?')} build; collector/cbpf_bench.inc: "
+                     f"a drain thread instead of the pipeline, medians of 11 rounds): open+close "
+                     f"captured {ks['open']['captured']:.2f}x, filtered "
+                     f"{ks['open']['filtered']:.2f}x, resolved but outside --file-prefixes "
+                     f"{ks['open']['prefixmiss']:.2f}x; fork+exec+wait "
+                     f"{ks['exec']['process']:.3f}x (process programs), "
+                     f"{ks['exec']['all']:.3f}x (and every open captured)")
+        if sc.get("ratio_open_all"):
+            L.append(f"  with the enforcer too (default policies): open+close "
+                     f"{ns['all_open']['med']:.0f} ratio {fmt(sc['ratio_open_all'])}, "
+                     f"fork+exec+wait {ns['all_exec']['med']:.0f} ratio "
+                     f"{fmt(sc['ratio_exec_all'])}")
         for tool, x in (sc.get("tools") or {}).items():
             if x.get("error"):
                 L.append(f"  {tool:<9} NOT RUN — {x['error']}")
@@ -433,6 +447,8 @@ def extra(res, a, say):
         "exec; auditd, bpftrace)")
     guarded("syscost", lambda: syscost.measure(rounds=res["rounds"] + 3, tools=not a.no_compare,
                                                say=say), res, say)
+    say("bench: the collector's programs alone, a drain thread in place of the pipeline")
+    guarded("kernel_side", lambda: syscost.kernel_side(say=say), res, say)
     say("bench: exporter gRPC over TLS: highest rate with zero client loss")
     guarded("grpc_throughput", lambda: grpc_bench.throughput(window=4.0, say=say), res, say)
     say("bench: kernel -> gRPC client latency at 1000 ev/s")

@@ -5,8 +5,10 @@ alternating in the same run, plus auditd and bpftrace on the same loops.
 Loops (build/bench/gen flat out, --rate 0): open+close of one of 1,024 pre-made files
 (N per sample) and fork+exec+wait of /bin/true. Conditions, one sample each per round,
 rounds alternating:
-  none       the collector stopped through s6 (nothing of vigil attached);
-  captured   the collector up with --events process,file: every open is an event sent
+  none       the collector and the enforcer stopped through s6 (nothing of vigil
+             attached);
+  captured   the collector up (the enforcer still down: issue 3's goals are the
+             collector's) with --events process,file: every open is an event sent
              through the ring buffer to the pipeline (the pipeline is drained between
              samples so its catching up does not load the next one; ring drops during a
              sample are shown: a failed reserve is cheaper than a sent event);
@@ -14,7 +16,10 @@ rounds alternating:
              (struct vigil_filter, bpf/include/events.h) rewritten with bpftool to want
              no file operation: each open runs the program and is dropped in the kernel,
              no event. The original value is written back after the sample;
-  exec       the exec loop with the collector up (process events, as always).
+  exec       the exec loop with the collector up (process events, as always);
+  all        the whole of vigil as deployed: the captured collector and the enforcer
+             with the default policies (the library's file rules in monitor mode attach
+             its sigkill-tier open programs on a kernel without BPF LSM): open and exec.
 auditd (-a always,exit -S openat / -S execve) and bpftrace (sys_enter_openat /
 sys_enter_execve printing to a file) on the same loops, alternating with a baseline of
 their own, the collector stopped. Medians with (min..max).
@@ -83,10 +88,10 @@ def collector_down(t):
         t.svwait(s, "-D", timeout=20)
 
 
-def collector_up(t):
-    for s in ("collector", "enforcer"):
+def stage_up(t, *stages):
+    for s in stages:
         t.svc(s, "-u")
-    for s in ("collector", "enforcer"):
+    for s in stages:
         t.wait_ready(s, 30)
 
 
@@ -96,7 +101,7 @@ def measure(rounds=5, opens=20000, execs=200, tools=True, say=print):
     t.env["VIGIL_COLLECTOR_OPTS"] = "--events process,file"
     v = vb.Vigil(t)
     raw = {k: [] for k in ("none_open", "captured_open", "filtered_open", "none_exec",
-                           "captured_exec")}
+                           "captured_exec", "all_open", "all_exec")}
     ring, notes = [], []
     out = {"rounds": rounds, "opens": opens, "execs": execs}
     try:
@@ -106,7 +111,7 @@ def measure(rounds=5, opens=20000, execs=200, tools=True, say=print):
             collector_down(t)
             raw["none_open"].append(loop("open", opens))
             raw["none_exec"].append(loop("exec", execs))
-            collector_up(t)
+            stage_up(t, "collector")
             mid = filter_map(t)
             v.drain(quiet=0.5, timeout=20)
             c0 = t.counter("collector", "ringbuf_lost")
@@ -122,16 +127,25 @@ def measure(rounds=5, opens=20000, execs=200, tools=True, say=print):
                 raw["filtered_open"].append(loop("open", opens))
             finally:
                 map_write(mid, orig)
+            stage_up(t, "enforcer")
+            v.drain(quiet=0.5, timeout=20)
+            raw["all_open"].append(loop("open", opens))
+            v.drain(quiet=0.5, timeout=20)
+            raw["all_exec"].append(loop("exec", execs))
+            v.drain(quiet=0.5, timeout=20)
             vb.truncate_export(t)
             say(f"  syscost round {r + 1}/{rounds}: open ns none {raw['none_open'][-1]:.0f} "
                 f"captured {raw['captured_open'][-1]:.0f} (ring lost {ring[-1]}) filtered "
                 f"{raw['filtered_open'][-1]:.0f}; exec ns none {raw['none_exec'][-1]:.0f} "
-                f"with {raw['captured_exec'][-1]:.0f}")
+                f"with {raw['captured_exec'][-1]:.0f}; with the enforcer too: open "
+                f"{raw['all_open'][-1]:.0f} exec {raw['all_exec'][-1]:.0f}")
         pairs = lambda a, b: [y / x for x, y in zip(raw[a], raw[b]) if x and y]  # noqa: E731
         out.update({"ns": {k: med(x) for k, x in raw.items()},
                     "ratio_open_captured": med(pairs("none_open", "captured_open")),
                     "ratio_open_filtered": med(pairs("none_open", "filtered_open")),
                     "ratio_exec": med(pairs("none_exec", "captured_exec")),
+                    "ratio_open_all": med(pairs("none_open", "all_open")),
+                    "ratio_exec_all": med(pairs("none_exec", "all_exec")),
                     "ring_lost_in_captured": ring})
         if any(ring):
             notes.append(f"ring drops during captured open samples: {ring} (a failed reserve "
@@ -175,6 +189,34 @@ def tool_cost(tool, rounds, opens, execs, say):
     return {"ratio_open": r["open"], "ratio_exec": r["exec"],
             "ns": {"none_open": med(wo["open"]), "with_open": med(wi["open"]),
                    "none_exec": med(wo["exec"]), "with_exec": med(wi["exec"])}}
+
+
+def kernel_side(rounds=11, say=print):
+    """The collector's programs alone (build/bench/cbpf_bench, collector/cbpf_bench.inc):
+    the same loops with a drain thread in place of the pipeline, so the ratios are the
+    kernel-side cost without the pipeline's CPU on the same 2 vCPUs. Medians of rounds."""
+    out = {}
+    subprocess.run(["make", "-C", vb.ROOT, "--no-print-directory", "-s", "build/bench/cbpf_bench",
+                    "build/bench/loop"], check=True)
+    for kind, args in (("open", []), ("exec", ["exec"])):
+        r = subprocess.run([os.path.join(vb.ROOT, "build/bench/cbpf_bench"), str(rounds),
+                            os.path.join(vb.ROOT, "build/bench/loop"), *args],
+                           stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                           timeout=600)
+        med_line = [ln for ln in r.stdout.splitlines() if ln.startswith("median ")]
+        if r.returncode != 0 or not med_line:
+            raise RuntimeError(f"cbpf_bench {kind}: exit {r.returncode}: {r.stdout[-500:]}")
+        words = med_line[0].replace(";", "").split()
+        vals = {words[i]: float(words[i + 1]) for i in range(len(words) - 1)
+                if words[i] in ("captured", "filtered", "prefixmiss", "process", "all")}
+        vals["none_ns"] = float(words[2])
+        build = [ln.split(":", 1)[1].strip() for ln in r.stdout.splitlines()
+                 if ln.startswith("builds:")]
+        if build:
+            out["build"] = build[0]
+        out[kind] = vals
+        say(f"  kernel side {kind}: {med_line[0]}")
+    return out
 
 
 def main():

@@ -21,63 +21,10 @@ VM=$ROOT/build/vm
 mkdir -p "$VM"
 cd "$VM"
 
-# Suites other than the host's own get an apt configuration of their own (lists and
-# caches under build/vm/apt-SUITE), so the system's apt state is never touched.
-aptdir=$VM/apt-$SUITE
-case $SUITE in
-bookworm)
-	aptopts=""
-	append="console=ttyS0 quiet panic=-1 no_timer_check"
-	;;
-bullseye|trixie)
-	aptopts="-o Dir::Etc::sourcelist=$aptdir/sources.list -o Dir::Etc::sourceparts=- \
--o Dir::State::Lists=$aptdir/lists -o Dir::Cache=$aptdir/cache -o Dir::State::status=/dev/null"
-	# 5.10 does not list bpf among its default LSMs.
-	if [ "$SUITE" = bullseye ]; then
-		append="console=ttyS0 quiet panic=-1 no_timer_check lsm=lockdown,capability,yama,apparmor,bpf"
-	else
-		append="console=ttyS0 quiet panic=-1 no_timer_check"
-	fi
-	if [ ! -f "$aptdir/updated" ]; then
-		mkdir -p "$aptdir/lists/partial" "$aptdir/cache/archives/partial"
-		echo "deb [signed-by=/usr/share/keyrings/debian-archive-keyring.gpg] http://deb.debian.org/debian $SUITE main" \
-			> "$aptdir/sources.list"
-		# shellcheck disable=SC2086
-		apt-get $aptopts -q update >/dev/null 2>&1 || {
-			echo "skip: apt-get update for $SUITE failed (no network?)"
-			exit 77
-		}
-		touch "$aptdir/updated"
-	fi
-	;;
-*)
-	echo "unknown suite $SUITE" >&2
-	exit 1
-	;;
-esac
-meta=linux-image-cloud-amd64
-# shellcheck disable=SC2086
-pkg=$(apt-cache $aptopts depends "$meta" 2>/dev/null | sed -n 's/.*Depends: \(linux-image-[0-9].*cloud-amd64\(-unsigned\)\{0,1\}\).*/\1/p' | head -1)
-if [ -z "$pkg" ]; then
-	echo "skip: no $meta in the apt lists for $SUITE (apt-get update?)"
-	exit 77
-fi
-
-kdir=$VM/$pkg
-if [ ! -d "$kdir/boot" ]; then
-	rm -rf "$kdir.tmp" && mkdir -p "$kdir.tmp"
-	# shellcheck disable=SC2086
-	( cd "$kdir.tmp" && apt-get $aptopts download -q "$pkg" >/dev/null 2>&1 ) || {
-		echo "skip: apt-get download $pkg failed (no network?)"
-		rm -rf "$kdir.tmp"
-		exit 77
-	}
-	dpkg -x "$kdir.tmp"/*.deb "$kdir.tmp/x"
-	mkdir -p "$kdir"
-	mv "$kdir.tmp/x/boot" "$kdir/boot"
-	rm -rf "$kdir.tmp"
-fi
-vmlinuz=$(ls "$kdir"/boot/vmlinuz-* | head -1)
+append="console=ttyS0 quiet panic=-1 no_timer_check"
+# 5.10 does not list bpf among its default LSMs.
+[ "$SUITE" = bullseye ] && append="$append lsm=lockdown,capability,yama,apparmor,bpf"
+. "$ROOT/tests/vm/kernel.sh"
 
 [ -x /bin/busybox ] || { echo "busybox-static missing" >&2; exit 1; }
 command -v qemu-system-x86_64 >/dev/null || { echo "qemu-system-x86 missing" >&2; exit 1; }
