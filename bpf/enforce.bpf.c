@@ -159,8 +159,11 @@ struct enf_scratch {
 	struct enf_lpm_key key;
 	char buf[PATHBUF_SZ];
 	char save[ENF_PATH_MAX + 1];	/* the opened file's path while exe is resolved */
-	/* The bounded-loop build walks with its state here: values in map memory are not
-	 * tracked by the verifier, so each unrolled step does not multiply its states. */
+	/* The walk's state lives here in both builds: values in map memory are not
+	 * tracked by the verifier, so each unrolled step of the bounded-loop build does
+	 * not multiply its states, and kernels before 6.7, which verify a bpf_loop
+	 * callback once with the caller's stack as it was (w.off a constant), cannot
+	 * prune the callback's "does not fit" branch as dead. */
 	struct walk w;
 };
 
@@ -683,9 +686,14 @@ static __always_inline int prepend_name(struct walk *w, struct dentry *d)
 }
 
 /* One step up the dentry / mount chain; 1 stops the loop. */
+/* bpf_loop's context must be on the stack: it carries the walk's place in the scratch. */
+struct walk_ctx {
+	struct walk *w;
+};
+
 static long walk_step(__u64 idx, void *data)
 {
-	struct walk *w = data;
+	struct walk *w = ((struct walk_ctx *)data)->w;
 	struct dentry *d = w->dentry, *parent, *mnt_root;
 	struct vfsmount *vfsmnt = w->vfsmnt;
 	struct mount *mnt = w->mnt, *mp;
@@ -724,8 +732,12 @@ static long walk_step(__u64 idx, void *data)
 /*
  * Resolve p (relative to the caller's root) into the LPM key's data after the
  * header. Returns the path length (at most ENF_PATH_MAX; longer paths keep
- * their first ENF_PATH_MAX bytes, which still match prefixes), or -1.
+ * their first ENF_PATH_MAX bytes, which still match prefixes), -1 when there
+ * is no path, or ENF_PATH_UNJUDGED when there is one the walk cannot finish
+ * (longer than its buffer, or more components than it climbs): its head,
+ * what prefixes are matched against, is unknown.
  */
+#define ENF_PATH_UNJUDGED	(-2)
 #ifdef ENF_NO_BPF_LOOP
 /* The unrolled walk is verified once as a global function (see enf_rule_match). 5.10
  * takes only scalars as its arguments, and an LSM hook's dentry is a typed pointer:
@@ -743,6 +755,7 @@ static __always_inline int resolve_dm(struct enf_scratch *s, struct vfsmount *vf
 {
 #endif
 	struct task_struct *t = CUR_TASK();
+	struct walk_ctx wc = {};
 	struct walk *w;
 	__u32 len, off;
 
@@ -755,9 +768,8 @@ static __always_inline int resolve_dm(struct enf_scratch *s, struct vfsmount *vf
 	dentry = w->dentry;
 	__builtin_memset(w, 0, sizeof(*w));
 #else
-	struct walk ws = {};
-
-	w = &ws;
+	w = &s->w;
+	__builtin_memset(w, 0, sizeof(*w));
 #endif
 	w->dentry = dentry;
 	w->vfsmnt = vfsmnt;
@@ -767,16 +779,17 @@ static __always_inline int resolve_dm(struct enf_scratch *s, struct vfsmount *vf
 		return -1;
 	w->mnt = real_mount(w->vfsmnt);
 	w->off = PATHBUF_END;
+	wc.w = w;
 #ifdef ENF_NO_BPF_LOOP
 	NOLOOP_UNROLL
 	for (int i = 0; i < NOLOOP_DEPTH; i++)
-		if (walk_step(i, w))
+		if (walk_step(i, &wc))
 			break;
 #else
-	bpf_loop(PATH_DEPTH, walk_step, w, 0);
+	bpf_loop(PATH_DEPTH, walk_step, &wc, 0);
 #endif
 	if (w->trunc || !w->done)
-		return -1;
+		return ENF_PATH_UNJUDGED;
 	off = w->off;
 	if (off >= PATHBUF_END) {
 		off = PATHBUF_END - 1;
@@ -855,9 +868,19 @@ static __always_inline int op_decide(struct vfsmount *vm, struct dentry *d, __u3
 		return 0;
 	if (d) {
 		len = resolve_dm(s, vm, d);
-		if (len < 0)
+		if (len == ENF_PATH_UNJUDGED) {
+			/* A path too long or too deep to resolve could lie under any rule's
+			 * prefix (nesting a file 4 KiB deep must not slip it past a rule):
+			 * every rule of the kind in scope applies, fail closed; the report's
+			 * path is empty. */
+			s->key.data[ENF_LPM_HDR] = 0;
+			len = 0;
+			o.cand = need;
+		} else if (len < 0) {
 			return 0;
-		o.cand = (lpm_bits(s, slot, lkind, len + 1) | sc->any[lkind]) & need;
+		} else {
+			o.cand = (lpm_bits(s, slot, lkind, len + 1) | sc->any[lkind]) & need;
+		}
 	} else {
 		s->key.data[ENF_LPM_HDR] = 0;
 		o.cand = sc->any[lkind] & need;
