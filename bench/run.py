@@ -60,37 +60,14 @@ def loud(msg):
 
 
 # ---- the two kinds of window --------------------------------------------------
-# Stages whose BPF programs run in the workload's own syscalls: both are stopped
-# cleanly (which detaches them) for the baseline, so nothing of vigil is attached.
-KERNEL_STAGES = ("collector", "enforcer")
-
-
-def vigil_down(t):
-    for s in KERNEL_STAGES:
-        if s in t.stages:
-            t.svc(s, "-d")
-    for s in KERNEL_STAGES:
-        if s in t.stages:
-            t.svwait(s, "-D", timeout=20)
-
-
-def vigil_up(t):
-    for s in KERNEL_STAGES:
-        if s in t.stages:
-            t.svc(s, "-u")
-    for s in KERNEL_STAGES:
-        if s in t.stages:
-            t.wait_ready(s, 30)
-
-
 def without_window(v, rate, dur, mix, burst=None):
     """The collector and the enforcer down (their links go with them: nothing of vigil
     attached), same load."""
-    vigil_down(v.t)
+    vb.stages_down(v.t)
     try:
         return vb.gen(vb.run_id(), rate, duration=dur, mix=mix, burst=burst)
     finally:
-        vigil_up(v.t)
+        vb.stages_up(v.t)
 
 
 def with_window(v, rate, dur, mix, kinds, burst=None, samples=None):
@@ -547,7 +524,7 @@ def main():
         if not a.no_compare:
             # vigil's kernel stages down: the tools are measured alone, against the same
             # without-baseline taken in this run.
-            vigil_down(t)
+            vb.stages_down(t)
             cw = min(win, 8) if a.report else min(win, 5)
             for tool in ("auditd", "bpftrace"):
                 for rate in (1000, 10000):

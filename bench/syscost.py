@@ -79,22 +79,6 @@ def map_write(mid, val):
                     "value", *[str(x) for x in val]], check=True)
 
 
-def collector_down(t):
-    """The collector and the enforcer stopped cleanly: none of vigil's programs is
-    attached (the enforcer's run on every syscall too), for the baseline."""
-    for s in ("collector", "enforcer"):
-        t.svc(s, "-d")
-    for s in ("collector", "enforcer"):
-        t.svwait(s, "-D", timeout=20)
-
-
-def stage_up(t, *stages):
-    for s in stages:
-        t.svc(s, "-u")
-    for s in stages:
-        t.wait_ready(s, 30)
-
-
 def measure(rounds=5, opens=20000, execs=200, tools=True, say=print):
     t = vb.Tree()
     t.env["VIGIL_EXPORTER_OPTS"] = f"--export-file {t.export} --export-file-max-size-mb 0"
@@ -108,10 +92,10 @@ def measure(rounds=5, opens=20000, execs=200, tools=True, say=print):
         t.start(timeout=40)
         v.background(2.0)
         for r in range(rounds):
-            collector_down(t)
+            vb.stages_down(t)
             raw["none_open"].append(loop("open", opens))
             raw["none_exec"].append(loop("exec", execs))
-            stage_up(t, "collector")
+            vb.stages_up(t, ["collector"])
             mid = filter_map(t)
             v.drain(quiet=0.5, timeout=20)
             c0 = t.counter("collector", "ringbuf_lost")
@@ -127,7 +111,7 @@ def measure(rounds=5, opens=20000, execs=200, tools=True, say=print):
                 raw["filtered_open"].append(loop("open", opens))
             finally:
                 map_write(mid, orig)
-            stage_up(t, "enforcer")
+            vb.stages_up(t, ["enforcer"])
             v.drain(quiet=0.5, timeout=20)
             raw["all_open"].append(loop("open", opens))
             v.drain(quiet=0.5, timeout=20)
@@ -152,7 +136,7 @@ def measure(rounds=5, opens=20000, execs=200, tools=True, say=print):
                          "costs less than a sent event: the captured ratio is a lower bound)")
         out["tools"] = {}
         if tools:
-            collector_down(t)
+            vb.stages_down(t)
             for tool in ("auditd", "bpftrace"):
                 out["tools"][tool] = tool_cost(tool, max(2, rounds // 2), opens, execs, say)
     finally:

@@ -225,6 +225,29 @@ class Vigil:
         return False
 
 
+# The stages with BPF programs on hot paths: stopped cleanly (which detaches them) for a
+# baseline with nothing of vigil attached.
+KERNEL_STAGES = ("collector", "enforcer")
+
+
+def stages_down(t, stages=KERNEL_STAGES):
+    """Stop those of stages the tree runs, through s6, and wait until they are down."""
+    stages = [s for s in stages if s in t.stages]
+    for s in stages:
+        t.svc(s, "-d")
+    for s in stages:
+        t.svwait(s, "-D", timeout=20)
+
+
+def stages_up(t, stages=KERNEL_STAGES):
+    """Start those of stages the tree runs and wait until they are ready."""
+    stages = [s for s in stages if s in t.stages]
+    for s in stages:
+        t.svc(s, "-u")
+    for s in stages:
+        t.wait_ready(s, 30)
+
+
 def captured_kinds(tree):
     """Which workload kinds this build's collector turns into events: run a few of each
     and look in the export."""
