@@ -14,9 +14,9 @@
 #include "stage.h"
 #include "wire.h"
 
-static const char *opt_output, *opt_hwm = "10000", *opt_ringbuf_mb = "4",
+static const char *opt_output, *opt_hwm = "10000", *opt_ringbuf_mb = "2",
 		  *opt_events = "process", *opt_chmod_all = "0", *opt_scan = "1",
-		  *opt_cgroups = "", *opt_prefixes = "", *opt_proc_ringbuf_mb = "2",
+		  *opt_cgroups = "", *opt_prefixes = "", *opt_proc_ringbuf_mb = "1",
 		  *opt_pin_dir, *opt_delivery_ms = "10";
 static struct wire_out out;
 static void *out_sock;
@@ -37,7 +37,7 @@ static const struct stage_opt opts[] = {
 	{ "output", &opt_output, NULL, "PUSH endpoint to bind (default ipc://RUNDIR/collector.out)" },
 	{ "hwm", &opt_hwm, NULL, "high-water mark of the output (default 10000)" },
 	{ "ringbuf-mb", &opt_ringbuf_mb, NULL,
-	  "file/net/priv ring buffer size in MiB, a power of 2 (default 4)" },
+	  "file/net/priv ring buffer size in MiB, a power of 2 (default 1)" },
 	{ "proc-ringbuf-mb", &opt_proc_ringbuf_mb, NULL,
 	  "process lifecycle ring buffer size in MiB, a power of 2 (default 2)" },
 	{ "delivery-ms", &opt_delivery_ms, NULL,

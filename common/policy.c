@@ -2006,6 +2006,17 @@ static void policy_free(struct policy *p)
 	free(p);
 }
 
+/* The kinds of p's rules, as a bit set, so a matcher skips a policy in one test. */
+static unsigned policy_kinds(const struct policy *p)
+{
+	unsigned k = 0;
+	size_t i;
+
+	for (i = 0; i < p->nrules; i++)
+		k |= 1u << p->rules[i].kind;
+	return k;
+}
+
 struct policy_set *policy_set_new(void)
 {
 	struct policy_set *s = calloc(1, sizeof(*s));
@@ -2024,7 +2035,39 @@ void policy_set_free(struct policy_set *s)
 	for (i = 0; i < s->n; i++)
 		policy_free(s->p[i]);
 	free(s->p);
+	for (i = 0; i < POL_K_N; i++)
+		free(s->by_kind[i]);
 	free(s);
+}
+
+void policy_set_index(struct policy_set *s)
+{
+	size_t k, i;
+
+	for (k = 0; k < POL_K_N; k++) {
+		free(s->by_kind[k]);
+		s->by_kind[k] = calloc(s->n + 1, sizeof(*s->by_kind[k]));
+		if (!s->by_kind[k])
+			abort();
+		s->n_by_kind[k] = 0;
+		for (i = 0; i < s->n; i++) {
+			/* computed here too: a policy may have been added without set_add */
+			s->p[i]->kinds = policy_kinds(s->p[i]);
+			if (s->p[i]->kinds & (1u << k))
+				s->by_kind[k][s->n_by_kind[k]++] = i;
+		}
+	}
+	s->indexed = s->n;
+}
+
+const size_t *policy_set_candidates(const struct policy_set *s, enum pol_kind k, size_t *n)
+{
+	if (s->indexed == s->n && s->n && (unsigned)k < POL_K_N) {
+		*n = s->n_by_kind[k];
+		return s->by_kind[k];
+	}
+	*n = s->n;
+	return NULL;
 }
 
 void policy_errs_free(struct policy_errs *e)
@@ -2097,6 +2140,7 @@ static struct policy *parse_doc(struct pctx *c, yaml_node_t *root)
 
 static void set_add(struct policy_set *s, struct policy *p)
 {
+	p->kinds = policy_kinds(p);
 	if (s->n == s->cap) {
 		s->cap = s->cap ? s->cap * 2 : 16;
 		s->p = realloc(s->p, s->cap * sizeof(*s->p));

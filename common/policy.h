@@ -23,6 +23,12 @@ struct pol_sset {
 	size_t tcap;
 	uint32_t *lens; /* distinct lengths, for prefix and suffix lookups */
 	size_t nlens;
+	/* per string, read as a glob: the length of its literal head (before the first
+	 * * ? [ \\) and of its literal tail (after the last * or ?; UINT32_MAX when it has
+	 * brackets or escapes), so most globs are ruled out without fnmatch; gstar: the
+	 * glob's only special character is * (matched here, without fnmatch) */
+	uint32_t *glit, *gtail;
+	uint8_t *gstar;
 };
 
 enum pol_sop { POL_S_EQ, POL_S_PREFIX, POL_S_SUFFIX, POL_S_GLOB, POL_S_CONTAINS, POL_S_N };
@@ -142,12 +148,18 @@ struct policy {
 	size_t nrules;
 	struct pol_action act;
 	char *message;           /* template, e.g. "{process.binary} opened {file.path}" */
+	unsigned kinds;          /* bit per pol_kind of its rules (set when added to a set);
+				  * 0 = not computed: every kind is tried */
 };
 
 struct policy_set {
 	struct policy **p;
 	size_t n, cap;
 	uint64_t generation;     /* max mtime (ns) of the loaded files and directories */
+	/* policy_set_index(): for each event kind, the indices (into p, in order) of the
+	 * policies with a rule of that kind; valid while indexed == n */
+	size_t *by_kind[POL_K_N], n_by_kind[POL_K_N];
+	size_t indexed;
 };
 
 /* Error lines "FILE:LINE:COL: what was wrong, and what was expected". */
@@ -160,6 +172,12 @@ struct policy_errs {
 struct pol_str {
 	const char *p;
 	size_t n;
+};
+
+/* The fields of one Process map the matcher reads, looked up once per event (the first
+ * occurrence of each key, as wire_get finds it; NULL when absent). */
+struct pol_pfields {
+	const msgpack_object *binary, *arguments, *cwd, *uid, *pid, *cap, *pod, *docker;
 };
 
 struct pol_ev {
@@ -178,6 +196,12 @@ struct pol_ev {
 	int has_uid;
 	int64_t new_uid;
 	struct pol_str ns_changes; /* namespace events: string_arg [ns_changes] (enricher) */
+	/* proc's and parent's fields, filled by the matcher the first time a rule reads
+	 * them (so a pol_ev is never a const object); pf_ok is set by policy_event — 0 (a
+	 * pol_ev built by hand): the matcher looks the fields up each time */
+	int pf_ok;
+	unsigned pf_have;        /* bit 0: pf_proc filled, bit 1: pf_parent */
+	struct pol_pfields pf_proc, pf_parent;
 };
 
 struct policy_set *policy_set_new(void);
@@ -192,6 +216,11 @@ int policy_parse_buf(struct policy_set *s, const char *name, const char *buf, si
 /* Parse a file or every *.yaml / *.yml in a directory (sorted). Missing directories are
  * not errors. Policy names must be unique across s. Returns the number of errors. */
 int policy_load_path(struct policy_set *s, const char *path, struct policy_errs *errs);
+/* Build s->by_kind for the policies now in s (call again after adding more). */
+void policy_set_index(struct policy_set *s);
+/* The policies of s that can match an event of kind k: *n indices into s->p, in order
+ * (the index when current, else every policy: idx is then NULL and i stands for itself). */
+const size_t *policy_set_candidates(const struct policy_set *s, enum pol_kind k, size_t *n);
 
 /* Extract what the matcher needs. Returns -1 for a message type policies cannot match. */
 int policy_event(struct pol_ev *e, const char *type, const msgpack_object *ev);

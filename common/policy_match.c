@@ -12,14 +12,55 @@
 
 /* ---- string sets ------------------------------------------------------- */
 
-/* FNV-1a: short strings, good spread, no dependencies. */
+/* Equal bytes, without a call: eight at a time, then an overlapping last word (keys and
+ * paths are short; most differ early). */
+static inline int bytes_eq(const char *a, const char *b, size_t n)
+{
+	uint64_t x, y;
+	uint32_t u, v;
+	size_t i;
+
+	if (n >= 8) {
+		for (i = 0; i + 8 <= n; i += 8) {
+			memcpy(&x, a + i, 8);
+			memcpy(&y, b + i, 8);
+			if (x != y)
+				return 0;
+		}
+		memcpy(&x, a + n - 8, 8);
+		memcpy(&y, b + n - 8, 8);
+		return x == y;
+	}
+	if (n >= 4) {
+		memcpy(&u, a, 4);
+		memcpy(&v, b, 4);
+		if (u != v)
+			return 0;
+		memcpy(&u, a + n - 4, 4);
+		memcpy(&v, b + n - 4, 4);
+		return u == v;
+	}
+	for (i = 0; i < n; i++)
+		if (a[i] != b[i])
+			return 0;
+	return 1;
+}
+
+/* A string hash, eight bytes per step (multiply and fold), the length mixed in. */
 static uint64_t pol_hash(const char *p, size_t n)
 {
-	uint64_t h = 1469598103934665603ull;
+	uint64_t h = 1469598103934665603ull ^ n, w;
+	size_t i;
 
-	while (n--)
-		h = (h ^ (uint8_t)*p++) * 1099511628211ull;
-	return h;
+	for (i = 0; i + 8 <= n; i += 8) {
+		memcpy(&w, p + i, 8);
+		h = (h ^ w) * 0x9e3779b97f4a7c15ull;
+		h ^= h >> 29;
+	}
+	for (w = 0; i < n; i++)
+		w = w << 8 | (uint8_t)p[i];
+	h = (h ^ w) * 0x9e3779b97f4a7c15ull;
+	return h ^ (h >> 32);
 }
 
 /* Rebuild the hash table at twice the needed size. */
@@ -51,11 +92,62 @@ int pol_sset_has(const struct pol_sset *s, const char *v, size_t n)
 	while (s->tab[j]) {
 		uint32_t i = s->tab[j] - 1;
 
-		if (s->len[i] == n && memcmp(s->v[i], v, n) == 0)
+		if (s->len[i] == n && bytes_eq(s->v[i], v, n))
 			return 1;
 		j = (j + 1) & (s->tcap - 1);
 	}
 	return 0;
+}
+
+/* The literal head and tail of v read as a glob (struct pol_sset), and whether * is its
+ * only special character. A string without a special character is all head (lit == n).
+ * A NUL inside (fnmatch would stop there) leaves everything to fnmatch. */
+static void glob_shape(const char *v, size_t n, uint32_t *lit, uint32_t *tail, uint8_t *star)
+{
+	size_t i, t;
+
+	*star = 0;
+	if (memchr(v, '\0', n)) {
+		*lit = 0;
+		*tail = UINT32_MAX;
+		return;
+	}
+	for (i = 0; i < n && v[i] != '*' && v[i] != '?' && v[i] != '[' && v[i] != '\\'; i++)
+		;
+	*lit = (uint32_t)i;
+	if (memchr(v, '[', n) || memchr(v, '\\', n)) {
+		*tail = UINT32_MAX;
+		return;
+	}
+	for (t = 0; t < n && v[n - 1 - t] != '*' && v[n - 1 - t] != '?'; t++)
+		;
+	*tail = (uint32_t)t;
+	*star = !memchr(v, '?', n);
+}
+
+/* fnmatch(p, s, 0) for a pattern whose only special character is *: a * takes any run
+ * of bytes ('/' and leading dots included, as without FNM_PATHNAME / FNM_PERIOD); on a
+ * mismatch the last * takes one byte more. */
+static int star_match(const char *p, size_t pn, const char *s, size_t sn)
+{
+	size_t pi = 0, si = 0, star = (size_t)-1, mark = 0;
+
+	while (si < sn) {
+		if (pi < pn && p[pi] == '*') {
+			star = pi++;
+			mark = si;
+		} else if (pi < pn && p[pi] == s[si]) {
+			pi++;
+			si++;
+		} else if (star != (size_t)-1) {
+			pi = star + 1;
+			si = ++mark;
+		} else
+			return 0;
+	}
+	while (pi < pn && p[pi] == '*')
+		pi++;
+	return pi == pn;
 }
 
 void pol_sset_add(struct pol_sset *s, const char *v, size_t n)
@@ -68,11 +160,15 @@ void pol_sset_add(struct pol_sset *s, const char *v, size_t n)
 		s->cap = s->cap ? s->cap * 2 : 8;
 		s->v = realloc(s->v, s->cap * sizeof(*s->v));
 		s->len = realloc(s->len, s->cap * sizeof(*s->len));
-		if (!s->v || !s->len)
+		s->glit = realloc(s->glit, s->cap * sizeof(*s->glit));
+		s->gtail = realloc(s->gtail, s->cap * sizeof(*s->gtail));
+		s->gstar = realloc(s->gstar, s->cap * sizeof(*s->gstar));
+		if (!s->v || !s->len || !s->glit || !s->gtail || !s->gstar)
 			abort();
 	}
 	s->v[s->n] = strndup(v, n);
 	s->len[s->n] = (uint32_t)n;
+	glob_shape(v, n, &s->glit[s->n], &s->gtail[s->n], &s->gstar[s->n]);
 	s->n++;
 	for (i = 0; i < s->nlens && s->lens[i] != n; i++)
 		;
@@ -101,6 +197,9 @@ void pol_sset_free(struct pol_sset *s)
 		free(s->v[i]);
 	free(s->v);
 	free(s->len);
+	free(s->glit);
+	free(s->gtail);
+	free(s->gstar);
 	free(s->tab);
 	free(s->lens);
 	memset(s, 0, sizeof(*s));
@@ -114,6 +213,23 @@ void pol_strm_free(struct pol_strm *m)
 		pol_sset_free(&m->pos[i]);
 		pol_sset_free(&m->neg[i]);
 	}
+}
+
+/* Can glob i of s (fnmatch, no flags) match v? A cheap necessary test: the literal text
+ * before the first special character must begin v, and, in a pattern without brackets or
+ * escapes, the literal text after the last * or ? must end it. fnmatch decides the rest. */
+static int glob_may_match(const struct pol_sset *s, size_t i, const char *v, size_t n)
+{
+	const char *g = s->v[i];
+	size_t gn = s->len[i], lit = s->glit[i], t = s->gtail[i];
+
+	if (lit > n || !bytes_eq(g, v, lit))
+		return 0;
+	if (lit == gn) /* no special character: fnmatch compares the whole string */
+		return n == gn;
+	if (t == UINT32_MAX)
+		return 1;
+	return t <= n && bytes_eq(g + gn - t, v + n - t, t);
 }
 
 /* Does v pass one test (op) against the set? */
@@ -135,15 +251,30 @@ static int sset_test(const struct pol_sset *s, int op, const char *v, size_t n)
 			if (s->lens[i] <= n && pol_sset_has(s, v + n - s->lens[i], s->lens[i]))
 				return 1;
 		return 0;
-	case POL_S_GLOB:
+	case POL_S_GLOB: {
+		int copied = 0;
+
 		if (n >= sizeof(buf))
 			n = sizeof(buf) - 1;
-		memcpy(buf, v, n);
-		buf[n] = '\0';
-		for (i = 0; i < s->n; i++)
+		n = strnlen(v, n); /* fnmatch sees the string up to a NUL */
+		for (i = 0; i < s->n; i++) {
+			if (!glob_may_match(s, i, v, n))
+				continue;
+			if (s->gstar[i]) {
+				if (star_match(s->v[i], s->len[i], v, n))
+					return 1;
+				continue;
+			}
+			if (!copied) {
+				memcpy(buf, v, n);
+				buf[n] = '\0';
+				copied = 1;
+			}
 			if (fnmatch(s->v[i], buf, 0) == 0)
 				return 1;
+		}
 		return 0;
+	}
 	case POL_S_CONTAINS:
 		for (i = 0; i < s->n; i++)
 			if (memmem(v, n, s->v[i], s->len[i]))
@@ -307,118 +438,182 @@ static int cidrm_match(const struct pol_cidrm *m, int fam, const uint8_t *a)
 
 /* ---- events ------------------------------------------------------------ */
 
+/* Is key object k the literal lit (n bytes)? */
+#define KEY_IS(k, lit) ((k)->via.str.size == sizeof(lit) - 1 && \
+			bytes_eq((k)->via.str.ptr, lit, sizeof(lit) - 1))
+
+/* map[key] for a key of kn bytes: the first such entry, as wire_get finds it, but the
+ * length is compared first (wire_get runs strlen(key) for every entry). */
+static inline const msgpack_object *mget(const msgpack_object *m, const char *key, size_t kn)
+{
+	const msgpack_object_kv *kv;
+	uint32_t i;
+
+	if (!m || m->type != MSGPACK_OBJECT_MAP)
+		return NULL;
+	kv = m->via.map.ptr;
+	for (i = 0; i < m->via.map.size; i++)
+		if (kv[i].key.type == MSGPACK_OBJECT_STR && kv[i].key.via.str.size == kn &&
+		    bytes_eq(kv[i].key.via.str.ptr, key, kn))
+			return &kv[i].val;
+	return NULL;
+}
+
+/* strlen of a literal key is folded at compile time */
+#define MGET(m, key) mget((m), (key), strlen(key))
+
 struct fn_map {
 	const char *name;
+	size_t len;              /* strlen(name): most names are told apart by length */
 	enum pol_kind kind;
 	unsigned op;
 };
 
 /* Kernel functions, LSM hooks and syscalls that vigil events (and imported Tetragon
  * hooks) may name, and what they mean. */
+#define FN(name, kind, op) { name, sizeof(name) - 1, kind, op }
 static const struct fn_map fn_maps[] = {
-	{ "security_bprm_check", POL_K_EXEC, 0 },
-	{ "bprm_check_security", POL_K_EXEC, 0 },
-	{ "security_bprm_creds_from_file", POL_K_EXEC, 0 },
-	{ "sched_process_exec", POL_K_EXEC, 0 },
-	{ "sys_execve", POL_K_EXEC, 0 },
-	{ "sys_execveat", POL_K_EXEC, 0 },
-	{ "sched_process_exit", POL_K_EXIT, 0 },
-	{ "security_file_open", POL_K_FILE, POL_OP_OPEN },
-	{ "file_open", POL_K_FILE, POL_OP_OPEN },
-	{ "security_file_permission", POL_K_FILE, POL_OP_OPEN },
-	{ "file_permission", POL_K_FILE, POL_OP_OPEN },
-	{ "fd_install", POL_K_FILE, POL_OP_OPEN },
-	{ "sys_open", POL_K_FILE, POL_OP_OPEN },
-	{ "sys_openat", POL_K_FILE, POL_OP_OPEN },
-	{ "sys_openat2", POL_K_FILE, POL_OP_OPEN },
-	{ "security_path_unlink", POL_K_FILE, POL_OP_UNLINK },
-	{ "path_unlink", POL_K_FILE, POL_OP_UNLINK },
-	{ "sys_unlink", POL_K_FILE, POL_OP_UNLINK },
-	{ "sys_unlinkat", POL_K_FILE, POL_OP_UNLINK },
-	{ "security_path_rename", POL_K_FILE, POL_OP_RENAME },
-	{ "path_rename", POL_K_FILE, POL_OP_RENAME },
-	{ "sys_rename", POL_K_FILE, POL_OP_RENAME },
-	{ "sys_renameat", POL_K_FILE, POL_OP_RENAME },
-	{ "sys_renameat2", POL_K_FILE, POL_OP_RENAME },
-	{ "security_path_chmod", POL_K_FILE, POL_OP_CHMOD },
-	{ "path_chmod", POL_K_FILE, POL_OP_CHMOD },
-	{ "sys_chmod", POL_K_FILE, POL_OP_CHMOD },
-	{ "sys_fchmodat", POL_K_FILE, POL_OP_CHMOD },
-	{ "security_path_truncate", POL_K_FILE, POL_OP_TRUNCATE },
-	{ "path_truncate", POL_K_FILE, POL_OP_TRUNCATE },
-	{ "sys_truncate", POL_K_FILE, POL_OP_TRUNCATE },
-	{ "security_path_mkdir", POL_K_FILE, POL_OP_MKDIR },
-	{ "security_inode_mkdir", POL_K_FILE, POL_OP_MKDIR },
-	{ "sys_mkdirat", POL_K_FILE, POL_OP_MKDIR },
-	{ "security_path_link", POL_K_FILE, POL_OP_LINK },
-	{ "security_path_symlink", POL_K_FILE, POL_OP_LINK },
-	{ "sys_linkat", POL_K_FILE, POL_OP_LINK },
-	{ "sys_symlinkat", POL_K_FILE, POL_OP_LINK },
-	{ "security_mmap_file", POL_K_FILE, POL_OP_MMAP },
-	{ "mmap_file", POL_K_FILE, POL_OP_MMAP },
-	{ "tcp_connect", POL_K_NETWORK, POL_OP_CONNECT },
-	{ "security_socket_connect", POL_K_NETWORK, POL_OP_CONNECT },
-	{ "socket_connect", POL_K_NETWORK, POL_OP_CONNECT },
-	{ "sys_connect", POL_K_NETWORK, POL_OP_CONNECT },
-	{ "inet_csk_accept", POL_K_NETWORK, POL_OP_ACCEPT },
-	{ "tcp_create_openreq_child", POL_K_NETWORK, POL_OP_ACCEPT },
-	{ "sys_accept", POL_K_NETWORK, POL_OP_ACCEPT },
-	{ "sys_accept4", POL_K_NETWORK, POL_OP_ACCEPT },
-	{ "inet_csk_listen_start", POL_K_NETWORK, POL_OP_LISTEN },
-	{ "security_socket_listen", POL_K_NETWORK, POL_OP_LISTEN },
-	{ "sys_listen", POL_K_NETWORK, POL_OP_LISTEN },
-	{ "security_socket_bind", POL_K_NETWORK, POL_OP_BIND },
-	{ "socket_bind", POL_K_NETWORK, POL_OP_BIND },
-	{ "sys_bind", POL_K_NETWORK, POL_OP_BIND },
-	{ "tcp_sendmsg", POL_K_NETWORK, POL_OP_SEND },
-	{ "udp_sendmsg", POL_K_NETWORK, POL_OP_SEND },
-	{ "sys_sendto", POL_K_NETWORK, POL_OP_SEND },
-	{ "sys_setuid", POL_K_PRIVILEGE, 0 },
-	{ "__sys_setuid", POL_K_PRIVILEGE, 0 },
-	{ "sys_setreuid", POL_K_PRIVILEGE, 0 },
-	{ "__sys_setreuid", POL_K_PRIVILEGE, 0 },
-	{ "sys_setresuid", POL_K_PRIVILEGE, 0 },
-	{ "__sys_setresuid", POL_K_PRIVILEGE, 0 },
-	{ "sys_setfsuid", POL_K_PRIVILEGE, 0 },
-	{ "sys_setgid", POL_K_PRIVILEGE, 0 },
-	{ "sys_setresgid", POL_K_PRIVILEGE, 0 },
-	{ "sys_setregid", POL_K_PRIVILEGE, 0 },
-	{ "sys_setfsgid", POL_K_PRIVILEGE, 0 },
-	{ "commit_creds", POL_K_PRIVILEGE, 0 },
-	{ "sys_capset", POL_K_PRIVILEGE, 0 },
-	{ "security_capset", POL_K_PRIVILEGE, 0 },
-	{ "capset", POL_K_PRIVILEGE, 0 },
-	{ "sys_setns", POL_K_NAMESPACE, 0 },
-	{ "sys_unshare", POL_K_NAMESPACE, 0 },
-	{ "sys_clone", POL_K_NAMESPACE, 0 },
-	{ "sys_clone3", POL_K_NAMESPACE, 0 },
-	{ "create_user_ns", POL_K_NAMESPACE, 0 },
-	{ "sys_mount", POL_K_MOUNT, 0 },
-	{ "security_sb_mount", POL_K_MOUNT, 0 },
-	{ "sb_mount", POL_K_MOUNT, 0 },
-	{ "sys_fsmount", POL_K_MOUNT, 0 },
-	{ "sys_move_mount", POL_K_MOUNT, 0 },
-	{ "sys_pivot_root", POL_K_MOUNT, 0 },
-	{ "sys_init_module", POL_K_MODULE, 0 },
-	{ "sys_finit_module", POL_K_MODULE, 0 },
-	{ "do_init_module", POL_K_MODULE, 0 },
-	{ "security_kernel_module_request", POL_K_MODULE, 0 },
-	{ "kernel_module_request", POL_K_MODULE, 0 },
-	{ "security_kernel_read_file", POL_K_MODULE, 0 },
-	{ "kernel_read_file", POL_K_MODULE, 0 },
-	{ "sys_ptrace", POL_K_PTRACE, 0 },
-	{ "security_ptrace_access_check", POL_K_PTRACE, 0 },
-	{ "ptrace_access_check", POL_K_PTRACE, 0 },
-	{ "sys_process_vm_writev", POL_K_PTRACE, 0 },
-	{ "sys_bpf", POL_K_BPF, 0 },
-	{ "bpf_check", POL_K_BPF, 0 },
-	{ "security_bpf", POL_K_BPF, 0 },
-	{ "security_bpf_map_alloc", POL_K_BPF, 0 },
-	{ "security_bpf_prog_alloc", POL_K_BPF, 0 },
-	{ "bpf", POL_K_BPF, 0 },
+	FN("security_bprm_check", POL_K_EXEC, 0),
+	FN("bprm_check_security", POL_K_EXEC, 0),
+	FN("security_bprm_creds_from_file", POL_K_EXEC, 0),
+	FN("sched_process_exec", POL_K_EXEC, 0),
+	FN("sys_execve", POL_K_EXEC, 0),
+	FN("sys_execveat", POL_K_EXEC, 0),
+	FN("sched_process_exit", POL_K_EXIT, 0),
+	FN("security_file_open", POL_K_FILE, POL_OP_OPEN),
+	FN("file_open", POL_K_FILE, POL_OP_OPEN),
+	FN("security_file_permission", POL_K_FILE, POL_OP_OPEN),
+	FN("file_permission", POL_K_FILE, POL_OP_OPEN),
+	FN("fd_install", POL_K_FILE, POL_OP_OPEN),
+	FN("sys_open", POL_K_FILE, POL_OP_OPEN),
+	FN("sys_openat", POL_K_FILE, POL_OP_OPEN),
+	FN("sys_openat2", POL_K_FILE, POL_OP_OPEN),
+	FN("security_path_unlink", POL_K_FILE, POL_OP_UNLINK),
+	FN("path_unlink", POL_K_FILE, POL_OP_UNLINK),
+	FN("sys_unlink", POL_K_FILE, POL_OP_UNLINK),
+	FN("sys_unlinkat", POL_K_FILE, POL_OP_UNLINK),
+	FN("security_path_rename", POL_K_FILE, POL_OP_RENAME),
+	FN("path_rename", POL_K_FILE, POL_OP_RENAME),
+	FN("sys_rename", POL_K_FILE, POL_OP_RENAME),
+	FN("sys_renameat", POL_K_FILE, POL_OP_RENAME),
+	FN("sys_renameat2", POL_K_FILE, POL_OP_RENAME),
+	FN("security_path_chmod", POL_K_FILE, POL_OP_CHMOD),
+	FN("path_chmod", POL_K_FILE, POL_OP_CHMOD),
+	FN("sys_chmod", POL_K_FILE, POL_OP_CHMOD),
+	FN("sys_fchmodat", POL_K_FILE, POL_OP_CHMOD),
+	FN("security_path_truncate", POL_K_FILE, POL_OP_TRUNCATE),
+	FN("path_truncate", POL_K_FILE, POL_OP_TRUNCATE),
+	FN("sys_truncate", POL_K_FILE, POL_OP_TRUNCATE),
+	FN("security_path_mkdir", POL_K_FILE, POL_OP_MKDIR),
+	FN("security_inode_mkdir", POL_K_FILE, POL_OP_MKDIR),
+	FN("sys_mkdirat", POL_K_FILE, POL_OP_MKDIR),
+	FN("security_path_link", POL_K_FILE, POL_OP_LINK),
+	FN("security_path_symlink", POL_K_FILE, POL_OP_LINK),
+	FN("sys_linkat", POL_K_FILE, POL_OP_LINK),
+	FN("sys_symlinkat", POL_K_FILE, POL_OP_LINK),
+	FN("security_mmap_file", POL_K_FILE, POL_OP_MMAP),
+	FN("mmap_file", POL_K_FILE, POL_OP_MMAP),
+	FN("tcp_connect", POL_K_NETWORK, POL_OP_CONNECT),
+	FN("security_socket_connect", POL_K_NETWORK, POL_OP_CONNECT),
+	FN("socket_connect", POL_K_NETWORK, POL_OP_CONNECT),
+	FN("sys_connect", POL_K_NETWORK, POL_OP_CONNECT),
+	FN("inet_csk_accept", POL_K_NETWORK, POL_OP_ACCEPT),
+	FN("tcp_create_openreq_child", POL_K_NETWORK, POL_OP_ACCEPT),
+	FN("sys_accept", POL_K_NETWORK, POL_OP_ACCEPT),
+	FN("sys_accept4", POL_K_NETWORK, POL_OP_ACCEPT),
+	FN("inet_csk_listen_start", POL_K_NETWORK, POL_OP_LISTEN),
+	FN("security_socket_listen", POL_K_NETWORK, POL_OP_LISTEN),
+	FN("sys_listen", POL_K_NETWORK, POL_OP_LISTEN),
+	FN("security_socket_bind", POL_K_NETWORK, POL_OP_BIND),
+	FN("socket_bind", POL_K_NETWORK, POL_OP_BIND),
+	FN("sys_bind", POL_K_NETWORK, POL_OP_BIND),
+	FN("tcp_sendmsg", POL_K_NETWORK, POL_OP_SEND),
+	FN("udp_sendmsg", POL_K_NETWORK, POL_OP_SEND),
+	FN("sys_sendto", POL_K_NETWORK, POL_OP_SEND),
+	FN("sys_setuid", POL_K_PRIVILEGE, 0),
+	FN("__sys_setuid", POL_K_PRIVILEGE, 0),
+	FN("sys_setreuid", POL_K_PRIVILEGE, 0),
+	FN("__sys_setreuid", POL_K_PRIVILEGE, 0),
+	FN("sys_setresuid", POL_K_PRIVILEGE, 0),
+	FN("__sys_setresuid", POL_K_PRIVILEGE, 0),
+	FN("sys_setfsuid", POL_K_PRIVILEGE, 0),
+	FN("sys_setgid", POL_K_PRIVILEGE, 0),
+	FN("sys_setresgid", POL_K_PRIVILEGE, 0),
+	FN("sys_setregid", POL_K_PRIVILEGE, 0),
+	FN("sys_setfsgid", POL_K_PRIVILEGE, 0),
+	FN("commit_creds", POL_K_PRIVILEGE, 0),
+	FN("sys_capset", POL_K_PRIVILEGE, 0),
+	FN("security_capset", POL_K_PRIVILEGE, 0),
+	FN("capset", POL_K_PRIVILEGE, 0),
+	FN("sys_setns", POL_K_NAMESPACE, 0),
+	FN("sys_unshare", POL_K_NAMESPACE, 0),
+	FN("sys_clone", POL_K_NAMESPACE, 0),
+	FN("sys_clone3", POL_K_NAMESPACE, 0),
+	FN("create_user_ns", POL_K_NAMESPACE, 0),
+	FN("sys_mount", POL_K_MOUNT, 0),
+	FN("security_sb_mount", POL_K_MOUNT, 0),
+	FN("sb_mount", POL_K_MOUNT, 0),
+	FN("sys_fsmount", POL_K_MOUNT, 0),
+	FN("sys_move_mount", POL_K_MOUNT, 0),
+	FN("sys_pivot_root", POL_K_MOUNT, 0),
+	FN("sys_init_module", POL_K_MODULE, 0),
+	FN("sys_finit_module", POL_K_MODULE, 0),
+	FN("do_init_module", POL_K_MODULE, 0),
+	FN("security_kernel_module_request", POL_K_MODULE, 0),
+	FN("kernel_module_request", POL_K_MODULE, 0),
+	FN("security_kernel_read_file", POL_K_MODULE, 0),
+	FN("kernel_read_file", POL_K_MODULE, 0),
+	FN("sys_ptrace", POL_K_PTRACE, 0),
+	FN("security_ptrace_access_check", POL_K_PTRACE, 0),
+	FN("ptrace_access_check", POL_K_PTRACE, 0),
+	FN("sys_process_vm_writev", POL_K_PTRACE, 0),
+	FN("sys_bpf", POL_K_BPF, 0),
+	FN("bpf_check", POL_K_BPF, 0),
+	FN("security_bpf", POL_K_BPF, 0),
+	FN("security_bpf_map_alloc", POL_K_BPF, 0),
+	FN("security_bpf_prog_alloc", POL_K_BPF, 0),
+	FN("bpf", POL_K_BPF, 0),
 };
 
+/* The last answers of pol_function_kind, one slot per name length modulo 8: a stream
+ * names a handful of functions (per thread: the tables are not shared). */
+struct fk_slot {
+	char name[48];
+	size_t n;                /* 0: empty */
+	int rc;
+	enum pol_kind kind;
+	unsigned op;
+};
+static __thread struct fk_slot fk_cache[8];
+
+static int function_kind(const char *fn, size_t n, enum pol_kind *kind, unsigned *op);
+
 int pol_function_kind(const char *fn, size_t n, enum pol_kind *kind, unsigned *op)
+{
+	struct fk_slot *c = &fk_cache[n & 7];
+
+	if (n && c->n == n && bytes_eq(c->name, fn, n)) {
+		if (!c->rc) {
+			*kind = c->kind;
+			*op = c->op;
+		}
+		return c->rc;
+	}
+	c->rc = function_kind(fn, n, &c->kind, &c->op);
+	if (!c->rc) {
+		*kind = c->kind;
+		*op = c->op;
+	}
+	if (n < sizeof(c->name)) {
+		memcpy(c->name, fn, n);
+		c->n = n;
+	} else
+		c->n = 0;
+	return c->rc;
+}
+
+/* Function / hook name → kind and operation, from the table. */
+static int function_kind(const char *fn, size_t n, enum pol_kind *kind, unsigned *op)
 {
 	char buf[96];
 	size_t i;
@@ -439,7 +634,7 @@ int pol_function_kind(const char *fn, size_t n, enum pol_kind *kind, unsigned *o
 		n -= 8;
 	}
 	for (i = 0; i < sizeof(fn_maps) / sizeof(fn_maps[0]); i++)
-		if (wire_streq(fn, n, fn_maps[i].name)) {
+		if (fn_maps[i].len == n && memcmp(fn, fn_maps[i].name, n) == 0) {
 			*kind = fn_maps[i].kind;
 			*op = fn_maps[i].op;
 			return 0;
@@ -447,11 +642,10 @@ int pol_function_kind(const char *fn, size_t n, enum pol_kind *kind, unsigned *o
 	return -1;
 }
 
-/* A string field of a map, or an empty pol_str. */
-static struct pol_str get_s(const msgpack_object *m, const char *key)
+/* A string object as a pol_str; empty when o is absent or not a string. */
+static struct pol_str obj_s(const msgpack_object *o)
 {
 	struct pol_str s = { NULL, 0 };
-	const msgpack_object *o = wire_get(m, key);
 
 	if (o && o->type == MSGPACK_OBJECT_STR) {
 		s.p = o->via.str.ptr;
@@ -460,10 +654,12 @@ static struct pol_str get_s(const msgpack_object *m, const char *key)
 	return s;
 }
 
-/* An integer field (msgpack int, or a decimal string as in JSON exports). */
-static int get_i(const msgpack_object *m, const char *key, int64_t *v)
+/* A string field of a map, or an empty pol_str. */
+#define get_s(m, key) obj_s(MGET(m, key))
+
+/* An integer object (msgpack int, or a decimal string as in JSON exports). */
+static int obj_i(const msgpack_object *o, int64_t *v)
 {
-	const msgpack_object *o = wire_get(m, key);
 	char buf[32], *end;
 
 	if (!o)
@@ -484,6 +680,9 @@ static int get_i(const msgpack_object *m, const char *key, int64_t *v)
 	}
 	return -1;
 }
+
+/* An integer field of a map. */
+#define get_i(m, key, v) obj_i(MGET(m, key), (v))
 
 /* Access bits from open(2) flags. */
 static unsigned open_access(int64_t f)
@@ -543,7 +742,7 @@ static unsigned proto_bit(const msgpack_object *o)
 /* Destination (or, for accept/listen/bind, local) address and port of a socket arg. */
 static void ev_net(struct pol_ev *e, const msgpack_object *a)
 {
-	const msgpack_object *sa = wire_get(a, "sockaddr_arg"), *sk = wire_get(a, "sock_arg");
+	const msgpack_object *sa = MGET(a, "sockaddr_arg"), *sk = MGET(a, "sock_arg");
 	int ingress = e->op & (POL_OP_ACCEPT | POL_OP_LISTEN | POL_OP_BIND);
 	struct pol_str addr = { NULL, 0 };
 	int64_t port;
@@ -557,7 +756,7 @@ static void ev_net(struct pol_ev *e, const msgpack_object *a)
 		if (get_i(sk, ingress ? "sport" : "dport", &port) == 0)
 			e->port = port;
 		if (!e->proto)
-			e->proto = proto_bit(wire_get(sk, "protocol"));
+			e->proto = proto_bit(MGET(sk, "protocol"));
 		if (!e->proto)
 			e->proto = POL_P_TCP * (memmem(e->function.p, e->function.n, "tcp", 3) != NULL);
 	} else
@@ -573,28 +772,70 @@ static void ev_net(struct pol_ev *e, const msgpack_object *a)
 	}
 }
 
+/* The keys of one Tetragon arg map ev_file_arg reads (first occurrences), in one pass. */
+struct arg_keys {
+	const msgpack_object *path[3]; /* file_arg, path_arg, linux_binprm_arg */
+	const msgpack_object *label, *string_arg, *int_arg, *uint_arg, *size_arg;
+};
+
+static void arg_scan(struct arg_keys *k, const msgpack_object *a)
+{
+	const msgpack_object_kv *kv = a->via.map.ptr;
+	uint32_t i;
+
+	memset(k, 0, sizeof(*k));
+	for (i = 0; i < a->via.map.size; i++) {
+		const msgpack_object *key = &kv[i].key, **slot = NULL;
+
+		if (key->type != MSGPACK_OBJECT_STR)
+			continue;
+		if (KEY_IS(key, "file_arg"))
+			slot = &k->path[0];
+		else if (KEY_IS(key, "path_arg"))
+			slot = &k->path[1];
+		else if (KEY_IS(key, "linux_binprm_arg"))
+			slot = &k->path[2];
+		else if (KEY_IS(key, "label"))
+			slot = &k->label;
+		else if (KEY_IS(key, "string_arg"))
+			slot = &k->string_arg;
+		else if (KEY_IS(key, "int_arg"))
+			slot = &k->int_arg;
+		else if (KEY_IS(key, "uint_arg"))
+			slot = &k->uint_arg;
+		else if (KEY_IS(key, "size_arg"))
+			slot = &k->size_arg;
+		if (slot && !*slot)
+			*slot = &kv[i].val;
+	}
+}
+
+/* Is s the literal lit? */
+#define STR_IS(s, lit) ((s).n == sizeof(lit) - 1 && bytes_eq((s).p, lit, sizeof(lit) - 1))
+
 /* File path and access from one Tetragon arg; int args are flags or masks. */
 static void ev_file_arg(struct pol_ev *e, const msgpack_object *a, int *nth_path)
 {
-	static const char *const path_keys[] = { "file_arg", "path_arg", "linux_binprm_arg" };
+	struct arg_keys k;
 	const msgpack_object *o;
 	struct pol_str lbl;
 	int64_t v;
 	size_t i;
 
+	arg_scan(&k, a);
 	for (i = 0; i < 3; i++) {
-		o = wire_get(a, path_keys[i]);
+		o = k.path[i];
 		if (o && o->type == MSGPACK_OBJECT_MAP) {
 			struct pol_str p = get_s(o, "path");
-			const msgpack_object *fl = wire_get(o, "flags");
+			const msgpack_object *fl = MGET(o, "flags");
 
 			if (p.p && (*nth_path)++ == 0)
 				e->path = p;
 			else if (p.p)
 				e->path2 = p;
 			if (fl && fl->type == MSGPACK_OBJECT_STR)
-				e->access |= str_access(get_s(o, "flags"));
-			else if (get_i(o, "flags", &v) == 0)
+				e->access |= str_access(obj_s(fl));
+			else if (obj_i(fl, &v) == 0)
 				e->access |= open_access(v);
 			return;
 		}
@@ -602,10 +843,10 @@ static void ev_file_arg(struct pol_ev *e, const msgpack_object *a, int *nth_path
 	/* vigil's collector labels its extra args (docs/wire.md §8): the mode of
 	 * a created file, the syscall's name, the user's unresolved string, xattr names
 	 * and new permissions are not the path and not the open flags */
-	lbl = get_s(a, "label");
-	if (lbl.p && !wire_streq(lbl.p, lbl.n, "flags") && !wire_streq(lbl.p, lbl.n, "target"))
+	lbl = obj_s(k.label);
+	if (lbl.p && !STR_IS(lbl, "flags") && !STR_IS(lbl, "target"))
 		return;
-	o = wire_get(a, "string_arg");
+	o = k.string_arg;
 	if (o && o->type == MSGPACK_OBJECT_STR) {
 		if ((*nth_path)++ == 0) {
 			e->path.p = o->via.str.ptr;
@@ -616,10 +857,9 @@ static void ev_file_arg(struct pol_ev *e, const msgpack_object *a, int *nth_path
 		}
 		return;
 	}
-	if (get_i(a, "int_arg", &v) == 0 || get_i(a, "uint_arg", &v) == 0 ||
-	    get_i(a, "size_arg", &v) == 0) {
-		if (e->op == POL_OP_OPEN && wire_streq(e->function.p, e->function.n,
-							 "security_file_permission"))
+	if (obj_i(k.int_arg, &v) == 0 || obj_i(k.uint_arg, &v) == 0 ||
+	    obj_i(k.size_arg, &v) == 0) {
+		if (e->op == POL_OP_OPEN && STR_IS(e->function, "security_file_permission"))
 			e->access |= ((v & 2) ? POL_A_WRITE : 0) | ((v & 4) ? POL_A_READ : 0);
 		else if (e->op == POL_OP_OPEN)
 			e->access |= open_access(v);
@@ -629,7 +869,7 @@ static void ev_file_arg(struct pol_ev *e, const msgpack_object *a, int *nth_path
 /* The new uid of a privilege event: int arg of set*uid, or the creds of commit_creds. */
 static void ev_priv_arg(struct pol_ev *e, const msgpack_object *a)
 {
-	const msgpack_object *c = wire_get(a, "process_credentials_arg");
+	const msgpack_object *c = MGET(a, "process_credentials_arg");
 	int64_t v;
 
 	if (e->has_uid)
@@ -645,24 +885,119 @@ static void ev_priv_arg(struct pol_ev *e, const msgpack_object *a)
 	}
 }
 
+/* The fields of a Process map the matcher reads, in one pass (first occurrences). Keys
+ * are told apart by length and first bytes: a Process has about 15 keys and this runs
+ * for every event a rule looks at the process of. */
+static void pfields(struct pol_pfields *f, const msgpack_object *p)
+{
+	const msgpack_object_kv *kv;
+	uint32_t i;
+
+	memset(f, 0, sizeof(*f));
+	if (!p || p->type != MSGPACK_OBJECT_MAP)
+		return;
+	kv = p->via.map.ptr;
+	for (i = 0; i < p->via.map.size; i++) {
+		const char *k = kv[i].key.via.str.ptr;
+		const msgpack_object **slot = NULL;
+
+		if (kv[i].key.type != MSGPACK_OBJECT_STR)
+			continue;
+		switch (kv[i].key.via.str.size) {
+		case 3:
+			if (k[0] == 'u' && k[1] == 'i' && k[2] == 'd')
+				slot = &f->uid;
+			else if (k[0] == 'p' && k[2] == 'd')
+				slot = k[1] == 'i' ? &f->pid : k[1] == 'o' ? &f->pod : NULL;
+			else if (k[0] == 'c' && k[1] == 'w' && k[2] == 'd')
+				slot = &f->cwd;
+			else if (k[0] == 'c' && k[1] == 'a' && k[2] == 'p')
+				slot = &f->cap;
+			break;
+		case 6:
+			if (k[0] == 'b' && bytes_eq(k, "binary", 6))
+				slot = &f->binary;
+			else if (k[0] == 'd' && bytes_eq(k, "docker", 6))
+				slot = &f->docker;
+			break;
+		case 9:
+			if (k[0] == 'a' && bytes_eq(k, "arguments", 9))
+				slot = &f->arguments;
+			break;
+		}
+		if (slot && !*slot)
+			*slot = &kv[i].val;
+	}
+}
+
+/* The fields of e's process (which 0) or parent (1): looked up on first use. */
+static const struct pol_pfields *ev_pf(const struct pol_ev *ce, int which)
+{
+	struct pol_ev *e = (struct pol_ev *)ce; /* policy_event's caller owns a mutable one */
+
+	if (!e->pf_ok)
+		return NULL;
+	if (!(e->pf_have & (1u << which))) {
+		pfields(which ? &e->pf_parent : &e->pf_proc, which ? e->parent : e->proc);
+		e->pf_have |= 1u << which;
+	}
+	return which ? &e->pf_parent : &e->pf_proc;
+}
+
+/* The top-level keys policy_event reads, in one pass over the body (first occurrences). */
+struct ev_keys {
+	const msgpack_object *process, *parent, *ancestors, *function_name, *event, *args,
+		*policy_name;
+};
+
+static void ev_scan(struct ev_keys *k, const msgpack_object *ev)
+{
+	const msgpack_object_kv *kv = ev->via.map.ptr;
+	uint32_t i;
+
+	memset(k, 0, sizeof(*k));
+	for (i = 0; i < ev->via.map.size; i++) {
+		const msgpack_object **slot = NULL;
+
+		if (kv[i].key.type != MSGPACK_OBJECT_STR)
+			continue;
+		switch (kv[i].key.via.str.size) {
+		case 4: slot = KEY_IS(&kv[i].key, "args") ? &k->args : NULL; break;
+		case 5: slot = KEY_IS(&kv[i].key, "event") ? &k->event : NULL; break;
+		case 6: slot = KEY_IS(&kv[i].key, "parent") ? &k->parent : NULL; break;
+		case 7: slot = KEY_IS(&kv[i].key, "process") ? &k->process : NULL; break;
+		case 9: slot = KEY_IS(&kv[i].key, "ancestors") ? &k->ancestors : NULL; break;
+		case 11: slot = KEY_IS(&kv[i].key, "policy_name") ? &k->policy_name : NULL; break;
+		case 13: slot = KEY_IS(&kv[i].key, "function_name") ? &k->function_name : NULL; break;
+		}
+		if (slot && !*slot)
+			*slot = &kv[i].val;
+	}
+}
+
 int policy_event(struct pol_ev *e, const char *type, const msgpack_object *ev)
 {
 	const msgpack_object *args, *anc;
+	struct ev_keys k;
 	uint32_t i;
+	size_t tn;
 	int nth = 0;
 
 	memset(e, 0, sizeof(*e));
 	if (!ev || ev->type != MSGPACK_OBJECT_MAP)
 		return -1;
-	snprintf(e->type, sizeof(e->type), "%s", type);
+	tn = strnlen(type, sizeof(e->type) - 1); /* cut to fit, as snprintf would */
+	memcpy(e->type, type, tn);
 	e->ev = ev;
-	e->proc = wire_get(ev, "process");
-	e->parent = wire_get(ev, "parent");
+	ev_scan(&k, ev);
+	e->proc = k.process;
+	e->parent = k.parent;
 	if (e->proc && e->proc->type != MSGPACK_OBJECT_MAP)
 		e->proc = NULL;
 	if (e->parent && e->parent->type != MSGPACK_OBJECT_MAP)
 		e->parent = NULL;
-	anc = wire_get(ev, "ancestors");
+	e->pf_ok = 1;
+	anc = k.ancestors;
 	e->ancestors = anc && anc->type == MSGPACK_OBJECT_ARRAY ? anc : NULL;
 	if (strcmp(type, "process_exec") == 0) {
 		e->kind = POL_K_EXEC;
@@ -677,18 +1012,18 @@ int policy_event(struct pol_ev *e, const char *type, const msgpack_object *ev)
 	if (strcmp(type, "process_kprobe") && strcmp(type, "process_lsm") &&
 	    strcmp(type, "process_tracepoint"))
 		return -1;
-	e->function = get_s(ev, "function_name");
+	e->function = obj_s(k.function_name);
 	if (!e->function.p)
-		e->function = get_s(ev, "event"); /* process_tracepoint */
+		e->function = obj_s(k.event); /* process_tracepoint */
 	if (!e->function.p || pol_function_kind(e->function.p, e->function.n, &e->kind, &e->op) < 0)
 		return -1;
 	/* Each exec is judged once, on its process_exec: kprobe views of an exec (the
 	 * collector's stdio-socket sys_execve record) would match exec rules a second time.
 	 * Reports that already carry a verdict (the enforcer's) are not judged again. */
-	if (e->kind == POL_K_EXEC || wire_get(ev, "policy_name"))
+	if (e->kind == POL_K_EXEC || k.policy_name)
 		return -1;
 	e->proto = 0;
-	args = wire_get(ev, "args");
+	args = k.args;
 	if (e->kind == POL_K_NETWORK && e->op == POL_OP_CONNECT)
 		e->dir = POL_DIR_EGRESS;
 	else if (e->kind == POL_K_NETWORK)
@@ -724,9 +1059,9 @@ int policy_event(struct pol_ev *e, const char *type, const msgpack_object *ev)
 /* Does some capability in p's effective set satisfy m? cap.effective is the pipeline's
  * bit set (docs/wire.md §8.2) or, from other producers, an array of names as Tetragon
  * spells them. */
-static int caps_match(const struct pol_strm *m, const msgpack_object *p)
+static int caps_match(const struct pol_strm *m, const msgpack_object *cap)
 {
-	const msgpack_object *cap = wire_get(p, "cap"), *eff = wire_get(cap, "effective");
+	const msgpack_object *eff = MGET(cap, "effective");
 	uint32_t i;
 
 	if (eff && eff->type == MSGPACK_OBJECT_POSITIVE_INTEGER) {
@@ -754,9 +1089,12 @@ static int caps_match(const struct pol_strm *m, const msgpack_object *p)
 	return 0;
 }
 
-/* Does process map p satisfy m? An absent process matches only an empty matcher. */
-static int procm_match(const struct pol_procm *m, const msgpack_object *p)
+/* Does process map p satisfy m? An absent process matches only an empty matcher. f: p's
+ * fields looked up beforehand, or NULL to look them up here. */
+static int procm_match(const struct pol_procm *m, const msgpack_object *p,
+		       const struct pol_pfields *f)
 {
+	struct pol_pfields own;
 	struct pol_str s;
 	int64_t v;
 
@@ -764,26 +1102,30 @@ static int procm_match(const struct pol_procm *m, const msgpack_object *p)
 		return 1;
 	if (!p)
 		return 0;
+	if (!f) {
+		pfields(&own, p);
+		f = &own;
+	}
 	if (m->binary.npos || m->binary.nneg) {
-		s = get_s(p, "binary");
+		s = obj_s(f->binary);
 		if (!pol_strm_match(&m->binary, s.p, s.n))
 			return 0;
 	}
 	if (m->arguments.npos || m->arguments.nneg) {
-		s = get_s(p, "arguments");
+		s = obj_s(f->arguments);
 		if (!pol_strm_match(&m->arguments, s.p, s.n))
 			return 0;
 	}
 	if (m->cwd.npos || m->cwd.nneg) {
-		s = get_s(p, "cwd");
+		s = obj_s(f->cwd);
 		if (!pol_strm_match(&m->cwd, s.p, s.n))
 			return 0;
 	}
-	if ((m->uid.nin || m->uid.nout) && (get_i(p, "uid", &v) < 0 || !pol_intm_match(&m->uid, v)))
+	if ((m->uid.nin || m->uid.nout) && (obj_i(f->uid, &v) < 0 || !pol_intm_match(&m->uid, v)))
 		return 0;
-	if ((m->caps.npos || m->caps.nneg) && !caps_match(&m->caps, p))
+	if ((m->caps.npos || m->caps.nneg) && !caps_match(&m->caps, f->cap))
 		return 0;
-	if ((m->pid.nin || m->pid.nout) && (get_i(p, "pid", &v) < 0 || !pol_intm_match(&m->pid, v)))
+	if ((m->pid.nin || m->pid.nout) && (obj_i(f->pid, &v) < 0 || !pol_intm_match(&m->pid, v)))
 		return 0;
 	return 1;
 }
@@ -795,12 +1137,12 @@ static int ancestors_match(const struct pol_procm *m, const struct pol_ev *e)
 
 	if (!m->set)
 		return 1;
-	if (procm_match(m, e->parent))
+	if (procm_match(m, e->parent, ev_pf(e, 1)))
 		return 1;
 	for (i = 0; e->ancestors && i < e->ancestors->via.array.size; i++) {
 		const msgpack_object *a = &e->ancestors->via.array.ptr[i];
 
-		if (a->type == MSGPACK_OBJECT_MAP && procm_match(m, a))
+		if (a->type == MSGPACK_OBJECT_MAP && procm_match(m, a, NULL))
 			return 1;
 	}
 	return 0;
@@ -808,16 +1150,26 @@ static int ancestors_match(const struct pol_procm *m, const struct pol_ev *e)
 
 static int in_pod(const struct pol_ev *e, const msgpack_object **pod)
 {
-	*pod = e->proc ? wire_get(e->proc, "pod") : NULL;
+	const msgpack_object *docker;
+
+	if (e->pf_ok) {
+		const struct pol_pfields *f = ev_pf(e, 0);
+
+		*pod = f->pod;
+		docker = f->docker;
+	} else {
+		*pod = e->proc ? MGET(e->proc, "pod") : NULL;
+		docker = e->proc ? MGET(e->proc, "docker") : NULL;
+	}
 	if (*pod && (*pod)->type != MSGPACK_OBJECT_MAP)
 		*pod = NULL;
-	return *pod || (e->proc && wire_get(e->proc, "docker"));
+	return *pod || (e->proc && docker);
 }
 
 /* Pod label requirements (matchLabels / matchExpressions). */
 static int labels_match(const struct pol_scope *sc, const msgpack_object *pod)
 {
-	const msgpack_object *lab = pod ? wire_get(pod, "pod_labels") : NULL;
+	const msgpack_object *lab = pod ? MGET(pod, "pod_labels") : NULL;
 	size_t i, j;
 
 	for (i = 0; i < sc->nlabels; i++) {
@@ -855,11 +1207,11 @@ static int scope_match(const struct pol_scope *sc, const struct pol_ev *e)
 	s = pod ? get_s(pod, "name") : (struct pol_str){ NULL, 0 };
 	if (!pol_strm_match(&sc->pod_names, s.p, s.n))
 		return 0;
-	ctr = pod ? wire_get(pod, "container") : NULL;
+	ctr = pod ? MGET(pod, "container") : NULL;
 	s = ctr ? get_s(ctr, "name") : (struct pol_str){ NULL, 0 };
 	if (!pol_strm_match(&sc->containers, s.p, s.n))
 		return 0;
-	img = ctr ? wire_get(ctr, "image") : NULL;
+	img = ctr ? MGET(ctr, "image") : NULL;
 	s = img ? get_s(img, "name") : (struct pol_str){ NULL, 0 };
 	if (!pol_strm_match(&sc->images, s.p, s.n))
 		return 0;
@@ -871,6 +1223,8 @@ static int strm_set(const struct pol_strm *m)
 	return m->npos || m->nneg;
 }
 
+/* Every test is a pure condition on e, so the cheap ones (bit sets, integers) run first
+ * and strings, globs and process lookups only for events that pass them. */
 static int rule_match(const struct pol_rule *r, const struct pol_ev *e)
 {
 	const msgpack_object *pod;
@@ -879,29 +1233,30 @@ static int rule_match(const struct pol_rule *r, const struct pol_ev *e)
 		return 0;
 	if (r->ops && !(r->ops & e->op))
 		return 0;
-	if (strm_set(&r->function) && !pol_strm_match(&r->function, e->function.p, e->function.n))
-		return 0;
-	if (r->in_container && (in_pod(e, &pod) ? 1 : 2) != r->in_container)
-		return 0;
-	if (strm_set(&r->path) && !pol_strm_match(&r->path, e->path.p, e->path.n) &&
-	    !(e->path2.p && r->path.npos && pol_strm_match(&r->path, e->path2.p, e->path2.n)))
-		return 0;
 	if (r->access && !(r->access & e->access))
-		return 0;
-	if (r->address.nin || r->address.nout) {
-		if (!e->has_addr || !cidrm_match(&r->address, e->fam, e->addr))
-			return 0;
-	}
-	if ((r->port.nin || r->port.nout) && (!e->has_addr || !pol_intm_match(&r->port, e->port)))
 		return 0;
 	if (r->protos && !(r->protos & e->proto))
 		return 0;
 	if (r->dirs && !(r->dirs & e->dir))
 		return 0;
+	if ((r->port.nin || r->port.nout) && (!e->has_addr || !pol_intm_match(&r->port, e->port)))
+		return 0;
 	if ((r->new_uid.nin || r->new_uid.nout) &&
 	    (!e->has_uid || !pol_intm_match(&r->new_uid, e->new_uid)))
 		return 0;
-	if (!procm_match(&r->process, e->proc) || !procm_match(&r->parent, e->parent))
+	if (r->address.nin || r->address.nout) {
+		if (!e->has_addr || !cidrm_match(&r->address, e->fam, e->addr))
+			return 0;
+	}
+	if (r->in_container && (in_pod(e, &pod) ? 1 : 2) != r->in_container)
+		return 0;
+	if (strm_set(&r->function) && !pol_strm_match(&r->function, e->function.p, e->function.n))
+		return 0;
+	if (strm_set(&r->path) && !pol_strm_match(&r->path, e->path.p, e->path.n) &&
+	    !(e->path2.p && r->path.npos && pol_strm_match(&r->path, e->path2.p, e->path2.n)))
+		return 0;
+	if ((r->process.set && !procm_match(&r->process, e->proc, ev_pf(e, 0))) ||
+	    (r->parent.set && !procm_match(&r->parent, e->parent, ev_pf(e, 1))))
 		return 0;
 	return ancestors_match(&r->ancestors, e);
 }
@@ -910,6 +1265,9 @@ int policy_match(const struct policy *p, const struct pol_ev *e)
 {
 	size_t i;
 
+	/* no rule of this kind: nothing to look at (kinds 0 = not computed) */
+	if (p->kinds && !(p->kinds & (1u << e->kind)))
+		return -1;
 	if (!scope_match(&p->scope, e))
 		return -1;
 	for (i = 0; i < p->nrules; i++)
@@ -952,7 +1310,7 @@ const char *const pol_template_fields[] = {
 /* Append a msgpack scalar (string or integer) from map[key]. */
 static void put_field(struct strbuf *out, const msgpack_object *m, const char *key)
 {
-	const msgpack_object *o = m ? wire_get(m, key) : NULL;
+	const msgpack_object *o = m ? MGET(m, key) : NULL;
 
 	if (!o)
 		return;
@@ -970,18 +1328,22 @@ static const char *const sev_names[] = { "info", "low", "medium", "high", "criti
 static void put_var(struct strbuf *out, const char *f, size_t n, const struct policy *p,
 		    const struct pol_ev *e)
 {
-	const msgpack_object *pod = e->proc ? wire_get(e->proc, "pod") : NULL;
-	const msgpack_object *ctr = pod ? wire_get(pod, "container") : NULL;
+	const msgpack_object *pod = e->proc ? MGET(e->proc, "pod") : NULL;
+	const msgpack_object *ctr = pod ? MGET(pod, "container") : NULL;
 
 	if (n > 8 && memcmp(f, "process.", 8) == 0) {
 		char k[32];
+		size_t kn = n - 8 < sizeof(k) - 1 ? n - 8 : sizeof(k) - 1; /* cut as snprintf */
 
-		snprintf(k, sizeof(k), "%.*s", (int)(n - 8), f + 8);
+		memcpy(k, f + 8, kn);
+		k[kn] = '\0';
 		put_field(out, e->proc, k);
 	} else if (n > 7 && memcmp(f, "parent.", 7) == 0) {
 		char k[32];
+		size_t kn = n - 7 < sizeof(k) - 1 ? n - 7 : sizeof(k) - 1;
 
-		snprintf(k, sizeof(k), "%.*s", (int)(n - 7), f + 7);
+		memcpy(k, f + 7, kn);
+		k[kn] = '\0';
 		put_field(out, e->parent, k);
 	} else if (wire_streq(f, n, "file.path"))
 		strbuf_append(out, e->path.p, e->path.n);
@@ -1021,7 +1383,7 @@ static void put_var(struct strbuf *out, const char *f, size_t n, const struct po
 	else if (wire_streq(f, n, "container.id")) /* without a pod: the cgroup's id */
 		put_field(out, ctr ? ctr : e->proc, ctr ? "id" : "docker");
 	else if (wire_streq(f, n, "container.image"))
-		put_field(out, ctr ? wire_get(ctr, "image") : NULL, "name");
+		put_field(out, ctr ? MGET(ctr, "image") : NULL, "name");
 }
 
 void policy_render(const struct policy *p, size_t r, const struct pol_ev *e, struct strbuf *out)

@@ -181,22 +181,152 @@ static void send_verdict(const struct policy *p, const struct pol_action *a,
 
 /* ---- policy events --------------------------------------------------------- */
 
-static int key_is(const msgpack_object *k, const char *s)
-{
-	return k->type == MSGPACK_OBJECT_STR && wire_streq(k->via.str.ptr, k->via.str.size, s);
-}
+/* Is key k the literal lit? Length first: no strlen per key. */
+#define KEY_IS(k, lit) ((k)->type == MSGPACK_OBJECT_STR && (k)->via.str.size == sizeof(lit) - 1 \
+			&& memcmp((k)->via.str.ptr, lit, sizeof(lit) - 1) == 0)
 
 /* Keys of the original body we replace in the policy event. */
 static int replaced_key(const msgpack_object *k, int retarget)
 {
-	return key_is(k, "policy_name") || key_is(k, "action") || key_is(k, "message") ||
-	       key_is(k, "tags") || (retarget && (key_is(k, "function_name") ||
-						  key_is(k, "subsys") || key_is(k, "event")));
+	return KEY_IS(k, "policy_name") || KEY_IS(k, "action") || KEY_IS(k, "message") ||
+	       KEY_IS(k, "tags") || (retarget && (KEY_IS(k, "function_name") ||
+						  KEY_IS(k, "subsys") || KEY_IS(k, "event")));
+}
+
+/* Keys an exec or exit policy event keeps from the body (the rest are kprobe-shaped). */
+static int lifecycle_key(const msgpack_object *k)
+{
+	return KEY_IS(k, "process") || KEY_IS(k, "parent") || KEY_IS(k, "ancestors") ||
+	       KEY_IS(k, "node_name") || KEY_IS(k, "time");
+}
+
+/* ---- the body's raw entries ------------------------------------------------ */
+
+#define RAW_MAX_KV 64
+
+/* Where each key-value pair of the received body lies in the frame, so a policy event
+ * copies the entries it keeps as bytes instead of re-encoding decoded objects (a Process
+ * with its namespaces and credentials is a few hundred objects). Found once per event,
+ * on its first match. */
+struct raw_body {
+	int state;                   /* 0 not looked at, 1 ok, -1 unusable: re-encode */
+	const unsigned char *kv[RAW_MAX_KV];
+	size_t len[RAW_MAX_KV];
+};
+
+/* A big-endian length of n bytes at p. */
+static uint32_t be_len(const unsigned char *p, int n)
+{
+	uint32_t v = 0;
+
+	while (n--)
+		v = v << 8 | *p++;
+	return v;
+}
+
+/* The end of the msgpack object at p, or NULL when it does not end before end. No
+ * recursion: the count of objects still to skip grows by each container's size. */
+static const unsigned char *mp_skip_obj(const unsigned char *p, const unsigned char *end)
+{
+	uint64_t need = 1;
+
+	while (need) {
+		unsigned b;
+		uint64_t body = 0, kids = 0;
+		int hdr = 1;
+
+		if (p >= end)
+			return NULL;
+		need--;
+		b = *p;
+		if (b <= 0x7f || b >= 0xe0 || b == 0xc0 || b == 0xc2 || b == 0xc3)
+			;
+		else if (b >= 0x80 && b <= 0x8f)
+			kids = 2u * (b & 0x0f);
+		else if (b >= 0x90 && b <= 0x9f)
+			kids = b & 0x0f;
+		else if (b >= 0xa0 && b <= 0xbf)
+			body = b & 0x1f;
+		else {
+			static const signed char fixed[] = { /* 0xc4..0xdf: header bytes, -1 var */
+				-1, -1, -1, -1, -1, -1, 5, 9, 2, 3, 5, 9, 2, 3, 5, 9,
+				3, 4, 6, 10, 18, -1, -1, -1, -1, -1, -1, -1 };
+			int lb;
+
+			if (b == 0xc1)
+				return NULL;
+			if (fixed[b - 0xc4] > 0) {
+				hdr = fixed[b - 0xc4];
+			} else {
+				switch (b) {
+				case 0xc4: case 0xd9: lb = 1; hdr = 2; break;
+				case 0xc5: case 0xda: lb = 2; hdr = 3; break;
+				case 0xc6: case 0xdb: lb = 4; hdr = 5; break;
+				case 0xc7: lb = 1; hdr = 3; break; /* ext: length, type */
+				case 0xc8: lb = 2; hdr = 4; break;
+				case 0xc9: lb = 4; hdr = 6; break;
+				case 0xdc: case 0xde: lb = 2; hdr = 3; break;
+				default: lb = 4; hdr = 5; break; /* 0xdd, 0xdf */
+				}
+				if (end - p < 1 + lb)
+					return NULL;
+				if (b == 0xdc || b == 0xdd)
+					kids = be_len(p + 1, lb);
+				else if (b == 0xde || b == 0xdf)
+					kids = 2ull * be_len(p + 1, lb);
+				else
+					body = be_len(p + 1, lb);
+			}
+		}
+		if ((uint64_t)(end - p) < hdr + body)
+			return NULL;
+		p += hdr + body;
+		need += kids;
+	}
+	return p;
+}
+
+/* Find the entries of the body m carries (raw bytes m->ev_raw, decoded m->ev). */
+static void raw_body_scan(struct raw_body *rb, const struct wire_msg *m)
+{
+	const unsigned char *p = (const unsigned char *)m->ev_raw, *end, *q;
+	uint32_t n, i;
+
+	rb->state = -1;
+	if (!p || !m->ev_raw_len)
+		return;
+	end = p + m->ev_raw_len;
+	if (*p >= 0x80 && *p <= 0x8f) {
+		n = *p & 0x0f;
+		p++;
+	} else if (*p == 0xde && end - p >= 3) {
+		n = be_len(p + 1, 2);
+		p += 3;
+	} else if (*p == 0xdf && end - p >= 5) {
+		n = be_len(p + 1, 4);
+		p += 5;
+	} else
+		return;
+	if (n != m->ev->via.map.size || n > RAW_MAX_KV)
+		return;
+	for (i = 0; i < n; i++) {
+		q = mp_skip_obj(p, end);
+		q = q ? mp_skip_obj(q, end) : NULL;
+		if (!q)
+			return;
+		rb->kv[i] = p;
+		rb->len[i] = (size_t)(q - p);
+		p = q;
+	}
+	if (p != end)
+		return;
+	rb->state = 1;
 }
 
 /* Emit the policy event for rule r of p matching e: Tetragon's process_kprobe /
  * process_lsm / process_tracepoint shape with policy_name, action, message, tags. */
-static void emit_policy_event(const struct policy *p, size_t r, const struct pol_ev *e)
+static void emit_policy_event(const struct policy *p, size_t r, const struct pol_ev *e,
+			      const struct wire_msg *wm, struct raw_body *rb)
 {
 	const struct pol_rule *ru = &p->rules[r];
 	const struct pol_action *a = policy_rule_action(p, r);
@@ -205,6 +335,7 @@ static void emit_policy_event(const struct policy *p, size_t r, const struct pol
 	char fnbuf[160], *colon;
 	char *const *tags = ru->ntags ? ru->tags : p->tags;
 	size_t ntags = ru->ntags ? ru->ntags : p->ntags, i, n = 0;
+	unsigned char keep[RAW_MAX_KV];
 	int generic = strcmp(e->type, "process_exec") && strcmp(e->type, "process_exit");
 	int retarget = 0, enforce = p->enforce && strcmp(opt_mode, "enforce") == 0;
 	msgpack_packer *pk;
@@ -235,12 +366,16 @@ static void emit_policy_event(const struct policy *p, size_t r, const struct pol
 		strbuf_appendf(&msg, " (monitor: would %s)",
 			       a->kind == POL_ACT_OVERRIDE ? "have blocked" :
 			       a->kind == POL_ACT_SIGKILL ? "have killed" : "have signalled");
-	for (i = 0; i < m->size; i++)
-		if (!replaced_key(&m->ptr[i].key, retarget) &&
-		    (generic || key_is(&m->ptr[i].key, "process") || key_is(&m->ptr[i].key, "parent") ||
-		     key_is(&m->ptr[i].key, "ancestors") || key_is(&m->ptr[i].key, "node_name") ||
-		     key_is(&m->ptr[i].key, "time")))
-			n++;
+	if (!rb->state)
+		raw_body_scan(rb, wm);
+	for (i = 0; i < m->size; i++) {
+		int k = !replaced_key(&m->ptr[i].key, retarget) &&
+			(generic || lifecycle_key(&m->ptr[i].key));
+
+		if (i < RAW_MAX_KV)
+			keep[i] = (unsigned char)k;
+		n += (size_t)k;
+	}
 	n += 4;
 	if (retarget)
 		n += strcmp(type, "process_tracepoint") ? 1 : 2;
@@ -248,14 +383,16 @@ static void emit_policy_event(const struct policy *p, size_t r, const struct pol
 		n++; /* args */
 	pk = wire_begin(&out, type);
 	msgpack_pack_map(pk, n);
-	for (i = 0; i < m->size; i++)
-		if (!replaced_key(&m->ptr[i].key, retarget) &&
-		    (generic || key_is(&m->ptr[i].key, "process") || key_is(&m->ptr[i].key, "parent") ||
-		     key_is(&m->ptr[i].key, "ancestors") || key_is(&m->ptr[i].key, "node_name") ||
-		     key_is(&m->ptr[i].key, "time"))) {
+	for (i = 0; i < m->size; i++) {
+		if (rb->state > 0) { /* the entry's bytes as they came */
+			if (keep[i])
+				pk->callback(pk->data, (const char *)rb->kv[i], rb->len[i]);
+		} else if (!replaced_key(&m->ptr[i].key, retarget) &&
+			   (generic || lifecycle_key(&m->ptr[i].key))) {
 			msgpack_pack_object(pk, m->ptr[i].key);
 			msgpack_pack_object(pk, m->ptr[i].val);
 		}
+	}
 	if (retarget && strcmp(type, "process_tracepoint")) {
 		pk_s(pk, "function_name");
 		pk_s(pk, fn);
@@ -292,20 +429,26 @@ static void emit_policy_event(const struct policy *p, size_t r, const struct pol
 	(*c_policy_events)++;
 }
 
-/* Match one event against every policy in force; forward it, then its policy events. */
-static void judge(const struct wire_msg *m)
+/* Match one event against the policies in force that have a rule of its kind (the set's
+ * index, built at load); forward it, then its policy events. Not inlined: its cost stays
+ * one line of a callgrind profile (bench/evalcpu_bench.py). */
+static __attribute__((noinline)) void judge(const struct wire_msg *m)
 {
 	char type[32];
 	struct pol_ev e;
-	size_t i;
+	struct raw_body rb;
+	const size_t *idx;
+	size_t i, j, n;
 	int r;
 
 	wire_forward(&out, m);
 	wire_type_cstr(m, type, sizeof(type));
 	if (policy_event(&e, type, m->ev) < 0)
 		return;
-	for (i = 0; i < cur->n && !stage_stopping(the_st); i++) {
-		const struct policy *p = cur->p[i];
+	rb.state = 0;
+	idx = policy_set_candidates(cur, e.kind, &n);
+	for (j = 0; j < n && !stage_stopping(the_st); j++) {
+		const struct policy *p = cur->p[i = idx ? idx[j] : j];
 		const struct pol_action *a;
 
 		if ((r = policy_match(p, &e)) < 0)
@@ -314,7 +457,7 @@ static void judge(const struct wire_msg *m)
 		(*c_matches)++;
 		a = policy_rule_action(p, (size_t)r);
 		if (!a->nopost)
-			emit_policy_event(p, (size_t)r, &e);
+			emit_policy_event(p, (size_t)r, &e, m, &rb);
 		if (a->url)
 			eval_url_get(a->url);
 		if (a->kind != POL_ACT_NOTIFY && p->enforce && !strcmp(opt_mode, "enforce") &&
@@ -386,6 +529,7 @@ static int reload(struct stage *st)
 		policy_set_free(s);
 		return -1;
 	}
+	policy_set_index(s);
 	mt = calloc(s->n + 1, sizeof(*mt));
 	if (!mt)
 		log_panic("out of memory");

@@ -106,13 +106,38 @@ static size_t xpb_utf8(const unsigned char *p, size_t n, size_t *bad)
 	return 0;
 }
 
+/* Length of the run of ASCII bytes other than NUL at p[0..n): 8 bytes at a time (a
+ * byte is flagged when its top bit is set or it is 0; a borrow starts only at a 0). */
+static size_t xpb_ascii_run(const unsigned char *p, size_t n)
+{
+	const uint64_t ones = 0x0101010101010101ull, high = 0x8080808080808080ull;
+	size_t i = 0;
+	uint64_t w;
+
+	for (; n - i >= 8; i += 8) {
+		memcpy(&w, p + i, 8);
+		if ((w | (w - ones)) & high)
+			break;
+	}
+	while (i < n && p[i] && p[i] < 0x80)
+		i++;
+	return i;
+}
+
 /* A NUL-terminated arena copy of s[0..n), invalid UTF-8 replaced by U+FFFD. */
 static char *xpb_str(const char *s, size_t n)
 {
-	char *out = xpb_alloc(n * 3 + 1), *o = out;
 	const unsigned char *p = (const unsigned char *)s;
-	size_t i = 0;
+	size_t i = xpb_ascii_run(p, n);
 
+	if (i == n) { /* the common case: plain ASCII, copied whole */
+		char *out = xpb_alloc(n + 1);
+		memcpy(out, s, n);
+		return out;
+	}
+	char *out = xpb_alloc(n * 3 + 1), *o = out;
+	memcpy(o, s, i);
+	o += i;
 	while (i < n) {
 		size_t bad = 0, len = xpb_utf8(p + i, n - i, &bad);
 		if (len && p[i]) {
@@ -131,6 +156,44 @@ static char *xpb_str(const char *s, size_t n)
 	}
 	*o = 0;
 	return out;
+}
+
+/* The field of d named p[0..n) (a NUL-terminated copy in name), or NULL. Found fields
+ * are kept in a table by descriptor and name: protobuf-c's lookup is a binary search
+ * by strcmp, and it ran for every key of every event. Only found fields are kept, so
+ * the table holds at most the fields of the descriptors in use. */
+static const ProtobufCFieldDescriptor *xpb_field_by_name(const ProtobufCMessageDescriptor *d,
+							 const char *name, size_t n)
+{
+#define XPB_FSLOTS 4096 /* a power of 2, more than twice the fields events use */
+	static struct {
+		const ProtobufCMessageDescriptor *d;
+		const ProtobufCFieldDescriptor *f;
+		size_t len;
+	} tab[XPB_FSLOTS];
+	static unsigned used;
+	uint64_t h = (uint64_t)(uintptr_t)d * 0x9e3779b97f4a7c15ull ^ n;
+	unsigned k;
+
+	/* length and three bytes tell field names apart well enough, for less than every byte */
+	if (n)
+		h ^= (unsigned char)name[0] * 7u + (unsigned char)name[n / 2] * 31u +
+		     (unsigned char)name[n - 1] * 131u;
+	h *= 0x9e3779b97f4a7c15ull;
+	h ^= h >> 32;
+	for (k = (unsigned)h & (XPB_FSLOTS - 1); tab[k].d; k = (k + 1) & (XPB_FSLOTS - 1))
+		if (tab[k].d == d && tab[k].len == n && memcmp(tab[k].f->name, name, n) == 0)
+			return tab[k].f;
+	const ProtobufCFieldDescriptor *f = protobuf_c_message_descriptor_get_field_by_name(d, name);
+	/* A key with a NUL inside finds the field named by its part before the NUL (as
+	 * before this table); such a match is not kept, so tab[k].len is strlen(f->name). */
+	if (f && used < XPB_FSLOTS / 2 && strlen(f->name) == n) {
+		tab[k].d = d;
+		tab[k].f = f;
+		tab[k].len = n;
+		used++;
+	}
+	return f;
 }
 
 /* A msgpack int as int64/uint64; 0 if it is no integer. */
@@ -402,11 +465,11 @@ static int xpb_fill(ProtobufCMessage *m, const msgpack_object *map, int depth,
 		memcpy(name, kv->key.via.str.ptr, kv->key.via.str.size);
 		name[kv->key.via.str.size] = 0;
 		for (int j = 0; skip && skip[j]; j++)
-			skipped |= strcmp(skip[j], name) == 0;
+			skipped |= skip[j][0] == name[0] && strcmp(skip[j], name) == 0;
 		if (skipped)
 			continue;
 		const ProtobufCFieldDescriptor *f =
-			protobuf_c_message_descriptor_get_field_by_name(d, name);
+			xpb_field_by_name(d, name, kv->key.via.str.size);
 		if (!f) {
 			counts.unknown_field++;
 			xpb_strict("unknown field", name);

@@ -12,6 +12,7 @@
 #include "exporter_grpc.h"
 #include "exporter_metrics.h"
 #include "exporter_pb.h"
+#include "exporter_tcount.h"
 #include "stage.h"
 #include "strbuf.h"
 #include "tetra_json.h"
@@ -95,7 +96,7 @@ static void export_one(const struct wire_msg *m)
 	xfile_write(xf, line.buf, line.len);
 	(*c_exported)++;
 	*c_bytes += line.len + 1;
-	(*counters_get2(stage_counters(in.st), "events.", type))++;
+	(*xtc_get(stage_counters(in.st), type))++;
 }
 
 /* Read a flag's newline-separated JSON objects of type d. -1 after logging. */

@@ -7,7 +7,7 @@ python3-zmq python3-msgpack python3-yaml iproute2 procps util-linux python3-kube
 qemu-system-x86 busybox-static runc
 libgrpc-dev protobuf-c-compiler libprotobuf-c-dev protobuf-compiler python3-grpcio python3-protobuf openssl
 auditd bpftrace python3-matplotlib
-python3-prometheus-client libcap2-bin"
+python3-prometheus-client libcap2-bin valgrind"
 missing=""
 for p in $PKGS; do
 	dpkg-query -W -f='${Status}\n' "$p" 2>/dev/null | grep -q '^install ok installed$' ||

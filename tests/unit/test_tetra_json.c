@@ -9,9 +9,11 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
+#include <time.h>
 
 #include <msgpack.h>
 
+#include "caps.h"
 #include "strbuf.h"
 #include "tetra_json.h"
 
@@ -1118,6 +1120,361 @@ static void test_fuzz(void)
 	strbuf_free(&bad);
 }
 
+/* ---- the encoder's fast paths against slow references (issue 8) -------- */
+
+/* The JSON string protojson would write for p[0..n), written byte by byte from the
+ * rules (escapes; U+FFFD for each maximal invalid subpart), for the scanning encoder
+ * to be compared with. */
+static void ref_str(struct strbuf *o, const unsigned char *p, size_t n)
+{
+	char e[8];
+
+	strbuf_putc(o, '"');
+	for (size_t i = 0; i < n;) {
+		unsigned c = p[i];
+		if (c == '"' || c == '\\') {
+			e[0] = '\\', e[1] = (char)c;
+			strbuf_append(o, e, 2);
+			i++;
+		} else if (c < 0x20) {
+			const char *s = c == '\b' ? "\\b" : c == '\f' ? "\\f" : c == '\n' ? "\\n" :
+					c == '\r' ? "\\r" : c == '\t' ? "\\t" : NULL;
+			if (s)
+				strbuf_append(o, s, 2);
+			else
+				strbuf_appendf(o, "\\u%04x", c);
+			i++;
+		} else if (c < 0x80) {
+			strbuf_putc(o, (int)c);
+			i++;
+		} else {
+			/* Valid second-byte range and length for each lead byte (Unicode table 3-7). */
+			unsigned len = c >= 0xc2 && c <= 0xdf ? 2 : c >= 0xe0 && c <= 0xef ? 3 :
+				       c >= 0xf0 && c <= 0xf4 ? 4 : 0;
+			unsigned lo = c == 0xe0 ? 0xa0 : c == 0xf0 ? 0x90 : 0x80;
+			unsigned hi = c == 0xed ? 0x9f : c == 0xf4 ? 0x8f : 0xbf;
+			unsigned k = 1;
+			if (len)
+				for (; k < len && i + k < n; k++) {
+					unsigned b = p[i + k];
+					if (b < (k == 1 ? lo : 0x80) || b > (k == 1 ? hi : 0xbf))
+						break;
+				}
+			if (len && k == len) {
+				strbuf_append(o, p + i, len);
+				i += len;
+			} else {
+				strbuf_append(o, "\xef\xbf\xbd", 3);
+				i += len ? k : 1;
+			}
+		}
+	}
+	strbuf_putc(o, '"');
+}
+
+/* Encode p[0..n) as a msgpack string with tj_value and compare with ref_str. */
+static int str_matches(const unsigned char *p, size_t n, struct strbuf *got, struct strbuf *want)
+{
+	begin();
+	SN((const char *)p, n);
+	strbuf_reset(got);
+	strbuf_reset(want);
+	tj_value(finish(), NULL, got);
+	ref_str(want, p, n);
+	return got->len == want->len && memcmp(got->buf, want->buf, got->len) == 0 &&
+	       got->buf[got->len] == '\0';
+}
+
+/* Every special byte or sequence at every position of plain strings of 0..40 bytes
+ * (the encoder scans 8 bytes at a time, the tail as an overlapping word), and
+ * random strings up to 300 bytes drawn mostly from the special bytes. */
+static void test_string_scan(void)
+{
+	static const struct {
+		const char *s;
+		size_t n;
+	} ins[] = {
+	    {"\"", 1}, {"\\", 1}, {"\n", 1}, {"\x01", 1}, {"\x1f", 1}, {"\0", 1}, {"\x7f", 1},
+	    {" ", 1}, {"\x80", 1}, {"\xff", 1}, {"\xc3\xa9", 2}, {"\xe2\x80\xa8", 3},
+	    {"\xe2\x80\xa9", 3}, {"\xf0\x9f\x98\x80", 4}, {"\xe2\x82", 2}, {"\xf0\x9f\x98", 3},
+	    {"\xed\xa0\x80", 3}, {"\xc0\xaf", 2}, {"\xf4\x90\x80\x80", 4},
+	};
+	static const unsigned char pool[] = "\"\\\n\t\x01\x1f\x7f\x80\xbf\xc2\xc3\xdf\xe0\xe2\xed\xef"
+					    "\xf0\xf4\xf5\xff" "aZ ~/";
+	unsigned char buf[320];
+	struct strbuf got, want;
+	int bad = 0, cases = 0;
+
+	strbuf_init(&got);
+	strbuf_init(&want);
+	for (size_t len = 0; len <= 40; len++)
+		for (size_t pos = 0; pos <= len; pos++)
+			for (size_t k = 0; k < sizeof ins / sizeof ins[0]; k++) {
+				memset(buf, 'a', sizeof buf);
+				memcpy(buf + pos, ins[k].s, ins[k].n);
+				cases++;
+				if (!str_matches(buf, len + ins[k].n, &got, &want) && bad++ < 3)
+					printf("  string scan: len %zu pos %zu insert %zu\n  got:  %s\n  want: %s\n",
+					       len, pos, k, got.buf, want.buf);
+			}
+	srand(8);
+	for (int r = 0; r < 20000; r++) {
+		size_t n = (size_t)rand() % 300;
+		for (size_t i = 0; i < n; i++)
+			buf[i] = rand() % 3 ? (unsigned char)('a' + rand() % 26)
+					    : pool[(size_t)rand() % (sizeof pool - 1)];
+		cases++;
+		if (!str_matches(buf, n, &got, &want) && bad++ < 3)
+			printf("  string scan: random string %d differs\n  got:  %s\n  want: %s\n", r,
+			       got.buf, want.buf);
+	}
+	/* A long plain string, and the same with one special byte near its end. */
+	char *big = malloc(100000);
+	memset(big, 'x', 100000);
+	cases++;
+	bad += !str_matches((unsigned char *)big, 100000, &got, &want);
+	big[99995] = '"';
+	cases++;
+	bad += !str_matches((unsigned char *)big, 100000, &got, &want);
+	free(big);
+	char name[96];
+	snprintf(name, sizeof name, "string scan: %d strings equal to the byte-by-byte reference",
+		 cases);
+	check(name, bad == 0, NULL, NULL);
+	strbuf_free(&got);
+	strbuf_free(&want);
+}
+
+/* Integers at every digit count, both signs, against printf. */
+static void test_integers(void)
+{
+	struct strbuf out;
+	char want[32];
+	int bad = 0;
+
+	strbuf_init(&out);
+	for (int d = 0; d <= 20; d++) {
+		uint64_t p = 1;
+		for (int i = 0; i < d; i++)
+			p *= 10;
+		const uint64_t vs[] = {p, p - 1, p + 1, p * 7 / 3};
+		for (size_t k = 0; k < 4; k++) {
+			begin();
+			U(vs[k]);
+			strbuf_reset(&out);
+			tj_value(finish(), NULL, &out);
+			snprintf(want, sizeof want, "%" PRIu64, vs[k]);
+			bad += strcmp(out.buf, want) != 0;
+			int64_t s = -(int64_t)(vs[k] >> 1) - 1;
+			begin();
+			I(s);
+			strbuf_reset(&out);
+			tj_value(finish(), NULL, &out);
+			snprintf(want, sizeof want, "%" PRId64, s);
+			bad += strcmp(out.buf, want) != 0;
+		}
+	}
+	begin();
+	I(INT64_MIN);
+	strbuf_reset(&out);
+	tj_value(finish(), NULL, &out);
+	bad += strcmp(out.buf, "-9223372036854775808") != 0;
+	check("integers: every digit count, UINT64_MAX and INT64_MIN as printf writes them",
+	      bad == 0, NULL, NULL);
+	strbuf_free(&out);
+}
+
+/* Event times across the whole integer range against gmtime + printf (the encoder
+ * computes the calendar itself). */
+static void test_time_range(void)
+{
+	static const int64_t fixed[] = {
+	    0, -1, 1, 951782400, 951868799, 951868800, /* 2000-02-29 and the days around it */
+	    4107542399, 4107542400, 4107628800,	       /* 2100-02-28/03-01: not a leap year */
+	    -2203891200, -2208988800,		       /* 1900-03-01, 1900-01-01 */
+	    -9223372036, 9223372036, 18446744073,      /* the ends of i64 and u64 ns */
+	    1795656166, 2147483647, 2147483648,
+	};
+	struct strbuf out, want;
+	int bad = 0, cases = 0;
+
+	strbuf_init(&out);
+	strbuf_init(&want);
+	srand(1);
+	for (int r = 0; r < 3000 + (int)(sizeof fixed / sizeof fixed[0]); r++) {
+		int neg;
+		uint64_t ns;
+		if (r < (int)(sizeof fixed / sizeof fixed[0])) {
+			int64_t s = fixed[r];
+			neg = s < 0;
+			ns = neg ? (uint64_t)(-(s + 1)) * 1000000000u + 999999999u /* s - 1 ns */
+				 : (uint64_t)s * 1000000000u;
+			if (s == 1795656166)
+				ns += 123000000; /* milliseconds */
+			if (s == 18446744073)
+				ns = UINT64_MAX;
+		} else {
+			neg = rand() % 2;
+			ns = ((uint64_t)rand() << 33 ^ (uint64_t)rand() << 11 ^ (uint64_t)rand());
+			if (neg)
+				ns >>= 1;
+		}
+		/* The expected text: seconds and nanoseconds as tj_event_line splits them. */
+		int64_t secs;
+		uint32_t nsec;
+		if (neg) {
+			int64_t v = -(int64_t)(ns & INT64_MAX) - 1;
+			secs = v / 1000000000;
+			int64_t rem = v % 1000000000;
+			if (rem < 0) {
+				rem += 1000000000;
+				secs--;
+			}
+			nsec = (uint32_t)rem;
+			begin();
+			M(1);
+			S("time");
+			I(v);
+		} else {
+			secs = (int64_t)(ns / 1000000000u);
+			nsec = (uint32_t)(ns % 1000000000u);
+			begin();
+			M(1);
+			S("time");
+			U(ns);
+		}
+		struct tm tm;
+		time_t t = (time_t)secs;
+		gmtime_r(&t, &tm);
+		strbuf_reset(&want);
+		strbuf_appendf(&want, "{\"process_exit\":{},\"time\":\"%04d-%02d-%02dT%02d:%02d:%02d",
+			       tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min,
+			       tm.tm_sec);
+		if (nsec % 1000000 == 0 && nsec)
+			strbuf_appendf(&want, ".%03u", nsec / 1000000);
+		else if (nsec % 1000 == 0 && nsec)
+			strbuf_appendf(&want, ".%06u", nsec / 1000);
+		else if (nsec)
+			strbuf_appendf(&want, ".%09u", nsec);
+		strbuf_append(&want, "Z\"}", 3);
+		strbuf_reset(&out);
+		tj_event_line("process_exit", finish(), &out);
+		cases++;
+		if (strcmp(out.buf, want.buf) != 0 && bad++ < 3)
+			printf("  time: got %s\n        want %s\n", out.buf, want.buf);
+	}
+	char name[96];
+	snprintf(name, sizeof name, "times: %d instants from 1677 to 2554 as gmtime gives them",
+		 cases);
+	check(name, bad == 0, NULL, NULL);
+	strbuf_free(&out);
+	strbuf_free(&want);
+}
+
+/* Keys: known names are written from a table, others escaped; near misses of known
+ * names (prefixes, one byte off, longer) must not be taken for them. With string
+ * values no type rule applies, so a nested map must read as tj_value writes it. */
+static void test_key_table(void)
+{
+	static const char *const keys[] = {
+	    "pid", "pi", "pidx", "Pid", "pid\0", "process", "processx", "parent", "ancestors",
+	    "exec_id", "exec_iD", "number_of_dropped_process_events",
+	    "number_of_dropped_process_eventsX", "number_of_dropped_process_event", "arg0", "arg4",
+	    /* same length, first, middle and last byte as a known name: same slot */
+	    "number_of_Xropped_process_events", "number_of_dropped_process_evXnts", "binXry",
+	    "time", "time_for_children", "start_time", "node_name", "_vigil", "cap", "ns",
+	    "pod_labels", "permitted", "size_arg", "a\"b", "k\xc3\xa9y", "bad\xff", "", "Config",
+	    "x_________________________________________________________long",
+	};
+	struct strbuf out, want;
+	size_t n = sizeof keys / sizeof keys[0];
+
+	strbuf_init(&out);
+	strbuf_init(&want);
+	begin();
+	M(n);
+	for (size_t i = 0; i < n; i++) {
+		SN(keys[i], i == 4 ? 4 : strlen(keys[i])); /* "pid\0": four bytes */
+		S("v");
+	}
+	tj_value(finish(), NULL, &want);
+	begin();
+	M(1);
+	S("outer");
+	M(n);
+	for (size_t i = 0; i < n; i++) {
+		SN(keys[i], i == 4 ? 4 : strlen(keys[i]));
+		S("v");
+	}
+	tj_event_line("process_kprobe", finish(), &out);
+	struct strbuf w2;
+	strbuf_init(&w2);
+	strbuf_appendf(&w2, "{\"process_kprobe\":{\"outer\":%s}}", want.buf);
+	check("keys: known names, near misses and escaped keys as the generic encoder writes them",
+	      strcmp(out.buf, w2.buf) == 0, out.buf, w2.buf);
+	strbuf_free(&w2);
+	strbuf_free(&out);
+	strbuf_free(&want);
+}
+
+/* Capability arrays from the cache of recent sets stay those sets' names. */
+static void test_caps_cache(void)
+{
+	static const uint64_t sets[] = {1, 2199006478335ull, 0x3ull << 40, 1ull << 63, 0x5555,
+					 2199006478335ull, 7, 1, 0xffffffffffffffffull, 0x5555};
+	struct strbuf out, want;
+	char buf[16];
+	int bad = 0;
+
+	strbuf_init(&out);
+	strbuf_init(&want);
+	for (int round = 0; round < 3; round++)
+		for (size_t i = 0; i < sizeof sets / sizeof sets[0]; i++) {
+			begin();
+			M(1);
+			S("process");
+			M(1);
+			S("cap");
+			M(1);
+			S("permitted");
+			U(sets[i]);
+			strbuf_reset(&out);
+			tj_event_line("process_exec", finish(), &out);
+			strbuf_reset(&want);
+			strbuf_appendf(&want, "{\"process_exec\":{\"process\":{\"cap\":{\"permitted\":[");
+			for (unsigned b = 0, first = 1; b < 64; b++)
+				if (sets[i] >> b & 1) {
+					strbuf_appendf(&want, "%s\"%s\"", first ? "" : ",",
+						       caps_name(b, buf));
+					first = 0;
+				}
+			strbuf_append(&want, "]}}}}", 5);
+			if (strcmp(out.buf, want.buf) != 0 && bad++ < 2)
+				printf("  caps: got %s\n        want %s\n", out.buf, want.buf);
+		}
+	check("caps: ten sets, three rounds, each array its own set's names", bad == 0, NULL, NULL);
+	strbuf_free(&out);
+	strbuf_free(&want);
+}
+
+/* Appending to a buffer that holds text already keeps that text and the NUL after. */
+static void test_append_nul(void)
+{
+	struct strbuf out;
+
+	strbuf_init(&out);
+	strbuf_append(&out, "prefix ", 7);
+	begin();
+	M(1);
+	KU("pid", 12);
+	tj_event_line("process_exit", finish(), &out);
+	check("append: earlier contents kept, NUL-terminated",
+	      strcmp(out.buf, "prefix {\"process_exit\":{\"pid\":12}}") == 0 &&
+		  strlen(out.buf) == out.len,
+	      out.buf, NULL);
+	strbuf_free(&out);
+}
+
 int main(void)
 {
 	msgpack_sbuffer_init(&sbuf);
@@ -1142,6 +1499,12 @@ int main(void)
 	test_refusals();
 	test_depth();
 	test_fuzz();
+	test_string_scan();
+	test_integers();
+	test_time_range();
+	test_key_table();
+	test_caps_cache();
+	test_append_nul();
 
 	msgpack_unpacked_destroy(&up);
 	msgpack_sbuffer_destroy(&sbuf);
