@@ -364,7 +364,8 @@ void wire_out_free(struct wire_out *o)
 	msgpack_sbuffer_destroy(&o->sb);
 }
 
-msgpack_packer *wire_begin(struct wire_out *o, const char *type)
+/* wire_begin with a type of tlen bytes (not NUL-terminated). */
+static msgpack_packer *wire_begin_len(struct wire_out *o, const char *type, size_t tlen)
 {
 	struct state *s = stage_state(o->st);
 	const char *src = stage_name(o->st);
@@ -374,7 +375,7 @@ msgpack_packer *wire_begin(struct wire_out *o, const char *type)
 	msgpack_pack_str_with_body(&o->pk, "v", 1);
 	msgpack_pack_uint8(&o->pk, WIRE_VERSION);
 	msgpack_pack_str_with_body(&o->pk, "type", 4);
-	msgpack_pack_str_with_body(&o->pk, type, strlen(type));
+	msgpack_pack_str_with_body(&o->pk, type, tlen);
 	msgpack_pack_str_with_body(&o->pk, "src", 3);
 	msgpack_pack_str_with_body(&o->pk, src, strlen(src));
 	msgpack_pack_str_with_body(&o->pk, "seq", 3);
@@ -382,6 +383,11 @@ msgpack_packer *wire_begin(struct wire_out *o, const char *type)
 	msgpack_pack_uint64(&o->pk, ++s->out_seq);
 	msgpack_pack_str_with_body(&o->pk, "ev", 2);
 	return &o->pk;
+}
+
+msgpack_packer *wire_begin(struct wire_out *o, const char *type)
+{
+	return wire_begin_len(o, type, strlen(type));
 }
 
 int wire_end(struct wire_out *o)
@@ -398,15 +404,12 @@ int wire_end(struct wire_out *o)
 
 int wire_forward(struct wire_out *o, const struct wire_msg *m)
 {
-	char type[64];
+	msgpack_packer *pk = wire_begin_len(o, m->type, m->type_len);
 
-	snprintf(type, sizeof(type), "%.*s", (int)m->type_len, m->type);
-	if (m->ev_raw) { /* the body's bytes as they came: no re-encoding */
-		wire_begin(o, type);
+	if (m->ev_raw) /* the body's bytes as they came: no re-encoding */
 		msgpack_sbuffer_write(&o->sb, m->ev_raw, m->ev_raw_len);
-	} else {
-		msgpack_pack_object(wire_begin(o, type), *m->ev);
-	}
+	else
+		msgpack_pack_object(pk, *m->ev);
 	return wire_end(o);
 }
 

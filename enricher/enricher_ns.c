@@ -5,6 +5,7 @@
 
 #include "enricher_intern.h"
 #include "enricher_ns.h"
+#include "mpdec.h"
 #include "wire.h"
 
 /* The namespace names of the Process `ns` map and of ns_after. */
@@ -62,27 +63,36 @@ const msgpack_object *ns_change_args(const msgpack_object *ev, const char **afte
 }
 
 /* The exec's namespace inodes of p from its packed extra Process entries (the `ns`
- * map: name -> {inum}); 0 when the map is absent. */
+ * map: name -> {inum}); 0 when the map is absent. Decoded with mpdec into a zone of our
+ * own, cleared after each call: no zone made and freed per entry decoded. */
 static int exec_ns(const struct proc *p, uint64_t out[NS_KINDS])
 {
-	msgpack_unpacked up;
+	static msgpack_zone zone;
+	static int zone_ok;
+	msgpack_object o;
 	size_t off = 0, len = p->extra ? istr_len(p->extra) : 0;
 	int found = 0, key = 1, want = 0;
 
 	memset(out, 0, NS_KINDS * sizeof(out[0]));
-	msgpack_unpacked_init(&up);
+	if (!zone_ok) {
+		if (!msgpack_zone_init(&zone, MSGPACK_ZONE_CHUNK_SIZE))
+			return 0;
+		zone_ok = 1;
+	}
 	for (uint32_t i = 0; i < 2u * p->extra_n && !found; i++, key = !key) {
-		if (msgpack_unpack_next(&up, p->extra, len, &off) != MSGPACK_UNPACK_SUCCESS)
+		msgpack_unpack_return r = mpdec_unpack(p->extra, len, &off, &zone, &o);
+
+		if (r != MSGPACK_UNPACK_SUCCESS && r != MSGPACK_UNPACK_EXTRA_BYTES)
 			break;
 		if (key) {
-			want = up.data.type == MSGPACK_OBJECT_STR &&
-			       wire_streq(up.data.via.str.ptr, up.data.via.str.size, "ns");
+			want = o.type == MSGPACK_OBJECT_STR &&
+			       wire_streq(o.via.str.ptr, o.via.str.size, "ns");
 			continue;
 		}
-		if (!want || up.data.type != MSGPACK_OBJECT_MAP)
+		if (!want || o.type != MSGPACK_OBJECT_MAP)
 			continue;
-		for (uint32_t j = 0; j < up.data.via.map.size; j++) {
-			const msgpack_object_kv *kv = &up.data.via.map.ptr[j];
+		for (uint32_t j = 0; j < o.via.map.size; j++) {
+			const msgpack_object_kv *kv = &o.via.map.ptr[j];
 			const msgpack_object *inum;
 			int k;
 
@@ -96,7 +106,7 @@ static int exec_ns(const struct proc *p, uint64_t out[NS_KINDS])
 		}
 		found = 1;
 	}
-	msgpack_unpacked_destroy(&up);
+	msgpack_zone_clear(&zone);
 	return found;
 }
 

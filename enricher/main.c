@@ -17,6 +17,7 @@
 #include "enricher_k8s.h"
 #include "enricher_ns.h"
 #include "enricher_pack.h"
+#include "mpdec.h"
 #include "stage.h"
 #include "statefile.h"
 #include "wire.h"
@@ -202,30 +203,61 @@ static char *scratch(size_t n)
 	return buf;
 }
 
-/* Pack a Process map. tokens (tlen bytes): extra flags for this event only. Everything
- * but the pod is written straight into a scratch buffer and handed to the packer in
- * one write (enricher_pack.h). */
-static void pack_proc(msgpack_packer *pk, const struct proc *p, const char *tokens, size_t tlen)
+/* Room for n more bytes at the end of the output message: the per-event path writes
+ * straight into it (enricher_pack.h) and ob_commit then takes what was written; the
+ * packer's own writes (pods, ancestors, rare paths) append to the same buffer. */
+static char *ob_reserve(size_t n)
+{
+	msgpack_sbuffer *sb = &out.sb;
+
+	if (sb->alloc - sb->size < n) {
+		size_t cap = sb->alloc ? sb->alloc * 2 : 8192;
+		char *d;
+
+		while (cap - sb->size < n)
+			cap *= 2;
+		d = realloc(sb->data, cap);
+		if (!d)
+			log_panic("out of memory");
+		sb->data = d;
+		sb->alloc = cap;
+	}
+	return sb->data + sb->size;
+}
+
+/* Take the bytes written since ob_reserve, up to o. */
+static void ob_commit(const char *o)
+{
+	out.sb.size = (size_t)(o - out.sb.data);
+}
+
+/* The most bytes proc_entries writes for p with tlen bytes of tokens: keys and
+ * integers, 16 entries of at most 16 + 9 bytes; exec_ids at most 2 x 453. */
+static size_t proc_entries_max(const struct proc *p, size_t tlen)
+{
+	size_t fllen = p->clone ? 5 : cache_strlen(p, PB_FLAGS);
+
+	return istr_len(p->extra) + 16 * 25 + 2 * 453 + EP_STR_MAX(cache_strlen(p, PB_CWD)) +
+	       EP_STR_MAX(cache_strlen(p, PB_BINARY)) + EP_STR_MAX(cache_strlen(p, PB_ARGS)) +
+	       EP_STR_MAX(fllen + 1 + tlen);
+}
+
+/* Write the entries of p's Process map at o, all but docker and pod (which depend on the
+ * cgroup and pod stores, not on the entry): the collector's extra fields, exec_id through
+ * parent_exec_id. tokens (tlen bytes): extra flags for this event only. *n gets the
+ * number of entries; returns the end. */
+static char *proc_entries(char *o, const struct proc *p, const char *tokens, size_t tlen,
+			  uint32_t *n)
 {
 	const char *cwd = cache_str(p, PB_CWD), *bin = cache_str(p, PB_BINARY),
 		   *args = cache_str(p, PB_ARGS), *fl = p->clone ? "clone" : cache_str(p, PB_FLAGS);
-	const struct cg_entry *cg;
-	const struct k8s_pod *pod;
-	const struct k8s_container *c;
 	size_t cwdl = cache_strlen(p, PB_CWD), binl = cache_strlen(p, PB_BINARY),
 	       argsl = cache_strlen(p, PB_ARGS), xl = istr_len(p->extra),
-	       fllen = !fl ? 0 : p->clone ? 5 : cache_strlen(p, PB_FLAGS), n = 6 + p->extra_n;
-	int has_parent = p->parent || p->ppid, docker;
-	char *b, *o;
+	       fllen = !fl ? 0 : p->clone ? 5 : cache_strlen(p, PB_FLAGS);
+	int has_parent = p->parent || p->ppid;
 
-	pod_of(p, &cg, &pod, &c);
-	docker = cg && cg->info.id[0];
-	n += (cwd != NULL) + (bin != NULL) + (args != NULL) + (fllen + tlen != 0) + has_parent;
-	n += docker + (pod != NULL);
-	/* keys and integers: 16 entries of at most 16 + 9 bytes; exec_ids at most 2 x 453 */
-	b = o = scratch(5 + xl + 16 * 25 + 2 * 453 + EP_STR_MAX(cwdl) + EP_STR_MAX(binl) +
-			EP_STR_MAX(argsl) + EP_STR_MAX(fllen + 1 + tlen) + EP_STR_MAX(31));
-	o = ep_map(o, (uint32_t)n);
+	*n = 6 + p->extra_n + (cwd != NULL) + (bin != NULL) + (args != NULL) +
+	     (fllen + tlen != 0) + has_parent;
 	if (p->extra_n) { /* already-packed entries: append the bytes as they are */
 		memcpy(o, p->extra, xl);
 		o += xl;
@@ -275,16 +307,149 @@ static void pack_proc(msgpack_packer *pk, const struct proc *p, const char *toke
 		o = ep_strhdr(o, cache_exec_id_len(k, pid));
 		o += cache_exec_id(k, pid, o, 448);
 	}
+	return o;
+}
+
+/* Packed Process entries, remembered: a process's events mostly come in runs (file
+ * opens, connects), and its Process map (and its parent's) is the same in each of them
+ * until the entry changes. The memo is keyed by everything proc_entries reads, compared
+ * by value, so no change of the entry can be missed, whatever code made it; it holds a
+ * reference to each interned string it names, so an equal pointer is the same string
+ * (a freed one cannot come back at that address while the memo holds it). Direct-mapped
+ * by cache slot and bounded: MEMO_N buffers of one Process's entries each (some hundreds
+ * of bytes), whatever the number of cached processes. Tokens (miss, noPod) and the
+ * docker and pod entries are never remembered: pack_proc adds them per event. */
+#define MEMO_N 1024
+struct memo_key {
+	const char *extra, *cwd, *bin, *args, *flags;
+	uint64_t ktime, start_time, pktime;
+	uint32_t pid, uid, auid, tid, ppid;
+	uint16_t extra_n;
+	uint8_t has_parent, clone;
+};
+struct memo {
+	struct memo_key k;
+	char *buf;          /* the entries' bytes */
+	uint32_t len, cap;
+	uint32_t n;         /* the number of entries */
+	uint8_t used;
+};
+static struct memo memo_tab[MEMO_N];
+static uint64_t memo_hits, memo_builds;
+
+/* The memo key of p (padding zeroed: keys are compared with memcmp). */
+static void memo_key_of(const struct proc *p, struct memo_key *k)
+{
+	memset(k, 0, sizeof(*k));
+	k->extra = p->extra;
+	k->cwd = cache_str(p, PB_CWD);
+	k->bin = cache_str(p, PB_BINARY);
+	k->args = cache_str(p, PB_ARGS);
+	k->flags = cache_str(p, PB_FLAGS);
+	k->ktime = p->ktime;
+	k->start_time = p->start_time;
+	k->pktime = p->parent ? p->parent->ktime : p->pktime;
+	k->pid = p->pid;
+	k->uid = p->uid;
+	k->auid = p->auid;
+	k->tid = p->tid;
+	k->ppid = p->parent ? p->parent->pid : p->ppid;
+	k->extra_n = p->extra_n;
+	k->has_parent = p->parent || p->ppid;
+	k->clone = p->clone;
+}
+
+/* Drop the memo's references to its strings. */
+static void memo_put_strings(const struct memo_key *k)
+{
+	istr_put(k->extra);
+	istr_put(k->cwd);
+	istr_put(k->bin);
+	istr_put(k->args);
+	istr_put(k->flags);
+}
+
+/* p's Process entries without tokens, from the memo or packed now. */
+static const struct memo *memo_get(const struct proc *p)
+{
+	struct memo *m = &memo_tab[p->slot & (MEMO_N - 1)];
+	struct memo_key k;
+	char *b, *o;
+	size_t len;
+
+	memo_key_of(p, &k);
+	if (m->used && memcmp(&m->k, &k, sizeof(k)) == 0) {
+		memo_hits++;
+		return m;
+	}
+	b = scratch(proc_entries_max(p, 0));
+	o = proc_entries(b, p, "", 0, &m->n);
+	len = (size_t)(o - b);
+	if (len > m->cap) {
+		free(m->buf);
+		m->cap = (uint32_t)(len < 256 ? 256 : len + len / 4);
+		m->buf = malloc(m->cap);
+		if (!m->buf)
+			log_panic("out of memory");
+	}
+	memcpy(m->buf, b, len);
+	m->len = (uint32_t)len;
+	if (m->used)
+		memo_put_strings(&m->k);
+	m->k = k;
+	istr_ref(k.extra);
+	istr_ref(k.cwd);
+	istr_ref(k.bin);
+	istr_ref(k.args);
+	istr_ref(k.flags);
+	m->used = 1;
+	memo_builds++;
+	return m;
+}
+
+/* Pack a Process map. tokens (tlen bytes): extra flags for this event only. The entries
+ * come from the memo (no tokens) or are packed now; docker and the key "pod" follow,
+ * written straight into the output, then the pod through the packer. */
+static void pack_proc(msgpack_packer *pk, const struct proc *p, const char *tokens, size_t tlen)
+{
+	const struct cg_entry *cg;
+	const struct k8s_pod *pod;
+	const struct k8s_container *c;
+	const char *body;
+	size_t blen;
+	uint32_t n;
+	int docker;
+	char *o;
+
+	pod_of(p, &cg, &pod, &c);
+	docker = cg && cg->info.id[0];
+	if (tlen == 0) {
+		const struct memo *m = memo_get(p);
+
+		body = m->buf;
+		blen = m->len;
+		n = m->n;
+	} else {
+		char *b = scratch(proc_entries_max(p, tlen));
+
+		body = b;
+		blen = (size_t)(proc_entries(b, p, tokens, tlen, &n) - b);
+	}
+	o = ob_reserve(5 + blen + 8 + EP_STR_MAX(31) + 4);
+	o = ep_map(o, n + docker + (pod != NULL));
+	memcpy(o, body, blen);
+	o += blen;
 	if (docker) {
 		o = EP_KEY(o, "docker"); /* as Tetragon: the first 31 characters */
 		o = ep_str(o, cg->info.id, 31);
 	}
 	if (pod)
 		o = EP_KEY(o, "pod");
-	pk->callback(pk->data, b, (size_t)(o - b));
+	ob_commit(o);
 	if (pod)
 		k8s_pack_pod_ex(pk, pod, c, opt_annotations, p->nspid,
-				k8s_maybe_exec_probe(c, bin, args));
+				k8s_maybe_exec_probe(c, cache_str(p, PB_BINARY),
+						     cache_str(p, PB_ARGS)));
 }
 
 /* The raw base keys of an event (docs/wire.md §9.1), which are not passed through. */
@@ -321,18 +486,40 @@ static int is_raw_key(const msgpack_object *k)
 	return raw_key_id(k) >= 0;
 }
 
+/* What emit needs of a raw body, found in one pass over its keys. */
+struct bscan {
+	uint64_t time;               /* the raw "time" (0 when absent) */
+	uint64_t rawmask;            /* bit i: entry i is a raw base key (maps of <= 64) */
+	uint32_t nbody;              /* entries that are not raw base keys (passed through) */
+	const msgpack_object *fn;    /* the first "function_name"'s value, or NULL */
+};
+
 /* The unsigned raw base keys of a body in one pass: v[RK_*], bit RK_* of the result set
- * when present with an unsigned value (the first occurrence counts, as wire_get's). */
-static unsigned raw_scan(const msgpack_object *ev, uint64_t v[RK_N])
+ * when present with an unsigned value (the first occurrence counts, as wire_get's); and
+ * what emit needs (bs). */
+static unsigned scan_body(const msgpack_object *ev, uint64_t v[RK_N], struct bscan *bs)
 {
 	const msgpack_object_map *m = &ev->via.map;
 	unsigned have = 0, seen = 0;
 	uint32_t i;
 
+	bs->rawmask = 0;
+	bs->nbody = 0;
+	bs->fn = NULL;
 	for (i = 0; i < m->size; i++) {
-		int id = raw_key_id(&m->ptr[i].key);
+		const msgpack_object *k = &m->ptr[i].key;
+		int id = raw_key_id(k);
 
-		if (id < 0 || (seen & 1u << id))
+		if (id < 0) {
+			bs->nbody++;
+			if (!bs->fn && k->type == MSGPACK_OBJECT_STR && k->via.str.size == 13 &&
+			    !memcmp(k->via.str.ptr, "function_name", 13))
+				bs->fn = &m->ptr[i].val;
+			continue;
+		}
+		if (i < 64)
+			bs->rawmask |= 1ull << i;
+		if (seen & 1u << id)
 			continue;
 		seen |= 1u << id;
 		if (m->ptr[i].val.type == MSGPACK_OBJECT_POSITIVE_INTEGER) {
@@ -340,7 +527,15 @@ static unsigned raw_scan(const msgpack_object *ev, uint64_t v[RK_N])
 			have |= 1u << id;
 		}
 	}
+	bs->time = have & 1u << RK_TIME ? v[RK_TIME] : 0;
 	return have;
+}
+
+/* Can the body be a namespace change (ns_change_args)? Only a sys_* function_name can. */
+static int bscan_maybe_ns(const struct bscan *bs)
+{
+	return bs->fn && bs->fn->type == MSGPACK_OBJECT_STR && bs->fn->via.str.size >= 4 &&
+	       !memcmp(bs->fn->via.str.ptr, "sys_", 4);
 }
 
 static void send_pod_meta(const struct cg_entry *cg, const struct k8s_pod *pod, int del);
@@ -351,29 +546,39 @@ static unsigned shard_of(uint32_t tgid)
 	return (unsigned)(((uint64_t)(tgid * 2654435761u) * nshards) >> 32);
 }
 
-/* Start an output message for the process tgid: the plain stream, or its shard's. */
+/* Start an output message for the process tgid: the plain stream, or its shard's. The
+ * envelope is written in one go, the bytes wire_begin's packer would write. */
 static msgpack_packer *out_begin(const char *type, uint32_t tgid)
 {
-	struct shard *sh;
-	msgpack_packer *pk = &out.pk;
+	const char *src;
+	size_t tl = strlen(type), sl;
+	uint64_t seq;
+	char *o;
 
-	if (nshards == 1)
-		return wire_begin(&out, type);
-	cur_shard = shard_of(tgid);
-	sh = &shards[cur_shard];
-	msgpack_sbuffer_clear(&out.sb);
-	msgpack_pack_map(pk, 5);
-	pack_str(pk, "v");
-	msgpack_pack_uint8(pk, WIRE_VERSION);
-	pack_str(pk, "type");
-	pack_str(pk, type);
-	pack_str(pk, "src");
-	pack_str(pk, sh->src);
-	pack_str(pk, "seq");
-	/* numbered before sending, as wire_begin does: a loss in our hands is a gap */
-	msgpack_pack_uint64(pk, ++sh->state->out_seq);
-	pack_str(pk, "ev");
-	return pk;
+	if (nshards == 1) {
+		src = stage_name(out.st);
+		/* numbered before sending, as wire_begin does: a loss in our hands is a gap */
+		seq = ++stage_state(out.st)->out_seq;
+	} else {
+		cur_shard = shard_of(tgid);
+		src = shards[cur_shard].src;
+		seq = ++shards[cur_shard].state->out_seq;
+	}
+	sl = strlen(src);
+	out.sb.size = 0;
+	o = ob_reserve(32 + EP_STR_MAX(tl) + EP_STR_MAX(sl) + EP_UINT_MAX);
+	o = ep_map(o, 5);
+	o = EP_KEY(o, "v");
+	o = ep_uint(o, WIRE_VERSION);
+	o = EP_KEY(o, "type");
+	o = ep_str(o, type, tl);
+	o = EP_KEY(o, "src");
+	o = ep_str(o, src, sl);
+	o = EP_KEY(o, "seq");
+	o = ep_uint(o, seq);
+	o = EP_KEY(o, "ev");
+	ob_commit(o);
+	return &out.pk;
 }
 
 /* Send the message begun by out_begin, blocking at the shard's high-water mark. */
@@ -419,15 +624,15 @@ static uint64_t *generic_counter(const char *type)
 	return counters_get2(stage_counters(in.st), "events.", type);
 }
 
-/* Pack node_name, time and _vigil (docs/wire.md §9.4) in one write. */
-static void pack_tail(msgpack_packer *pk, const struct proc *p, uint64_t time)
+/* Write node_name, time and _vigil (docs/wire.md §9.4) straight into the output. */
+static void pack_tail(const struct proc *p, uint64_t time)
 {
 	static size_t node_len = (size_t)-1;
-	char *b, *o;
+	char *o;
 
 	if (node_len == (size_t)-1)
 		node_len = strlen(node_name);
-	b = o = scratch(128 + EP_STR_MAX(node_len));
+	o = ob_reserve(128 + EP_STR_MAX(node_len));
 	o = EP_KEY(o, "node_name");
 	o = ep_str(o, node_name, node_len);
 	o = EP_KEY(o, "time");
@@ -447,7 +652,67 @@ static void pack_tail(msgpack_packer *pk, const struct proc *p, uint64_t time)
 		o = EP_KEY(o, "cgroup_id");
 		o = ep_uint(o, p->cgroup_id);
 	}
-	pk->callback(pk->data, b, (size_t)(o - b));
+	ob_commit(o);
+}
+
+/* Where the string key k begins in raw[0..end), from where the decoder found its bytes:
+ * NULL unless its header is the fixstr or str8 just before them. (The header found is
+ * then the real one: any longer header ends with the length's low byte, which is the
+ * size itself, never 0xa0 | size, and str16/32 put a 0 where str8 has 0xd9.) */
+static const char *key_start(const msgpack_object *k, const char *raw, const char *end)
+{
+	const char *s = k->via.str.ptr;
+	uint32_t n = k->via.str.size;
+
+	if (k->type != MSGPACK_OBJECT_STR || s < raw || s > end || n > (size_t)(end - s))
+		return NULL;
+	if (n < 32 && s - raw >= 1 && (uint8_t)s[-1] == (0xa0 | n))
+		return s - 1;
+	if (n >= 32 && n < 256 && s - raw >= 2 && (uint8_t)s[-2] == 0xd9 &&
+	    (uint8_t)s[-1] == n)
+		return s - 2;
+	return NULL;
+}
+
+/* Append the entries of the packed body map raw[0..len) that are not raw base keys, byte
+ * for byte, without walking the values: decoded as ev, whose keys point into raw, entry i
+ * runs from where key i begins to where key i + 1 (or the map) ends; runs of passed
+ * entries are copied whole. -1 (nothing written) when a key's position cannot be told
+ * (then copy_body walks the bytes). */
+static int copy_body_fast(const msgpack_object *ev, const char *raw, size_t len,
+			  uint64_t rawmask)
+{
+	const msgpack_object_map *m = &ev->via.map;
+	const char *end = raw + len, *first, *k, *run = NULL, *prev = NULL;
+	uint32_t n, i;
+	char *o;
+
+	if (m->size > 64 || !(first = ep_map_hdr(raw, end, &n)) || n != m->size)
+		return -1;
+	o = ob_reserve(len);
+	for (i = 0; i < n; i++) {
+		k = key_start(&m->ptr[i].key, raw, end);
+		if (!k || (i == 0 ? k != first : k <= prev))
+			return -1;
+		prev = m->ptr[i].key.via.str.ptr + m->ptr[i].key.via.str.size;
+		if (rawmask >> i & 1) { /* a raw key: the run before it ends here */
+			if (run) {
+				memcpy(o, run, (size_t)(k - run));
+				o += k - run;
+				run = NULL;
+			}
+		} else if (!run) {
+			run = k;
+		}
+	}
+	if (n && prev >= end)
+		return -1; /* the last key has no value inside raw */
+	if (run) {
+		memcpy(o, run, (size_t)(end - run));
+		o += end - run;
+	}
+	ob_commit(o);
+	return 0;
 }
 
 /* Append the entries of the packed body map raw[0..len) that are not raw base keys,
@@ -483,49 +748,54 @@ static int copy_body(msgpack_packer *pk, const char *raw, size_t len)
 	return 0;
 }
 
-/* Emit {process, parent, [ancestors], ...body..., node_name, time, _vigil}. */
+/* Emit {process, parent, [ancestors], ...body..., node_name, time, _vigil}. bs: the body
+ * scanned already (on_generic), or NULL. */
 static void emit(const char *type, int kind, struct proc *p, const msgpack_object *ev,
-		 const char *raw, size_t rawlen, unsigned flags)
+		 const char *raw, size_t rawlen, unsigned flags, const struct bscan *bs)
 {
 	static const char *const tokens[4] = { "", "miss", "noPod", "miss noPod" };
 	static const size_t tlen[4] = { 0, 4, 5, 10 };
 	const msgpack_object_map *m = &ev->via.map;
 	msgpack_packer *pk;
 	struct proc *a;
+	struct bscan local;
 	const char *sig = NULL, *after = NULL;
 	const msgpack_object *nsargs;
-	char changes[NS_CHANGES_MAX];
-	uint64_t time = 0, status = 0;
+	char changes[NS_CHANGES_MAX], *o;
+	uint64_t status = 0;
 	size_t i, n = 3 + (p->parent != NULL), na = 0, siglen = 0, alen = 0;
 	int clen;
 	unsigned fl = flags & (F_MISS | F_NOPOD);
 	int anc = ancestors_mask && (ancestors_mask & kind_bit(type)) && p->parent &&
 		  p->parent->parent;
 
-	{
+	if (!bs) {
 		uint64_t v[RK_N] = { 0 };
 
-		raw_scan(ev, v);
-		time = v[RK_TIME];
+		scan_body(ev, v, &local);
+		bs = &local;
 	}
 	if (kind == K_EXIT) {
 		wire_get_u64(ev, "status", &status);
 		wire_get_str(ev, "signal", &sig, &siglen);
 		n += 1 + (sig != NULL);
 	} else if (kind == K_GENERIC) {
-		for (i = 0; i < m->size; i++)
-			n += !is_raw_key(&m->ptr[i].key);
+		n += bs->nbody;
 	}
 	if (anc)
 		for (a = p->parent->parent; a && na < MAX_ANCESTORS; a = a->parent)
 			na++;
 	n += anc;
 	pk = out_begin(type, p->pid);
-	msgpack_pack_map(pk, n + 1);
-	pack_str(pk, "process");
+	o = ob_reserve(16);
+	o = ep_map(o, (uint32_t)(n + 1));
+	o = EP_KEY(o, "process");
+	ob_commit(o);
 	pack_proc(pk, p, tokens[fl], tlen[fl]);
 	if (p->parent) {
-		pack_str(pk, "parent");
+		o = ob_reserve(8);
+		o = EP_KEY(o, "parent");
+		ob_commit(o);
 		pack_proc(pk, p->parent, "", 0);
 	}
 	if (anc) {
@@ -541,7 +811,8 @@ static void emit(const char *type, int kind, struct proc *p, const msgpack_objec
 			pack_str(pk, "signal");
 			msgpack_pack_str_with_body(pk, sig, siglen);
 		}
-	} else if (kind == K_GENERIC && (nsargs = ns_change_args(ev, &after, &alen)) &&
+	} else if (kind == K_GENERIC && bscan_maybe_ns(bs) &&
+		   (nsargs = ns_change_args(ev, &after, &alen)) &&
 		   (clen = ns_changes(p, after, alen, changes)) >= 0) {
 		/* a namespace change: its args get ns_changes, the rest as it is */
 		for (i = 0; i < m->size; i++)
@@ -555,14 +826,15 @@ static void emit(const char *type, int kind, struct proc *p, const msgpack_objec
 		(*(clen ? c_ns_changed : c_ns_same))++;
 	} else if (kind == K_GENERIC) {
 		/* the producer's entries as they are: copied, not decoded and re-encoded */
-		if (!raw || copy_body(pk, raw, rawlen) < 0)
+		if (!raw || (copy_body_fast(ev, raw, rawlen, bs->rawmask) < 0 &&
+			     copy_body(pk, raw, rawlen) < 0))
 			for (i = 0; i < m->size; i++)
 				if (!is_raw_key(&m->ptr[i].key)) {
 					msgpack_pack_object(pk, m->ptr[i].key);
 					msgpack_pack_object(pk, m->ptr[i].val);
 				}
 	}
-	pack_tail(pk, p, time);
+	pack_tail(p, bs->time);
 	if (p->cgroup_id && cache_str(p, PB_BINARY)) {
 		const struct cg_entry *cg = cgroup_lookup(p->cgroup_id);
 
@@ -717,16 +989,17 @@ static struct proc *resolve_late(uint32_t pid, uint64_t start, uint64_t wall_off
 }
 
 /* Emit an event now, or hold it when its pod or earlier events of its process are
- * awaited. Takes no ownership of p (a held event takes a reference). */
+ * awaited. Takes no ownership of p (a held event takes a reference). bs: the body
+ * scanned already, or NULL. */
 static void deliver(const char *type, int kind, struct proc *p, const msgpack_object *ev,
-		    const char *raw, size_t rawlen)
+		    const char *raw, size_t rawlen, const struct bscan *bs)
 {
 	if (pend_has_pid(p->pid, kind == K_EXEC))
 		pend_add(type, kind, p->pid, p, ev, HOLD_ORDER, 0);
 	else if (needs_pod(p))
 		pend_add(type, kind, p->pid, p, ev, HOLD_POD, pod_wait_ns);
 	else
-		emit(type, kind, p, ev, raw, rawlen, 0);
+		emit(type, kind, p, ev, raw, rawlen, 0, bs);
 }
 
 /* A tiny set of pids for one scan of the held queue. */
@@ -767,11 +1040,34 @@ static void pend_free(struct pend *q)
 	free(q);
 }
 
+/* Decode a held event's body (packed by pend_add) into *o, its objects in a zone of our
+ * own, cleared after each use (pend_zone_done): no zone made and freed per held event. */
+static msgpack_zone pend_zone;
+static int pend_zone_ok;
+
+static int pend_decode(const struct pend *q, msgpack_object *o)
+{
+	size_t off = 0;
+
+	if (!pend_zone_ok) {
+		if (!msgpack_zone_init(&pend_zone, MSGPACK_ZONE_CHUNK_SIZE))
+			log_panic("out of memory");
+		pend_zone_ok = 1;
+	}
+	return mpdec_unpack(q->body, q->len, &off, &pend_zone, o) == MSGPACK_UNPACK_SUCCESS ? 0
+												: -1;
+}
+
+/* Free what pend_decode allocated. */
+static void pend_zone_done(void)
+{
+	msgpack_zone_clear(&pend_zone);
+}
+
 /* Try to release q: 1 when emitted, 0 when it must keep waiting. force: emit anyway. */
 static int pend_try(struct pend *q, uint64_t now, int force)
 {
-	msgpack_unpacked up;
-	size_t off = 0;
+	msgpack_object up;
 
 	if (!q->p) {
 		struct proc *p = cache_get(q->pid);
@@ -783,25 +1079,24 @@ static int pend_try(struct pend *q, uint64_t now, int force)
 		 * rather than tag the event with the parent's binary. */
 		if (p && p->clone && q->ktime > p->ktime && now < q->deadline && !force)
 			return 0;
-		msgpack_unpacked_init(&up);
-		if (msgpack_unpack_next(&up, q->body, q->len, &off) != MSGPACK_UNPACK_SUCCESS) {
-			msgpack_unpacked_destroy(&up);
+		if (pend_decode(q, &up) < 0) {
+			pend_zone_done();
 			return 1; /* cannot happen: we packed it */
 		}
 		if (!p) {
 			uint64_t start = 0, time = 0, ktime = 0;
 
-			wire_get_u64(&up.data, "start_ktime", &start);
-			wire_get_u64(&up.data, "time", &time);
-			wire_get_u64(&up.data, "ktime", &ktime);
+			wire_get_u64(&up, "start_ktime", &start);
+			wire_get_u64(&up, "time", &time);
+			wire_get_u64(&up, "ktime", &ktime);
 			p = resolve_late(q->pid, start, time - ktime);
 			q->flags |= F_MISS;
 		}
+		pend_zone_done();
 		if (pend_nb(q)) /* resolved: it now holds its process's exec back too */
 			pc_slot(q->pid)->nb--;
 		cache_ref(p);
 		q->p = p;
-		msgpack_unpacked_destroy(&up);
 	}
 	if (!force && needs_pod(q->p)) {
 		if (q->reason != HOLD_POD) {
@@ -813,11 +1108,9 @@ static int pend_try(struct pend *q, uint64_t now, int force)
 	}
 	if (needs_pod(q->p))
 		q->flags |= F_NOPOD;
-	off = 0;
-	msgpack_unpacked_init(&up);
-	if (msgpack_unpack_next(&up, q->body, q->len, &off) == MSGPACK_UNPACK_SUCCESS)
-		emit(q->type, q->kind, q->p, &up.data, q->body, q->len, q->flags);
-	msgpack_unpacked_destroy(&up);
+	if (pend_decode(q, &up) == 0)
+		emit(q->type, q->kind, q->p, &up, q->body, q->len, q->flags, NULL);
+	pend_zone_done();
 	return 1;
 }
 
@@ -1079,7 +1372,7 @@ static int on_exec(const msgpack_object *ev)
 	free(flags);
 	take_extra(ev, p);
 	(*c_exec)++;
-	deliver("process_exec", K_EXEC, p, ev, NULL, 0);
+	deliver("process_exec", K_EXEC, p, ev, NULL, 0, NULL);
 	pend_scan_pid((uint32_t)pid);
 	return 0;
 }
@@ -1143,7 +1436,7 @@ static int on_exit_(const msgpack_object *ev)
 	maybe_reparent(p, ev, (int64_t)time - (int64_t)ktime);
 	(*c_exit)++;
 	cache_ref(p);
-	deliver("process_exit", K_EXIT, p, ev, NULL, 0);
+	deliver("process_exit", K_EXIT, p, ev, NULL, 0, NULL);
 	cache_mark_exited(p);
 	cache_unref(p);
 	return 0;
@@ -1156,7 +1449,8 @@ static int on_generic(const char *type, const msgpack_object *ev, const char *ra
 		      size_t rawlen)
 {
 	uint64_t v[RK_N] = { 0 }, time, pid, start, ktime;
-	unsigned have = raw_scan(ev, v);
+	struct bscan bs;
+	unsigned have = scan_body(ev, v, &bs);
 	struct proc *p;
 
 	if (!(have & 1u << RK_TIME) || !(have & 1u << RK_PID) || v[RK_PID] > UINT32_MAX)
@@ -1176,7 +1470,7 @@ static int on_generic(const char *type, const msgpack_object *ev, const char *ra
 	}
 	if ((have & 1u << RK_PPID) && v[RK_PPID] != p->ppid)
 		maybe_reparent(p, ev, (int64_t)time - (int64_t)ktime);
-	deliver(type, K_GENERIC, p, ev, raw, rawlen);
+	deliver(type, K_GENERIC, p, ev, raw, rawlen, &bs);
 	return 0;
 }
 
@@ -1278,7 +1572,10 @@ static void on_input(struct stage *st, void *arg)
 			break;
 		if (r < 0)
 			continue;
-		if (wire_streq(m.type, m.type_len, "process_exec")) {
+		if (m.type_len == 14 && wire_streq(m.type, m.type_len, "process_kprobe")) {
+			/* the commonest first */
+			r = on_generic("process_kprobe", m.ev, m.ev_raw, m.ev_raw_len);
+		} else if (wire_streq(m.type, m.type_len, "process_exec")) {
 			r = on_exec(m.ev);
 		} else if (wire_streq(m.type, m.type_len, "process_exit"))
 			r = on_exit_(m.ev);
@@ -1454,6 +1751,8 @@ static void status(struct stage *st)
 	counters_set(stage_counters(st), "event_cpu_ns.p99", p99);
 	counters_set(stage_counters(st), "event_cpu_ns.samples", lat_samples);
 	counters_set(stage_counters(st), "pending.size", pq_len);
+	counters_set(stage_counters(st), "memo.hits", memo_hits);
+	counters_set(stage_counters(st), "memo.builds", memo_builds);
 	cgroup_get_stats(&gs);
 	counters_set(stage_counters(st), "cgroup.entries", gs.entries);
 	counters_set(stage_counters(st), "cgroup.resolved", gs.resolved);

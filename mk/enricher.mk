@@ -30,3 +30,10 @@ $(B)/tests/test_enricher_ns: tests/unit/test_enricher_ns.c $(B)/enricher/enriche
 		$(B)/enricher/enricher_intern.o $(LIBA)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -Ienricher -o $@ $^ $(LDLIBS_BASE)
+
+# The memo test compiles enricher/main.c in (its main renamed): every other enricher module.
+ENR_TEST_OBJ := $(patsubst %.c,$(B)/%.o,$(filter-out enricher/main.c,$(wildcard enricher/*.c)))
+$(B)/tests/test_enricher_memo: tests/unit/test_enricher_memo.c enricher/main.c $(wildcard enricher/*.h) \
+		$(ENR_TEST_OBJ) $(LIBA)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -Ienricher -Itests/unit -o $@ $< $(ENR_TEST_OBJ) $(LIBA) $(LDLIBS_BASE) -lpthread -ldl
