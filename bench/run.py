@@ -259,7 +259,10 @@ def stage_tables(res):
                      f"{ks['open']['filtered']:.2f}x, resolved but outside --file-prefixes "
                      f"{ks['open']['prefixmiss']:.2f}x; fork+exec+wait "
                      f"{ks['exec']['process']:.3f}x (process programs), "
-                     f"{ks['exec']['all']:.3f}x (and every open captured)")
+                     f"{ks['exec']['all']:.3f}x (and every open captured)"
+                     + (f"; a syscall no program captures (1-byte pread) with the file "
+                        f"programs attached {ks['read']['file']:.3f}x"
+                        if ks.get("read") else ""))
         if sc.get("ratio_open_all"):
             L.append(f"  with the enforcer too (default policies): open+close "
                      f"{ns['all_open']['med']:.0f} ratio {fmt(sc['ratio_open_all'])}, "

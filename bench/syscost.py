@@ -178,11 +178,13 @@ def tool_cost(tool, rounds, opens, execs, say):
 def kernel_side(rounds=11, say=print):
     """The collector's programs alone (build/bench/cbpf_bench, collector/cbpf_bench.inc):
     the same loops with a drain thread in place of the pipeline, so the ratios are the
-    kernel-side cost without the pipeline's CPU on the same 2 vCPUs. Medians of rounds."""
+    kernel-side cost without the pipeline's CPU on the same 2 vCPUs; and a syscall no
+    program captures (a 1-byte pread) with the file programs attached, the cost of
+    attaching them to every other syscall. Medians of rounds."""
     out = {}
     subprocess.run(["make", "-C", vb.ROOT, "--no-print-directory", "-s", "build/bench/cbpf_bench",
                     "build/bench/loop"], check=True)
-    for kind, args in (("open", []), ("exec", ["exec"])):
+    for kind, args in (("open", []), ("exec", ["exec"]), ("read", ["read"])):
         r = subprocess.run([os.path.join(vb.ROOT, "build/bench/cbpf_bench"), str(rounds),
                             os.path.join(vb.ROOT, "build/bench/loop"), *args],
                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
@@ -192,7 +194,8 @@ def kernel_side(rounds=11, say=print):
             raise RuntimeError(f"cbpf_bench {kind}: exit {r.returncode}: {r.stdout[-500:]}")
         words = med_line[0].replace(";", "").split()
         vals = {words[i]: float(words[i + 1]) for i in range(len(words) - 1)
-                if words[i] in ("captured", "filtered", "prefixmiss", "process", "all")}
+                if words[i] in ("captured", "filtered", "prefixmiss", "process", "all",
+                                "file")}
         vals["none_ns"] = float(words[2])
         build = [ln.split(":", 1)[1].strip() for ln in r.stdout.splitlines()
                  if ln.startswith("builds:")]

@@ -98,9 +98,8 @@ struct fctx {
 		      (unsigned long)PT_REGS_PARM##n##_SYSCALL(vigil_regs_); })
 #endif
 
-/* Start an event of op with result ret; 0 when the filter says no. regs: the
- * user registers when the hook gives them, else NULL (found from the task). */
-static __always_inline int begin_regs(struct fctx *c, __u32 op, long ret, struct pt_regs *regs)
+/* Start an event of op with result ret; 0 when the filter says no. */
+static __always_inline int begin(struct fctx *c, __u32 op, long ret)
 {
 	struct vigil_ev_file *ev;
 	struct task_struct *task, *leader;
@@ -115,7 +114,7 @@ static __always_inline int begin_regs(struct fctx *c, __u32 op, long ret, struct
 		return 0;
 	task = VIGIL_CUR_TASK();
 	c->task = task;
-	c->regs = regs ? regs : VIGIL_TASK_REGS(task);
+	c->regs = VIGIL_TASK_REGS(task);
 	c->off = 0;
 	ev = &c->s->ev;
 	ev->hdr.type = VIGIL_EV_FILE;
@@ -137,9 +136,6 @@ static __always_inline int begin_regs(struct fctx *c, __u32 op, long ret, struct
 	ev->size = 0;
 	return 1;
 }
-
-/* begin_regs for a hook without the registers. */
-#define begin(c, op, ret) begin_regs(c, op, ret, NULL)
 
 /* Append the resolved path p; returns its length, 0 with err set on failure. */
 static __always_inline __u32 put_path(struct fctx *c, const struct path *p, __u16 *fflags,
@@ -300,68 +296,6 @@ static __always_inline int do_open(struct fctx *c, int dfd, const char *name, __
 	}
 	finish(c);
 	return 0;
-}
-
-/*
- * The open family. With typed loads (6.2+) one program at the raw sys_exit
- * tracepoint (BTF-typed) takes all four: a syscall tracepoint builds a perf
- * record and finds the registers with a helper for every run, this hook is
- * handed the registers. Every other syscall passes it too, for one load and
- * a compare (measured here: open+close 1.117x with an empty sys_exit_openat
- * program, 1.10x with an empty one here). Like the syscall tracepoints it
- * leaves out 32-bit (ia32) syscalls, whose numbers differ. The other builds
- * keep a tracepoint per syscall (below); every build has every program name
- * (one skeleton type), and the collector loads one set (cbpf_open_file).
- */
-#define VIGIL_NR_OPEN		2
-#define VIGIL_NR_CREAT		85
-#define VIGIL_NR_OPENAT		257
-#define VIGIL_NR_OPENAT2	437
-#define VIGIL_X32_BIT		0x40000000
-#define VIGIL_TS_COMPAT		0x0002	/* thread_info.status: in a 32-bit syscall */
-
-SEC("tp_btf/sys_exit")
-int BPF_PROG(vigil_open_exit, struct pt_regs *regs, long ret)
-{
-#ifdef VIGIL_PATH_CAST
-	struct open_how how = {};
-	struct fctx c;
-	long nr = regs->orig_ax & ~(long)VIGIL_X32_BIT;
-	__u32 op;
-
-	if (nr == VIGIL_NR_OPENAT)
-		op = VIGIL_OP_OPENAT;
-	else if (nr == VIGIL_NR_OPEN)
-		op = VIGIL_OP_OPEN;
-	else if (nr == VIGIL_NR_CREAT)
-		op = VIGIL_OP_CREAT;
-	else if (nr == VIGIL_NR_OPENAT2)
-		op = VIGIL_OP_OPENAT2;
-	else
-		return 0;
-	if (!begin_regs(&c, op, ret, regs))
-		return 0;
-	if (bpf_core_field_exists(c.task->thread_info.status) &&
-	    (c.task->thread_info.status & VIGIL_TS_COMPAT))
-		return 0;
-	switch (op) {
-	case VIGIL_OP_OPENAT:
-		return do_open(&c, ARG(&c, 1), (const char *)ARG(&c, 2), ARG(&c, 3), ARG(&c, 4),
-			       ret);
-	case VIGIL_OP_OPEN:
-		return do_open(&c, AT_FDCWD, (const char *)ARG(&c, 1), ARG(&c, 2), ARG(&c, 3),
-			       ret);
-	case VIGIL_OP_CREAT:
-		return do_open(&c, AT_FDCWD, (const char *)ARG(&c, 1), O_CREAT_WRONLY_TRUNC,
-			       ARG(&c, 2), ret);
-	default:
-		bpf_probe_read_user(&how, sizeof(how), (void *)ARG(&c, 3));
-		return do_open(&c, ARG(&c, 1), (const char *)ARG(&c, 2), how.flags, how.mode,
-			       ret);
-	}
-#else
-	return 0;	/* not loaded in this build */
-#endif
 }
 
 SEC("tracepoint/syscalls/sys_exit_openat")

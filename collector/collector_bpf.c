@@ -982,17 +982,6 @@ static struct process_bpf *cbpf_process_skel_open(int build)
 	return s;
 }
 
-/* Which programs take the open family (file.bpf.c): the one at the raw
- * sys_exit (typed build), or a tracepoint per syscall (the others). */
-static void cbpf_open_family(struct file_bpf *f, int raw)
-{
-	bpf_program__set_autoload(f->progs.vigil_open_exit, raw);
-	bpf_program__set_autoload(f->progs.vigil_openat, !raw);
-	bpf_program__set_autoload(f->progs.vigil_open, !raw);
-	bpf_program__set_autoload(f->progs.vigil_creat, !raw);
-	bpf_program__set_autoload(f->progs.vigil_openat2, !raw);
-}
-
 /* Load file.bpf.o on the shared maps (attached by cbpf_set_filter when
  * wanted); failure is not fatal. */
 static void cbpf_open_file(struct cbpf *cb)
@@ -1008,7 +997,6 @@ static void cbpf_open_file(struct cbpf *cb)
 	}
 	cbpf_set_pins(cb, cb->file->obj, pins, 1);
 	cb->file->rodata->wake_ns = cb->wake_ns;
-	cbpf_open_family(cb->file, cb->build == CBPF_BUILD_CAST);
 	rc = cbpf_share_maps(cb, cb->file->obj);
 	if (!rc) {
 		cbpf_skip_missing_tps(cb, cb->file->obj);

@@ -18,6 +18,10 @@ cbpf-bench: $(B)/bench/cbpf_bench $(B)/bench/loop
 .PHONY: cbpf-bench-exec
 cbpf-bench-exec: $(B)/bench/cbpf_bench $(B)/bench/loop
 	$(B)/bench/cbpf_bench 11 $(B)/bench/loop exec
+# `make cbpf-bench-read`: a syscall no program captures (none / file programs), alternating.
+.PHONY: cbpf-bench-read
+cbpf-bench-read: $(B)/bench/cbpf_bench $(B)/bench/loop
+	$(B)/bench/cbpf_bench 11 $(B)/bench/loop read
 # The other builds of file.bpf.c, process.bpf.c, net.bpf.c and priv.bpf.c (kernels without
 # bpf_rdonly_cast or bpf_loop) include the main sources.
 $(B)/bpf/file_nocast.bpf.o $(B)/bpf/file_noloop.bpf.o: bpf/file.bpf.c
