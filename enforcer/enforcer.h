@@ -122,6 +122,8 @@ int enfb_has_lsm(const struct enfb *b);
 const char *enfb_lsm_hooks(const struct enfb *b);
 /* Is the bounded-loop build (kernels without bpf_loop) loaded? */
 int enfb_noloop(const struct enfb *b);
+/* The build of bpf/enforce.bpf.c loaded, e.g. "typed (bpf_rdonly_cast)". */
+const char *enfb_build_name(const struct enfb *b);
 /* Do the cgroup network hooks give the policy's errno (bpf_set_retval), not EPERM? */
 int enfb_net_retval(const struct enfb *b);
 /* Which programs are attached now, e.g. "cgroup:4 (/sys/fs/cgroup/unified) sigkill:0

@@ -2,6 +2,7 @@
  * load here, attach (or adopt the links a crashed predecessor pinned), compile a policy
  * set into the idle rule slot and flip to it, fill the kill maps, read reports. */
 #include <bpf/bpf.h>
+#include <bpf/btf.h>
 #include <bpf/libbpf.h>
 #include <dirent.h>
 #include <errno.h>
@@ -20,6 +21,7 @@
 
 #include "enforce.skel.h"
 #include "enforce_noloop.skel.h"
+#include "enforce_nocast.skel.h"
 #include "enforcer.h"
 #include "log.h"
 
@@ -54,7 +56,7 @@ struct enfb {
 	int keep_pins;
 	int lsm;
 	uint32_t lsm_kinds;         /* 1 << ENF_K_* whose LSM hook is attached */
-	int noloop;                 /* the variant without bpf_loop is loaded */
+	int build;                  /* ENFB_BUILD_*: the build of enforce.bpf.c loaded */
 	int retval;                 /* cgroup programs give the policy's errno (bpf_set_retval) */
 	char lsm_hooks[200];
 	struct ring_buffer *rb;
@@ -100,24 +102,46 @@ static const char *cgroup_root(const char *want)
 	return NULL;
 }
 
-/* The two builds of one source have the same maps and programs in the same order,
- * so their skeleton structs are interchangeable (the generated __load/__destroy only
- * use ->skeleton). */
-_Static_assert(sizeof(struct enforce_bpf) == sizeof(struct enforce_noloop_bpf),
+/* The builds of one source have the same maps and programs, so their skeleton structs
+ * are interchangeable (the generated __load/__destroy only use ->skeleton). */
+_Static_assert(sizeof(struct enforce_bpf) == sizeof(struct enforce_noloop_bpf) &&
+	       sizeof(struct enforce_bpf) == sizeof(struct enforce_nocast_bpf),
 	       "enforce skeleton variants differ");
 _Static_assert(offsetof(struct enforce_bpf, progs) == offsetof(struct enforce_noloop_bpf, progs) &&
-	       offsetof(struct enforce_bpf, maps) == offsetof(struct enforce_noloop_bpf, maps),
+	       offsetof(struct enforce_bpf, maps) == offsetof(struct enforce_noloop_bpf, maps) &&
+	       offsetof(struct enforce_bpf, progs) == offsetof(struct enforce_nocast_bpf, progs) &&
+	       offsetof(struct enforce_bpf, maps) == offsetof(struct enforce_nocast_bpf, maps),
 	       "enforce skeleton variants differ");
 
-/* Which variant: the kernel's bpf_loop (5.17+) walks long paths cheaply; older
- * kernels get bounded loops. VIGIL_ENF_NOLOOP=1 forces the old-kernel build. */
-static int want_noloop(void)
-{
-	const char *f = getenv("VIGIL_ENF_NOLOOP");
+/* The builds of bpf/enforce.bpf.c, fastest first (enfb_build_name). */
+enum { ENFB_BUILD_CAST, ENFB_BUILD_NOCAST, ENFB_BUILD_NOLOOP };
+static const char *const enfb_build_names[] = {
+	"typed (bpf_rdonly_cast)",
+	"bpf_loop (no bpf_rdonly_cast)",
+	"bounded loops (no bpf_loop)",
+};
 
-	if (f && *f)
-		return f[0] == '1';
-	return libbpf_probe_bpf_helper(BPF_PROG_TYPE_TRACEPOINT, BPF_FUNC_loop, NULL) != 1;
+/* Which build: typed loads need the bpf_rdonly_cast kfunc (6.2+, looked up in the
+ * kernel's BTF); without bpf_loop (before 5.17) bounded loops; else the build that
+ * reads fields with helpers. VIGIL_ENF_NOLOOP=1 / VIGIL_ENF_NOCAST=1 force the older
+ * builds (to test them on a new kernel). */
+static int pick_build(void)
+{
+	const char *nl = getenv("VIGIL_ENF_NOLOOP"), *nc = getenv("VIGIL_ENF_NOCAST");
+	struct btf *btf;
+	int cast;
+
+	if (nl && nl[0] == '1')
+		return ENFB_BUILD_NOLOOP;
+	if (libbpf_probe_bpf_helper(BPF_PROG_TYPE_TRACEPOINT, BPF_FUNC_loop, NULL) != 1 &&
+	    !(nl && nl[0] == '0'))
+		return ENFB_BUILD_NOLOOP;
+	if (nc && nc[0] == '1')
+		return ENFB_BUILD_NOCAST;
+	btf = btf__load_vmlinux_btf();
+	cast = btf && btf__find_by_name_kind(btf, "bpf_rdonly_cast", BTF_KIND_FUNC) > 0;
+	btf__free(btf);
+	return cast ? ENFB_BUILD_CAST : ENFB_BUILD_NOCAST;
 }
 
 /* Can cgroup sock_addr programs set the syscall's errno (bpf_set_retval, 5.18+)?
@@ -132,10 +156,10 @@ static int want_retval(void)
 				       NULL) == 1;
 }
 
-/* The two builds list their maps in different orders (bpftool follows the ELF's
+/* The builds list their maps in different orders (bpftool follows the ELF's
  * symbols, which the noloop build's global functions reorder): after opening the
- * noloop skeleton, point each named field at the map or program of that name, so
- * the rest of this file can use skel->maps.X and skel->progs.X for either build.
+ * noloop or nocast skeleton, point each named field at the map or program of that
+ * name, so the rest of this file can use skel->maps.X and skel->progs.X for any build.
  * The skeleton's own bookkeeping only holds the fields' addresses, which stay. */
 #define ENF_N_MAPS 12
 #define ENF_N_PROGS 23
@@ -171,15 +195,18 @@ static int skel_by_name(struct enforce_bpf *s)
 	return n == ENF_N_MAPS + ENF_N_PROGS ? 0 : -1;
 }
 
-/* Open the variant chosen for this kernel, with its load-time constants set. */
-static struct enforce_bpf *skel_open(int noloop, int retval)
+/* Open the build chosen for this kernel (ENFB_BUILD_*), with its load-time constants
+ * set. */
+static struct enforce_bpf *skel_open(int build, int retval)
 {
 	struct enforce_bpf *s;
 
-	if (noloop) {
-		s = (struct enforce_bpf *)enforce_noloop_bpf__open();
+	if (build != ENFB_BUILD_CAST) {
+		s = build == ENFB_BUILD_NOLOOP ? (struct enforce_bpf *)enforce_noloop_bpf__open() :
+			(struct enforce_bpf *)enforce_nocast_bpf__open();
 		if (s && skel_by_name(s) < 0) {
-			log_error("the bounded-loop build lacks a map or program of the main one");
+			log_error("the %s build lacks a map or program of the main one",
+				  enfb_build_names[build]);
 			enforce_bpf__destroy(s);
 			errno = ENOENT;
 			return NULL;
@@ -187,8 +214,9 @@ static struct enforce_bpf *skel_open(int noloop, int retval)
 	} else {
 		s = enforce_bpf__open();
 	}
-	if (s)
-		s->rodata->enf_has_retval = retval ? 1 : 0;
+	if (!s)
+		return NULL;
+	s->rodata->enf_has_retval = retval ? 1 : 0;
 	return s;
 }
 
@@ -231,7 +259,7 @@ static int is_lsm(const struct bpf_program *p)
 static struct enforce_bpf *open_skel(struct enfb *b, uint32_t lsm_set, char *err,
 				      size_t errlen)
 {
-	struct enforce_bpf *s = skel_open(b->noloop, b->retval);
+	struct enforce_bpf *s = skel_open(b->build, b->retval);
 	struct bpf_program *p;
 	struct bpf_map *m;
 	char path[400];
@@ -258,9 +286,9 @@ static struct enforce_bpf *open_skel(struct enfb *b, uint32_t lsm_set, char *err
 
 /* Does this LSM program (index in lsm_progs) load here? Loads it alone, with
  * unpinned maps. 0 or -errno. */
-static int probe_lsm(int noloop, int which)
+static int probe_lsm(int build, int which)
 {
-	struct enforce_bpf *s = skel_open(noloop, 0);
+	struct enforce_bpf *s = skel_open(build, 0);
 	struct bpf_program *p;
 	int rc;
 
@@ -567,16 +595,17 @@ struct enfb *enfb_open(const struct enfb_opts *o, char *err, size_t errlen)
 	/* Probe: one LSM program alone (cheap to verify), then the whole object with
 	 * every LSM program; if that fails, each LSM program alone, and the object with
 	 * those that load; last, without any. */
-	b->noloop = want_noloop();
+	b->build = pick_build();
 	b->retval = want_retval();
 	if (!b->retval)
 		log_warn("no bpf_set_retval for cgroup programs on this kernel: a blocked "
 			 "connect/sendmsg fails with EPERM whatever the policy's errno");
-	if (b->noloop)
+	log_info("BPF build: %s", enfb_build_names[b->build]);
+	if (b->build == ENFB_BUILD_NOLOOP)
 		log_info("no bpf_loop on this kernel: loading the bounded-loop build "
 			 "(paths of at most 40 components)");
 	if (!o->no_lsm) {
-		lsm_rc = probe_lsm(b->noloop, 0);
+		lsm_rc = probe_lsm(b->build, 0);
 		lsm_set = lsm_rc == 0 ? (1U << N_LSM_PROGS) - 1 : 0;
 		if (lsm_rc)
 			log_info("BPF LSM does not load here (%s): Override for files and exec "
@@ -591,7 +620,7 @@ struct enfb *enfb_open(const struct enfb_opts *o, char *err, size_t errlen)
 		enforce_bpf__destroy(b->skel);
 		lsm_set = 0;
 		for (size_t i = 0; i < N_LSM_PROGS; i++)
-			if (probe_lsm(b->noloop, (int)i) == 0)
+			if (probe_lsm(b->build, (int)i) == 0)
 				lsm_set |= 1U << i;
 			else
 				log_info("lsm/%s does not load here", lsm_progs[i].hook);
@@ -682,7 +711,12 @@ const char *enfb_lsm_hooks(const struct enfb *b)
 
 int enfb_noloop(const struct enfb *b)
 {
-	return b->noloop;
+	return b->build == ENFB_BUILD_NOLOOP;
+}
+
+const char *enfb_build_name(const struct enfb *b)
+{
+	return enfb_build_names[b->build];
 }
 
 int enfb_net_retval(const struct enfb *b)

@@ -548,8 +548,7 @@ static int setup(struct stage *st)
 		   "policy (bpf_set_retval)" : "EPERM only (no bpf_set_retval for cgroup programs)");
 	publish_attached();
 	stage_info(st, "lsm_hooks", "%s", enfb_lsm_hooks(E.b)[0] ? enfb_lsm_hooks(E.b) : "none");
-	stage_info(st, "bpf_build", "%s", enfb_noloop(E.b) ? "bounded loops (no bpf_loop)" :
-		   "bpf_loop");
+	stage_info(st, "bpf_build", "%s", enfb_build_name(E.b));
 	stage_info(st, "pin_dir", "%s", pin ? pin : "none");
 	stage_info(st, "generation", "%llu", (unsigned long long)enfb_generation(E.b));
 	if (enfb_generation(E.b))

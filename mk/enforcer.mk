@@ -1,13 +1,13 @@
 # enforcer: rebuild the users of the enforce skeleton when it changes (it embeds the
 # object; the order-only prerequisite of the object rule does not see that).
-$(B)/enforcer/enforcer_bpf.o: $(B)/enforce.skel.h $(B)/enforce_noloop.skel.h bpf/include/enforce.h \
+$(B)/enforcer/enforcer_bpf.o: $(B)/enforce.skel.h $(B)/enforce_noloop.skel.h $(B)/enforce_nocast.skel.h bpf/include/enforce.h \
 		enforcer/enforcer.h
 $(B)/enforcer/main.o $(B)/enforcer/enforcer_policy.o: enforcer/enforcer.h bpf/include/enforce.h
 
 # The qemu test binary: the enforcer's kernel side, statically linked for an initramfs
 # (tests/vm/run-vm.sh builds it on demand; not part of `all`).
 $(B)/vm/vm_enforce: tests/vm/vm_enforce.c enforcer/enforcer_bpf.c enforcer/enforcer.h lib/log.c \
-		bpf/include/enforce.h $(B)/enforce.skel.h $(B)/enforce_noloop.skel.h
+		bpf/include/enforce.h $(B)/enforce.skel.h $(B)/enforce_noloop.skel.h $(B)/enforce_nocast.skel.h
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -Ienforcer -static -o $@ tests/vm/vm_enforce.c enforcer/enforcer_bpf.c \
 		lib/log.c -lbpf -lelf -lz
@@ -39,3 +39,6 @@ $(B)/vm/vm_stage: tests/vm/vm_stage.c
 $(B)/vm/vm_probe: tests/vm/vm_probe.c
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -static -o $@ $<
+
+# The build without typed loads (6.1) includes the main source too.
+$(B)/bpf/enforce_nocast.bpf.o: bpf/enforce.bpf.c

@@ -3,8 +3,10 @@ enforcer to resolve (more than 4 KiB: its walk cannot see the head that prefixes
 matched against) must not slip past a rule by being nested deep. A file_open rule on a
 prefix (kill_fallback): the shallow file under it is killed, a file under it nested
 4.3 KiB deep is killed too (fail closed: an unresolvable path is judged as matching every
-rule of the kind in scope), and an ordinary file outside the prefix still opens. Both
-builds (bpf_loop and bounded-loop, VIGIL_ENF_NOLOOP=1) are run."""
+rule of the kind in scope), and an ordinary file outside the prefix still opens. All three
+builds are run: typed (bpf_rdonly_cast, tp_btf/sys_exit: the one this host picks),
+bpf_loop without the cast (VIGIL_ENF_NOCAST=1) and bounded-loop (VIGIL_ENF_NOLOOP=1);
+info.bpf_build must name the one asked for."""
 import os
 import subprocess
 import sys
@@ -54,24 +56,31 @@ def make_tree(base):
     return sec
 
 
-def one_build(noloop):
+BUILDS = {None: "typed (bpf_rdonly_cast", "VIGIL_ENF_NOCAST": "bpf_loop (no bpf_rdonly_cast",
+          "VIGIL_ENF_NOLOOP": "bounded loops"}
+
+
+def one_build(var):
     env = dict(os.environ)
-    if noloop:
-        env["VIGIL_ENF_NOLOOP"] = "1"
-    else:
-        env.pop("VIGIL_ENF_NOLOOP", None)
+    for v in BUILDS:
+        if v:
+            env.pop(v, None)
+    if var:
+        env[var] = "1"
     base = os.path.realpath(tempfile.mkdtemp(prefix="vigil-enf-deep-"))
     e = Enforcer()
-    saved = os.environ.get("VIGIL_ENF_NOLOOP")
+    saved = {v: os.environ.pop(v, None) for v in BUILDS if v}
     try:
         sec = make_tree(base)
-        if noloop:
-            os.environ["VIGIL_ENF_NOLOOP"] = "1"
+        if var:
+            os.environ[var] = "1"
         e.start()
+        build = e.info("bpf_build")
+        check(build.startswith(BUILDS[var]), f"{var or 'default'}: bpf_build {build!r}")
         e.policy_set(1, [{"name": "deep", "mode": "enforce", "action": "override",
                           "errno": 13, "kill_fallback": True, "scope": {},
                           "rules": [{"kind": "file_open", "prefixes": [sec + "/"]}]}])
-        what = "bounded-loop build" if noloop else "bpf_loop build"
+        what = f"{build} build"
         rc, out = opened(os.path.join(base, "open"), "f", env)
         check(rc == 0 and out == "READ:shallow", f"{what}: a file outside the prefix: {rc} {out}")
         child = [sys.executable, "-c", "import os,sys;os.chdir(sys.argv[1]);"
@@ -83,16 +92,18 @@ def one_build(noloop):
         check(rc == -9 and out == "", f"{what}: the file nested 4.3 KiB deep under the prefix "
               f"was not killed: exit {rc}, {out!r}")
     finally:
-        if saved is None:
-            os.environ.pop("VIGIL_ENF_NOLOOP", None)
+        for v, old in saved.items():
+            os.environ.pop(v, None)
+            if old is not None:
+                os.environ[v] = old
         e.cleanup()
         subprocess.run(["rm", "-rf", base])
 
 
 def test():
     need_root()
-    for noloop in (False, True):
-        one_build(noloop)
+    for var in BUILDS:
+        one_build(var)
 
 
 run_test(test)

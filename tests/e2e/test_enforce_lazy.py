@@ -74,6 +74,8 @@ def test():
         denied = os.path.join(d, "denied-true")
         shutil.copy("/bin/true", denied)
         e.start()
+        build = e.info("bpf_build")
+        check(build.startswith("typed"), f"this host has bpf_rdonly_cast: build {build!r}")
         ids = enforcer_prog_ids(e)
         names = sorted(ids.values())
         for p in ALWAYS + OPENS + ["vigil_enf_exec", "vigil_enf_kill"]:

@@ -26,6 +26,7 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/utsname.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -41,6 +42,7 @@
 static int npass, nfail;
 static int ev_override_file, ev_override_exec, ev_override_net, ev_monitor;
 static int ev_hook_override[64], ev_hook_monitor[64];
+static int ev_sigkill_open;
 
 static void result(int ok, const char *name, const char *why)
 {
@@ -89,6 +91,8 @@ static void on_ev(void *arg, const struct enf_event *e)
 		else if (e->done == ENF_D_OVERRIDE)
 			ev_hook_override[e->hook]++;
 	}
+	if (e->done == ENF_D_SIGKILL && e->hook == ENF_H_SYS_OPENAT)
+		ev_sigkill_open++;
 	if (e->done == ENF_D_MONITOR)
 		ev_monitor++;
 	else if (e->done == ENF_D_OVERRIDE && e->hook == ENF_H_LSM_FILE_OPEN)
@@ -450,6 +454,90 @@ static void hooks_phase(struct enfb *b, int port)
 	close(l2);
 }
 
+/* The build enforcer_bpf.c picked must be the fastest this kernel runs: typed loads
+ * from 6.2 (bpf_rdonly_cast), bpf_loop from 5.17, else bounded
+ * loops. */
+static void build_check(const struct enfb *b)
+{
+	struct utsname u;
+	int maj = 0, min = 0;
+	const char *want;
+	char why[300];
+
+	uname(&u);
+	sscanf(u.release, "%d.%d", &maj, &min);
+	want = maj > 6 || (maj == 6 && min >= 2) ? "typed" :
+	       maj > 5 || (maj == 5 && min >= 17) ? "bpf_loop" : "bounded loops";
+	printf("VM-BUILD %s\n", enfb_build_name(b));
+	snprintf(why, sizeof(why), "kernel %s: build \"%s\", want \"%s...\"", u.release,
+		 enfb_build_name(b), want);
+	result(!strncmp(enfb_build_name(b), want, strlen(want)), "bpf_build", why);
+}
+
+/* openat(dirfd of /tmp/sk-dir, "../" name) and a read in a child: its wait status. */
+static int open_dotdot_child(const char *name)
+{
+	char rel[128], buf[16];
+	pid_t pid = fork();
+	int st = 0;
+
+	if (pid == 0) {
+		int dfd = open("/tmp/sk-dir", O_RDONLY | O_DIRECTORY), fd;
+
+		snprintf(rel, sizeof(rel), "../%s", name);
+		fd = openat(dfd, rel, O_RDONLY);
+		if (fd < 0 || read(fd, buf, sizeof(buf)) < 0)
+			_exit(2);
+		_exit(0);
+	}
+	waitpid(pid, &st, 0);
+	return st;
+}
+
+/* Sigkill tier (the open family: a sys_exit_open* tracepoint each, in every build):
+ * a child opening SECRET through a dirfd and ".." dies
+ * by SIGKILL and is reported; a sibling opens; the program is attached only then. */
+static void sigkill_phase(struct enfb *b)
+{
+	static char *paths[] = { SECRET };
+	struct enfp_set set = { 0 };
+	struct enfp_policy p = { 0 };
+	struct enfp_rule r = { 0 };
+	char err[ENFP_ERR], why[300];
+	int st;
+
+	mkdir("/tmp/sk-dir", 0755);
+	r.kind = ENF_K_FILE;
+	r.paths.v = paths;
+	r.paths.n = 1;
+	snprintf(p.name, sizeof(p.name), "kill-shadow");
+	p.action = ENF_A_SIGKILL;
+	p.sig = 9;
+	p.scope_all = 1;
+	p.rules = &r;
+	p.nrules = 1;
+	p.state = ENFP_ARMED;
+	set.generation = 20;
+	set.pols = &p;
+	set.n = 1;
+	result(enfb_install(b, &set, NULL, err, sizeof(err)) == 0, "sigkill_install", err);
+	snprintf(why, sizeof(why), "attached \"%s\"", enfb_attached(b));
+	result(strstr(enfb_attached(b), "sigkill:0") == NULL, "sigkill_attached", why);
+	ev_sigkill_open = 0;
+	st = open_dotdot_child("shadow-like");
+	snprintf(why, sizeof(why), "wait status 0x%x", st);
+	result(WIFSIGNALED(st) && WTERMSIG(st) == SIGKILL, "sigkill_open_killed", why);
+	st = open_dotdot_child("public");
+	snprintf(why, sizeof(why), "wait status 0x%x", st);
+	result(WIFEXITED(st) && WEXITSTATUS(st) == 0, "sigkill_other_ok", why);
+	enfb_drain(b, on_ev, NULL);
+	snprintf(why, sizeof(why), "%d sigkill reports from sys_openat", ev_sigkill_open);
+	result(ev_sigkill_open == 1, "sigkill_report", why);
+	set.generation = 21;
+	set.n = 0;
+	result(enfb_install(b, &set, NULL, err, sizeof(err)) == 0, "sigkill_lift", err);
+}
+
 int main(void)
 {
 	/* Overridable for a run on the host (debugging): never the user's pins. */
@@ -481,6 +569,7 @@ int main(void)
 	if (!b)
 		goto out;
 	printf("attached: %s\n", enfb_attached(b));
+	build_check(b);
 	result(enfb_has_lsm(b), "lsm_tier", "BPF LSM did not load");
 	/* Nothing on the hot paths (opens, reads, writes, syscalls) before a rule needs it. */
 	lazy_check(b, 0, "lazy_idle");
@@ -553,6 +642,7 @@ int main(void)
 	snprintf(why, sizeof(why), "%d monitor reports", ev_monitor);
 	result(ev_monitor >= 3, "monitor_reports", why);
 	hooks_phase(b, port);
+	sigkill_phase(b);
 	enfb_close(b);
 	r = try_open(SECRET, &n);
 	result(r == 0, "clean_stop_lifts", "still blocked after a clean stop");
