@@ -734,47 +734,13 @@ static __always_inline struct mount *real_mount(struct vfsmount *m)
 }
 
 #ifdef ENF_CAST
-/* struct dentry before 6.14, whose inline name was an array of its own. */
-struct dentry___iname {
-	unsigned char d_iname[32];
-} __attribute__((preserve_access_index));
+#include "vigil_iname.h"
 
-/*
- * Copy d's name (len bytes at name) to s->buf + pos with plain loads when it is the
- * dentry's inline name (short names: most components), 8 bytes at a time; the bytes
- * after it that the last word overwrites are put back. 0, or -1 when the name is
- * elsewhere (a helper copies it then).
- */
-static __always_inline int copy_inline_name(struct enf_scratch *s, struct dentry *d,
-					    const unsigned char *name, __u32 len, __u32 pos)
-{
-	unsigned long off, size;
-	__u32 end = pos + len;
-	__u64 saved;
-
-	if (bpf_core_field_exists(d->d_shortname)) {
-		off = bpf_core_field_offset(d->d_shortname);
-		size = bpf_core_field_size(d->d_shortname);
-	} else if (bpf_core_field_exists(((struct dentry___iname *)d)->d_iname)) {
-		off = bpf_core_field_offset(((struct dentry___iname *)d)->d_iname);
-		size = bpf_core_field_size(((struct dentry___iname *)d)->d_iname);
-	} else {
-		return -1;
-	}
-	if ((unsigned long)name != (unsigned long)s->w.dentry + off || len >= size ||
-	    end > PATHBUF_END)
-		return -1;
-	saved = *(__u64 *)&s->buf[end];
-#pragma unroll
-	for (int k = 0; k < 5; k++) {
-		if (8 * k >= size || 8 * k >= len)
-			break;
-		*(__u64 *)&s->buf[(pos + 8 * k) & PATH_MAX_] =
-			*(const __u64 *)((const void *)d + off + 8 * k);
-	}
-	*(__u64 *)&s->buf[end] = saved;
-	return 0;
-}
+/* The name of d, the walk's current dentry, copied to s->buf + pos with plain
+ * loads when it is inline (vigil_iname.h); -1 when a helper must copy it. */
+#define copy_inline_name(s, d, name, len, pos)					\
+	vigil_copy_iname((s)->buf, PATH_MAX_, PATHBUF_END, (unsigned long)(s)->w.dentry,	\
+			 (d), (name), (len), (pos))
 #else
 #define copy_inline_name(s, d, name, len, pos) (-1)
 #endif
@@ -1067,7 +1033,8 @@ static __always_inline int file_decide(struct file *f, __u32 kind, __u32 tier, i
  * a monitored open (about 1.9 of 2.8 us measured here): a monitor report forces a
  * wakeup only when ENF_WAKE_NS have passed since this CPU last forced one, or when
  * ENF_WAKE_BYTES are waiting; the others wait for the next wakeup or the enforcer's
- * drain on its 1 s timer. A block, kill or signal always wakes it.
+ * timer, which drains every 10 ms while reports flow (enforcer/main.c). A block, kill
+ * or signal always wakes it.
  */
 #define ENF_WAKE_NS	(1000 * 1000)
 #define ENF_WAKE_BYTES	(64 << 10)

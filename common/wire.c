@@ -64,9 +64,9 @@ static uint64_t mp_be(const unsigned char *p, int n)
 	return v;
 }
 
-/* The end of the msgpack object at p (NULL if it overruns end): a walk over headers
- * only, to find the bytes of a body that is not the envelope's last value. */
-static const unsigned char *mp_skip(const unsigned char *p, const unsigned char *end)
+/* See wire.h: a walk over headers only (the envelope's body when it is not the last
+ * value; a body's entries, for stages that copy them as they came). */
+const unsigned char *wire_skip(const unsigned char *p, const unsigned char *end)
 {
 	uint64_t todo = 1;
 
@@ -179,7 +179,7 @@ static void wire_find_ev(struct wire_msg *m, const struct wire_keys *k, const vo
 {
 	const unsigned char *p = (const unsigned char *)k->ev_key->via.str.ptr + 2;
 	const unsigned char *end = (const unsigned char *)buf + len;
-	const unsigned char *v = k->ev_last ? end : mp_skip(p, end);
+	const unsigned char *v = k->ev_last ? end : wire_skip(p, end);
 
 	if (!v)
 		return;

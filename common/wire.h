@@ -73,6 +73,10 @@ int wire_streq(const char *p, size_t len, const char *s);
 void wire_type_cstr(const struct wire_msg *m, char *buf, size_t n);
 /* Look a key up in a map; NULL when absent. */
 const msgpack_object *wire_get(const msgpack_object *map, const char *key);
+
+/* The end of the msgpack object that starts at p, or NULL when it does not end by end
+ * (or is not msgpack): its bytes, without decoding them. */
+const unsigned char *wire_skip(const unsigned char *p, const unsigned char *end);
 /* Typed getters: 0 when present with the right type, -1 otherwise. */
 int wire_get_u64(const msgpack_object *map, const char *key, uint64_t *v);
 int wire_get_str(const msgpack_object *map, const char *key, const char **p, size_t *len);

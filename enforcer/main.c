@@ -479,20 +479,37 @@ static void on_event(void *arg, const struct enf_event *e)
 		(*stage_counter(E.st, "report.sent"))++;
 }
 
+/* Monitor reports do not always wake us (bpf/enforce.bpf.c, report_wake): while
+ * reports flow, the timer drains every REPORT_POLL_MS so the last ones of a burst wait
+ * at most that long; otherwise it runs every second. */
+#define REPORT_POLL_MS 10
+#define HOUSEKEEP_MS 1000
+static uint64_t housekept_ns; /* mono ns of the last once-a-second housekeeping */
+
+/* Drain the ring into reports; the timer follows whether records came. */
+static void drain_reports(struct stage *st)
+{
+	stage_set_timer(st, enfb_drain(E.b, on_event, NULL) > 0 ? REPORT_POLL_MS : HOUSEKEEP_MS);
+}
+
 /* The ring buffer has records: turn them into reports. */
 static void on_events(struct stage *st, void *arg)
 {
-	(void)st;
 	(void)arg;
-	enfb_drain(E.b, on_event, NULL);
+	drain_reports(st);
 }
 
-/* Every second: end expired cgroup kills, sweep dead pids from the kill map, drain reports a wakeup may have missed. */
+/* Every second: end expired cgroup kills, sweep dead pids from the kill map, drain
+ * reports a wakeup may have missed (every REPORT_POLL_MS while reports flow). */
 static void on_timer(struct stage *st)
 {
 	uint64_t now = now_ns(CLOCK_MONOTONIC);
 
-	(void)st;
+	if (now - housekept_ns < HOUSEKEEP_MS * 1000000ull) {
+		drain_reports(st);
+		return;
+	}
+	housekept_ns = now;
 	for (int i = 0; i < E.ncgk;) {
 		if (E.cgk[i].until_ns <= now) {
 			enfb_unkill_cgroup(E.b, E.cgk[i].cgid);
@@ -503,7 +520,7 @@ static void on_timer(struct stage *st)
 	}
 	enfb_kill_sweep(E.b);
 	publish_attached();
-	enfb_drain(E.b, on_event, NULL);
+	drain_reports(st);
 }
 
 /* The default pin directory: shared name for the default run directory, else one
@@ -605,7 +622,7 @@ int main(int argc, char **argv)
 		.opts = opts,
 		.setup = setup,
 		.timer = on_timer,
-		.timer_ms = 1000,
+		.timer_ms = HOUSEKEEP_MS,
 		.shutdown = shutdown_,
 	};
 	return stage_main(argc, argv, &def);

@@ -224,68 +224,6 @@ static uint32_t be_len(const unsigned char *p, int n)
 	return v;
 }
 
-/* The end of the msgpack object at p, or NULL when it does not end before end. No
- * recursion: the count of objects still to skip grows by each container's size. */
-static const unsigned char *mp_skip_obj(const unsigned char *p, const unsigned char *end)
-{
-	uint64_t need = 1;
-
-	while (need) {
-		unsigned b;
-		uint64_t body = 0, kids = 0;
-		int hdr = 1;
-
-		if (p >= end)
-			return NULL;
-		need--;
-		b = *p;
-		if (b <= 0x7f || b >= 0xe0 || b == 0xc0 || b == 0xc2 || b == 0xc3)
-			;
-		else if (b >= 0x80 && b <= 0x8f)
-			kids = 2u * (b & 0x0f);
-		else if (b >= 0x90 && b <= 0x9f)
-			kids = b & 0x0f;
-		else if (b >= 0xa0 && b <= 0xbf)
-			body = b & 0x1f;
-		else {
-			static const signed char fixed[] = { /* 0xc4..0xdf: header bytes, -1 var */
-				-1, -1, -1, -1, -1, -1, 5, 9, 2, 3, 5, 9, 2, 3, 5, 9,
-				3, 4, 6, 10, 18, -1, -1, -1, -1, -1, -1, -1 };
-			int lb;
-
-			if (b == 0xc1)
-				return NULL;
-			if (fixed[b - 0xc4] > 0) {
-				hdr = fixed[b - 0xc4];
-			} else {
-				switch (b) {
-				case 0xc4: case 0xd9: lb = 1; hdr = 2; break;
-				case 0xc5: case 0xda: lb = 2; hdr = 3; break;
-				case 0xc6: case 0xdb: lb = 4; hdr = 5; break;
-				case 0xc7: lb = 1; hdr = 3; break; /* ext: length, type */
-				case 0xc8: lb = 2; hdr = 4; break;
-				case 0xc9: lb = 4; hdr = 6; break;
-				case 0xdc: case 0xde: lb = 2; hdr = 3; break;
-				default: lb = 4; hdr = 5; break; /* 0xdd, 0xdf */
-				}
-				if (end - p < 1 + lb)
-					return NULL;
-				if (b == 0xdc || b == 0xdd)
-					kids = be_len(p + 1, lb);
-				else if (b == 0xde || b == 0xdf)
-					kids = 2ull * be_len(p + 1, lb);
-				else
-					body = be_len(p + 1, lb);
-			}
-		}
-		if ((uint64_t)(end - p) < hdr + body)
-			return NULL;
-		p += hdr + body;
-		need += kids;
-	}
-	return p;
-}
-
 /* Find the entries of the body m carries (raw bytes m->ev_raw, decoded m->ev). */
 static void raw_body_scan(struct raw_body *rb, const struct wire_msg *m)
 {
@@ -310,8 +248,8 @@ static void raw_body_scan(struct raw_body *rb, const struct wire_msg *m)
 	if (n != m->ev->via.map.size || n > RAW_MAX_KV)
 		return;
 	for (i = 0; i < n; i++) {
-		q = mp_skip_obj(p, end);
-		q = q ? mp_skip_obj(q, end) : NULL;
+		q = wire_skip(p, end);
+		q = q ? wire_skip(q, end) : NULL;
 		if (!q)
 			return;
 		rb->kv[i] = p;

@@ -113,47 +113,13 @@ static __always_inline __u32 path_mnt_id(const struct path *p)
 }
 
 #ifdef VIGIL_PATH_CAST
-/* struct dentry before 6.14, whose inline name was an array of its own. */
-struct dentry___iname {
-	unsigned char d_iname[32];
-} __attribute__((preserve_access_index));
+#include "vigil_iname.h"
 
-/*
- * Copy d's name (len bytes at name) to ps->buf + pos with plain loads when it
- * is the dentry's inline name (short names: most components), 8 bytes at a
- * time; the bytes after it that the last word overwrites are put back.
- * Returns 0, or -1 when the name is elsewhere (a helper copies it then).
- */
-static __always_inline int copy_inline_name(struct path_scratch *ps, struct dentry *d,
-					    const unsigned char *name, __u32 len, __u32 pos)
-{
-	unsigned long off, size;
-	__u32 end = pos + len;
-	__u64 saved;
-
-	if (bpf_core_field_exists(d->d_shortname)) {
-		off = bpf_core_field_offset(d->d_shortname);
-		size = bpf_core_field_size(d->d_shortname);
-	} else if (bpf_core_field_exists(((struct dentry___iname *)d)->d_iname)) {
-		off = bpf_core_field_offset(((struct dentry___iname *)d)->d_iname);
-		size = bpf_core_field_size(((struct dentry___iname *)d)->d_iname);
-	} else {
-		return -1;
-	}
-	if ((unsigned long)name != (unsigned long)ps->w.dentry + off || len >= size ||
-	    end > PATHBUF_END)
-		return -1;
-	saved = *(__u64 *)&ps->buf[end];
-#pragma unroll
-	for (int k = 0; k < 5; k++) {
-		if (8 * k >= size || 8 * k >= len)
-			break;
-		*(__u64 *)&ps->buf[(pos + 8 * k) & VIGIL_PATH_MAX] =
-			*(const __u64 *)((const void *)d + off + 8 * k);
-	}
-	*(__u64 *)&ps->buf[end] = saved;
-	return 0;
-}
+/* The name of d, the walk's current dentry, copied to ps->buf + pos with plain
+ * loads when it is inline (vigil_iname.h); -1 when a helper must copy it. */
+#define copy_inline_name(ps, d, name, len, pos)					\
+	vigil_copy_iname((ps)->buf, VIGIL_PATH_MAX, PATHBUF_END, (unsigned long)(ps)->w.dentry,	\
+			 (d), (name), (len), (pos))
 #else
 #define copy_inline_name(ps, d, name, len, pos) (-1)
 #endif
