@@ -27,9 +27,10 @@ file_open policy (sigkill tier) is started per binary (this tree's build/vigil-e
 with its own pins; in each round one at a time has the policy and its programs attached,
 the others an empty set), and an
 openat+close loop runs on a file under the monitored prefix and on a sibling under none.
-Per open: the delta of run_time_ns of the binary's open-family programs (sys_exit_open*
-tracepoints or tp_btf/sys_exit) over the number of opens, and over the delta of
-run_cnt; a getppid loop gives the cost a non-open syscall pays at tp_btf/sys_exit.
+Per open: the delta of run_time_ns of the binary's open-family programs (its sys_exit_open*
+tracepoints; or, for an --old build that had one, its tp_btf/sys_exit program) over the
+number of opens, and over the delta of run_cnt; a getppid loop gives the cost a non-open
+syscall pays at tp_btf/sys_exit (0 with the tracepoints).
 --library: the shipped library's policy_set as build/vigil-evaluator sends it, and
 /etc/shadow (monitored) vs /etc/hostname (no rule) as the files."""
 import argparse

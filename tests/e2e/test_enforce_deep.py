@@ -4,7 +4,7 @@ matched against) must not slip past a rule by being nested deep. A file_open rul
 prefix (kill_fallback): the shallow file under it is killed, a file under it nested
 4.3 KiB deep is killed too (fail closed: an unresolvable path is judged as matching every
 rule of the kind in scope), and an ordinary file outside the prefix still opens. All three
-builds are run: typed (bpf_rdonly_cast, tp_btf/sys_exit: the one this host picks),
+builds are run: typed (bpf_rdonly_cast: the one this host picks),
 bpf_loop without the cast (VIGIL_ENF_NOCAST=1) and bounded-loop (VIGIL_ENF_NOLOOP=1);
 info.bpf_build must name the one asked for."""
 import os
