@@ -1,5 +1,6 @@
 /* policy_match.c — value sets, event extraction, matching, message rendering and the
  * enforcer export of the policy model (policy.h). Hot path: no allocation per event. */
+#include "byteseq.h"
 #include "caps.h"
 #include "policy_int.h"
 #include "wire.h"
@@ -12,39 +13,8 @@
 
 /* ---- string sets ------------------------------------------------------- */
 
-/* Equal bytes, without a call: eight at a time, then an overlapping last word (keys and
- * paths are short; most differ early). */
-static inline int bytes_eq(const char *a, const char *b, size_t n)
-{
-	uint64_t x, y;
-	uint32_t u, v;
-	size_t i;
-
-	if (n >= 8) {
-		for (i = 0; i + 8 <= n; i += 8) {
-			memcpy(&x, a + i, 8);
-			memcpy(&y, b + i, 8);
-			if (x != y)
-				return 0;
-		}
-		memcpy(&x, a + n - 8, 8);
-		memcpy(&y, b + n - 8, 8);
-		return x == y;
-	}
-	if (n >= 4) {
-		memcpy(&u, a, 4);
-		memcpy(&v, b, 4);
-		if (u != v)
-			return 0;
-		memcpy(&u, a + n - 4, 4);
-		memcpy(&v, b + n - 4, 4);
-		return u == v;
-	}
-	for (i = 0; i < n; i++)
-		if (a[i] != b[i])
-			return 0;
-	return 1;
-}
+/* Equal bytes, without a call (byteseq.h). */
+#define bytes_eq(a, b, n) byteseq_eq((a), (b), (n))
 
 /* A string hash, eight bytes per step (multiply and fold), the length mixed in. */
 static uint64_t pol_hash(const char *p, size_t n)

@@ -22,6 +22,7 @@
  *     from "unset" and an empty object says nothing. */
 #include "tetra_json.h"
 
+#include "byteseq.h"
 #include "caps.h"
 
 #include <inttypes.h>
@@ -241,38 +242,11 @@ static struct tj_name {
 } tj_names[TJ_NAMES];
 static uint16_t tj_slot[TJ_SLOTS]; /* index + 1 into tj_names; 0: empty */
 
-/* Whether p[0..n) equals the name of e (n == e->len, 0 < n <= TJ_NAME_MAX): word
- * loads, the last one overlapping, instead of a call to memcmp for a few bytes. */
+/* Whether p[0..n) equals the name of e (n == e->len, 0 < n <= TJ_NAME_MAX), without a
+ * call to memcmp for a few bytes (byteseq.h). */
 static inline int tj_name_eq(const char *p, size_t n, const struct tj_name *e)
 {
-	const char *q = e->text + 1;
-	uint64_t a, b;
-	uint32_t c, d;
-
-	if (n >= 8) {
-		for (size_t i = 0; i + 8 < n; i += 8) {
-			memcpy(&a, p + i, 8);
-			memcpy(&b, q + i, 8);
-			if (a != b)
-				return 0;
-		}
-		memcpy(&a, p + n - 8, 8);
-		memcpy(&b, q + n - 8, 8);
-		return a == b;
-	}
-	if (n >= 4) {
-		memcpy(&c, p, 4);
-		memcpy(&d, q, 4);
-		if (c != d)
-			return 0;
-		memcpy(&c, p + n - 4, 4);
-		memcpy(&d, q + n - 4, 4);
-		return c == d;
-	}
-	for (size_t i = 0; i < n; i++)
-		if (p[i] != q[i])
-			return 0;
-	return 1;
+	return byteseq_eq(p, e->text + 1, n);
 }
 
 /* Index into tj_names of the string p[0..n), or -1. */
