@@ -608,18 +608,7 @@ int main(int argc, char **argv)
 	cache_init(node_name, 131072);
 	cache_set_linger(2000);
 	cgroup_init(cgroot ? cgroot : dir); /* no cgroup2 mount there: no container */
-	c_exec = stage_counter(&S, "events.process_exec");
-	c_exit = stage_counter(&S, "events.process_exit");
-	c_clone = stage_counter(&S, "events.process_clone");
-	c_held = stage_counter(&S, "pending.held");
-	c_miss = stage_counter(&S, "pending.miss");
-	c_nopod = stage_counter(&S, "pending.nopod");
-	c_overflow = stage_counter(&S, "pending.overflow");
-	c_pm_sent = stage_counter(&S, "pod_meta.sent");
-	c_pm_drop = stage_counter(&S, "pod_meta.drop");
-	c_docker = stage_counter(&S, "events.container");
-	c_ns_changed = stage_counter(&S, "ns_changes.changed");
-	c_ns_same = stage_counter(&S, "ns_changes.same");
+	event_counters(&S);
 
 	zctx = zmq_ctx_new();
 	push = zmq_socket(zctx, ZMQ_PUSH);

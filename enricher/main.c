@@ -1804,6 +1804,24 @@ static int setup_k8s(struct stage *st, int hwm)
 	return 0;
 }
 
+/* The per-event counters of the input path (setup; and the test and bench that feed
+ * the input path without the stage loop). */
+static void event_counters(struct stage *st)
+{
+	c_exec = stage_counter(st, "events.process_exec");
+	c_exit = stage_counter(st, "events.process_exit");
+	c_clone = stage_counter(st, "events.process_clone");
+	c_held = stage_counter(st, "pending.held");
+	c_miss = stage_counter(st, "pending.miss");
+	c_nopod = stage_counter(st, "pending.nopod");
+	c_overflow = stage_counter(st, "pending.overflow");
+	c_pm_sent = stage_counter(st, "pod_meta.sent");
+	c_pm_drop = stage_counter(st, "pod_meta.drop");
+	c_docker = stage_counter(st, "events.container");
+	c_ns_changed = stage_counter(st, "ns_changes.changed");
+	c_ns_same = stage_counter(st, "ns_changes.same");
+}
+
 /* Bind the output shards 1..N-1 next to the output (shard 0); 0 or an exit code. */
 static int setup_shards(struct stage *st, int hwm, const char *output)
 {
@@ -1871,18 +1889,7 @@ static int setup(struct stage *st)
 	lat_calibrate();
 	cache_set_linger((uint32_t)strtoul(opt_linger, NULL, 10));
 	cgroup_init(opt_cgroot);
-	c_exec = stage_counter(st, "events.process_exec");
-	c_exit = stage_counter(st, "events.process_exit");
-	c_clone = stage_counter(st, "events.process_clone");
-	c_held = stage_counter(st, "pending.held");
-	c_miss = stage_counter(st, "pending.miss");
-	c_nopod = stage_counter(st, "pending.nopod");
-	c_overflow = stage_counter(st, "pending.overflow");
-	c_pm_sent = stage_counter(st, "pod_meta.sent");
-	c_pm_drop = stage_counter(st, "pod_meta.drop");
-	c_docker = stage_counter(st, "events.container");
-	c_ns_changed = stage_counter(st, "ns_changes.changed");
-	c_ns_same = stage_counter(st, "ns_changes.same");
+	event_counters(st);
 	in_sock = stage_socket(st, ZMQ_PULL, hwm);
 	out_sock = stage_socket(st, ZMQ_PUSH, hwm);
 	if (!opt_input)
