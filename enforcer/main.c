@@ -485,18 +485,25 @@ static void on_event(void *arg, const struct enf_event *e)
 #define REPORT_POLL_MS 10
 #define HOUSEKEEP_MS 1000
 static uint64_t housekept_ns; /* mono ns of the last once-a-second housekeeping */
+static int polling;	      /* the timer is at REPORT_POLL_MS */
+
+/* The ring buffer has records: turn them into reports, and have the timer drain the
+ * rest soon. Only ever brings the timer closer: a steady stream of wakeups must not
+ * keep pushing the housekeeping away. */
+static void on_events(struct stage *st, void *arg)
+{
+	(void)arg;
+	if (enfb_drain(E.b, on_event, NULL) > 0 && !polling) {
+		polling = 1;
+		stage_set_timer(st, REPORT_POLL_MS);
+	}
+}
 
 /* Drain the ring into reports; the timer follows whether records came. */
 static void drain_reports(struct stage *st)
 {
-	stage_set_timer(st, enfb_drain(E.b, on_event, NULL) > 0 ? REPORT_POLL_MS : HOUSEKEEP_MS);
-}
-
-/* The ring buffer has records: turn them into reports. */
-static void on_events(struct stage *st, void *arg)
-{
-	(void)arg;
-	drain_reports(st);
+	polling = enfb_drain(E.b, on_event, NULL) > 0;
+	stage_set_timer(st, polling ? REPORT_POLL_MS : HOUSEKEEP_MS);
 }
 
 /* Every second: end expired cgroup kills, sweep dead pids from the kill map, drain
