@@ -168,7 +168,8 @@ def measure(tool, rate, dur, mix):
     d = tempfile.mkdtemp(prefix=f"vigil-bench-{tool}-", dir="/tmp")
     t = Auditd(d) if tool == "auditd" else Bpftrace(d)
     try:
-        wo = vb.gen(vb.run_id(), rate, duration=dur, mix=mix)
+        # one generator process: the tools' events are matched by its pid
+        wo = vb.gen(vb.run_id(), rate, duration=dur, mix=mix, workers=1)
         try:
             t.start()
         except (RuntimeError, OSError, subprocess.CalledProcessError) as e:
@@ -176,7 +177,7 @@ def measure(tool, rate, dur, mix):
         try:
             run = vb.run_id()
             cpu0 = [vb.cpu_s(p) or 0 for p in t.pids if p]
-            p = vb.gen(run, rate, duration=dur, mix=mix, popen=True)
+            p = vb.gen(run, rate, duration=dur, mix=mix, popen=True, workers=1)
             genpid = p.pid
             out, _ = p.communicate()
             import json

@@ -345,7 +345,11 @@ def write(res, samples, txt):
           "exec is two events (exec + exit), an open or a connect one. Mix by operations "
           f"`{vb.MIX}`. Execs run `/bin/true vigil-bench-RUN-N`; opens open one of 1,024 files "
           "made with mknod(2) in `/tmp/vigil-bench-RUN/`; connects go to a listener the "
-          "generator opens on 127.0.0.1 (both ends reset, no TIME_WAIT).",
+          "generator opens on 127.0.0.1 (both ends reset, no TIME_WAIT). Above "
+          f"{vb.GEN_ONE_WORKER} events/s two generator processes share the rate, each with "
+          "its own listener (`--workers 2`): one process waits out every exec's child "
+          "(about 1 ms with vigil on) and could not reach 50k/s; both windows of a rate, "
+          "with and without vigil, use the same number.",
           "- Loss is exact: the export is searched for each run's markers (exec/exit by "
           "argument, open by path, connect by destination port) and compared with the "
           "generator's count of successful operations. Kinds the collector does not emit yet "

@@ -80,7 +80,7 @@ def with_window(v, rate, dur, mix, kinds, burst=None, samples=None):
     drained = v.drain()
     cpu1, c1, rss, grss = v.cpu(), v.counters(), v.rss(), v.group_rss()
     lat = tap.stop()
-    cnt = vb.count_export(t.export, run, g["port"])
+    cnt = vb.count_export(t.export, run, vb.ports(g))
     exp = vb.expected(g, kinds)
     missing = {k: exp[k] - cnt[k] for k in exp}
     cpu = {s: (cpu1[s] - cpu0[s]) if cpu1.get(s) is not None and cpu0.get(s) is not None

@@ -101,7 +101,7 @@ def count_buckets(path, run, port):
     were found (the last "time" of a line is the response's own)."""
     mark = f"vigil-bench-{run}-".encode()
     dirm = f"/tmp/vigil-bench-{run}/".encode()
-    portm = f'"dport":{port}'.encode()
+    portm = vb.port_marks(port)
     c = {"exec": 0, "exit": 0, "open": 0, "connect": 0, "lines": 0}
     b = {}
     with open(path, "rb") as f:
@@ -112,7 +112,7 @@ def count_buckets(path, run, port):
             if head.startswith(b'{"process_kprobe"'):
                 if b"security_file_open" in line and dirm in line:
                     k = "open"
-                elif b"tcp_connect" in line and portm in line:
+                elif b"tcp_connect" in line and any(m in line for m in portm):
                     k = "connect"
             elif mark in line:
                 if head.startswith(b'{"process_exec"'):
@@ -260,7 +260,7 @@ def main():
         gaps = {s: tot[s].get("gap_total", 0) - tot[s].get("late_total", 0)
                 for s in t.stages if s != "collector"}
         counted = ring + sum(max(0, x) for x in gaps.values())
-        cnt, fb = count_buckets(t.export, run, gs["port"])
+        cnt, fb = count_buckets(t.export, run, vb.ports(gs))
         gl = gen_log(log, windows, kinds)
         found = sum(cnt[k] for k in ("exec", "exit", "open", "connect")
                     if k in kinds or (k == "exit" and "exec" in kinds))
