@@ -21,6 +21,7 @@
 #include <bpf/libbpf.h>
 
 #include "events.h"
+#include <sys/epoll.h>
 #include <sys/mman.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
@@ -70,7 +71,7 @@ struct cbpf {
 	int priv_attached;
 	uint32_t host_ns[VIGIL_NS_COUNT]; /* namespaces of pid 1, for is_host */
 	char note[512];		/* what is missing, for the log; "" when nothing */
-	struct ring_buffer *rb; /* both rings: only its epoll fd is used (wakeups) */
+	int wake_fd;	/* epoll over both rings, readable when either has data; -1 */
 	size_t rb_bytes, proc_bytes;
 	/* process records copied out of rb_proc, merged with rb's by time */
 	struct cbpf_hold proc;	/* process records read, not yet sent */
@@ -1199,12 +1200,21 @@ static int cbpf_set_scope(struct cbpf *cb, const struct cbpf_scope *sc, char *er
 
 static int cbpf_on_proc(void *ctx, void *data, size_t len);
 
-/* Callback of the wakeup-only ring manager: never consumed. */
-static int cbpf_on_wake(void *ctx, void *data, size_t len)
+/* The wakeup set: an epoll fd over both rings. 0, or -1 (errno). */
+static int cbpf_wake_set(struct cbpf *cb)
 {
-	(void)ctx;
-	(void)data;
-	(void)len;
+	int fds[2] = { bpf_map__fd(cb->skel->maps.rb_proc), bpf_map__fd(cb->skel->maps.rb) };
+	int i;
+
+	cb->wake_fd = epoll_create1(EPOLL_CLOEXEC);
+	if (cb->wake_fd < 0)
+		return -1;
+	for (i = 0; i < 2; i++) {
+		struct epoll_event e = { .events = EPOLLIN, .data.fd = fds[i] };
+
+		if (epoll_ctl(cb->wake_fd, EPOLL_CTL_ADD, fds[i], &e) < 0)
+			return -1;
+	}
 	return 0;
 }
 
@@ -1240,10 +1250,12 @@ static void cbpf_unload(struct cbpf *cb)
 	if (cb->rb_prod)
 		munmap((void *)cb->rb_prod, page);
 	cb->rb_cons = cb->rb_prod = NULL;
-	ring_buffer__free(cb->rb);
+	if (cb->wake_fd >= 0)
+		close(cb->wake_fd);
+	cb->wake_fd = -1;
 	ring_buffer__free(cb->rb_procm);
 	ring_buffer__free(cb->rb_rest);
-	cb->rb = cb->rb_procm = cb->rb_rest = NULL;
+	cb->rb_procm = cb->rb_rest = NULL;
 	file_bpf__destroy(cb->file);
 	net_bpf__destroy(cb->net);
 	priv_bpf__destroy(cb->priv);
@@ -1374,15 +1386,14 @@ static int cbpf_open_once(struct cbpf *cb, const struct cbpf_opts *o, char *err,
 		snprintf(err, errlen, "attach sched_process_{exec,exit,fork}: %s", strerror(-rc));
 		return -1;
 	}
-	/* the process ring first: ring_buffer__consume drains rings in this order */
-	/* cb->rb's epoll fd wakes for either ring; each ring is read by a manager
-	 * of its own, rb_proc first (the consumer position is in the ring) */
-	cb->rb = ring_buffer__new(bpf_map__fd(cb->skel->maps.rb_proc), cbpf_on_wake, cb, NULL);
+	/* Each ring is read by a manager of its own, rb_proc first (the consumer
+	 * position is in the ring). Wakeups come from an epoll set of the two ring
+	 * fds (a ring is readable while it holds data), not from a third manager:
+	 * that would map both rings' data pages a second time. */
 	cb->rb_procm = ring_buffer__new(bpf_map__fd(cb->skel->maps.rb_proc), cbpf_on_proc, cb,
 					NULL);
 	cb->rb_rest = ring_buffer__new(bpf_map__fd(cb->skel->maps.rb), cbpf_on_rest, cb, NULL);
-	if (!cb->rb || !cb->rb_procm || !cb->rb_rest ||
-	    ring_buffer__add(cb->rb, bpf_map__fd(cb->skel->maps.rb), cbpf_on_wake, cb) < 0) {
+	if (!cb->rb_procm || !cb->rb_rest || cbpf_wake_set(cb) < 0) {
 		snprintf(err, errlen, "ring buffer: %s", strerror(errno));
 		return -1;
 	}
@@ -1415,6 +1426,7 @@ int cbpf_open_opts(struct cbpf **out, const struct cbpf_opts *o, int *busy, char
 		return -1;
 	}
 	cb->lock_fd = -1;
+	cb->wake_fd = -1;
 	cb->wake_ns = o->wake_every ? 0 : CBPF_WAKE_NS;
 	cb->rb_bytes = cbpf_ring_size(o->ringbuf_bytes);
 	cb->proc_bytes = cbpf_ring_size(o->proc_ringbuf_bytes ? o->proc_ringbuf_bytes
@@ -1516,7 +1528,7 @@ int cbpf_adopted(const struct cbpf *cb)
 /* The rings' epoll fd, readable after a wakeup from the BPF side. */
 int cbpf_fd(const struct cbpf *cb)
 {
-	return ring_buffer__epoll_fd(cb->rb);
+	return cb->wake_fd;
 }
 
 /* The time of the record at data (0 when too short to have one). */

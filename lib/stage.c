@@ -20,9 +20,10 @@
 #define INFO_MAX 32
 #define OUTQ_MAX 16
 /* A batch (docs/wire.md §2): at most this many envelopes or bytes per ZeroMQ message.
- * High-water marks count messages, so they are divided by the batch size (stage_socket). */
-#define BATCH_MAX 128
+ * High-water marks count messages, so PUSH sockets get hwm / BATCH_HWM_DIV. */
+#define BATCH_MAX 16
 #define BATCH_BYTES (256u << 10)
+#define BATCH_HWM_DIV 16
 /* The longest the loop sleeps without re-checking every ZeroMQ socket. */
 #define STAGE_SAFETY_MS 5000
 /* Free heap memory goes back to the kernel (a burst's queues and buffers) once the
@@ -169,18 +170,12 @@ void *stage_socket(struct stage *st, int type, int hwm)
 	if (hwm > 0) {
 		int snd = hwm, rcv = hwm;
 
-		/* With full batches a hop then holds at most about 5 × hwm envelopes,
-		 * whatever the batch size. A receive queue is divided less (4 × hwm
-		 * envelopes): one that is full when its producer disconnects loses what
-		 * was still in flight (ZeroMQ drops it with the connection; measured with
-		 * batches of 16 and a quarter of the depth, not with a sixteenth). */
+		/* A receive queue is divided less: one that is full when its producer
+		 * disconnects loses what was still in flight (ZeroMQ drops it with the
+		 * connection; measured with a quarter of the depth, not with a sixteenth). */
 		if (st->batch_max > 1 && hwm >= 64) {
-			int div = st->batch_max;
-
-			snd = type == ZMQ_PUSH ? hwm / div : hwm;
-			rcv = type == ZMQ_PULL ? hwm * 4 / div : hwm;
-			snd = snd < 8 ? 8 : snd;
-			rcv = rcv < 8 ? 8 : rcv;
+			snd = type == ZMQ_PUSH ? hwm / BATCH_HWM_DIV : hwm;
+			rcv = type == ZMQ_PULL ? hwm / 4 : hwm;
 		}
 		zmq_setsockopt(s, ZMQ_SNDHWM, &snd, sizeof(snd));
 		zmq_setsockopt(s, ZMQ_RCVHWM, &rcv, sizeof(rcv));
