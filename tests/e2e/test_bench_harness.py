@@ -3,7 +3,10 @@ generator (bench/gen.c) runs the mix at 500 events/s for 2 s with a log; the log
 line per operation with unique exec markers; every exec of the run is found in the export
 as process_exec and process_exit (exact count, zero missing) and whatever open/connect
 kinds the collector captures match too; the tap reader times the events (p50 > 0 and
-below 5 s); per-stage CPU and RSS are read; bad generator options exit 2."""
+below 5 s); per-stage CPU and RSS are read; bad generator options exit 2. Then the same
+with --workers 2 (how the bench reaches 50k/s): two listener ports, one log line per
+operation with every operation number once, and every kind found exactly, the connects
+to either worker's port included."""
 import os
 import subprocess
 import sys
@@ -14,6 +17,31 @@ import vbench as vb  # noqa: E402
 from vigiltest import check, need_root, run_test, wait_for  # noqa: E402
 
 
+def workers(t, kinds, log):
+    """--workers 2: the log and the export account for every operation of both."""
+    run = vb.run_id()
+    g = vb.gen(run, 600, duration=1.5, mix="exec=1,open=20,connect=5", log=log, workers=2)
+    check(g["workers"] == 2 and len(g["ports"]) == 2 and len(set(g["ports"])) == 2,
+          f"workers {g['workers']}, ports {g['ports']}")
+    with open(log) as f:
+        lines = [ln.split() for ln in f.read().splitlines()]
+    nops = sum(g[k]["ops"] for k in vb.KINDS)
+    nums = sorted(int(ln[0]) for ln in lines)
+    check(nums == list(range(nops)), f"operation numbers of the two workers: {len(nums)} "
+          f"lines for {nops} operations, not each of 0..{nops - 1} once")
+    check(not [ln for ln in lines if "FAIL" in ln], "an operation failed")
+    check(g["connect"]["ops"] > 0, f"no connects: {g}")
+    exp = vb.expected(g, kinds)
+    cnt = wait_for(lambda: (lambda c: c if all(c[k] >= exp[k] for k in exp) else None)(
+        vb.count_export(t.export, run, vb.ports(g))), 10, what=f"{exp} in the export")
+    for k in exp:
+        check(cnt[k] == exp[k], f"--workers 2, {k}: found {cnt[k]}, generated {exp[k]}")
+    if "connect" in exp:
+        one = vb.count_export(t.export, run, g["ports"][:1])["connect"]
+        check(0 < one < exp["connect"], f"connects to the first worker's port: {one} of "
+              f"{exp['connect']} (each worker has its own listener)")
+
+
 def test():
     need_root()
     for b in (vb.GEN, vb.TAPSTAT):
@@ -22,6 +50,8 @@ def test():
                          stderr=subprocess.DEVNULL).returncode == 2, "bad --mix accepted")
     check(subprocess.run([vb.GEN, "--run", "a/b"], stderr=subprocess.DEVNULL).returncode == 2,
           "run id with a slash accepted")
+    check(subprocess.run([vb.GEN, "--run", "x", "--workers", "0"],
+                         stderr=subprocess.DEVNULL).returncode == 2, "--workers 0 accepted")
     t = vb.Tree()
     t.env["VIGIL_EXPORTER_OPTS"] = f"--export-file {t.export} --export-file-max-size-mb 0"
     v = vb.Vigil(t)
@@ -55,6 +85,7 @@ def test():
         check(all(x and x > 0 for x in v.rss().values()), f"rss {v.rss()}")
         loss = v.losses(c0, c1)
         check(loss["ringbuf_lost"] == 0, f"ring lost {loss}")
+        workers(t, kinds, log)
     finally:
         os.unlink(log)
         t.cleanup()
