@@ -76,6 +76,9 @@ def with_window(v, rate, dur, mix, kinds, burst=None, samples=None, tap=False):
     send (about 0.4 % of a core at 1k/s, measured), so CPU figures come from the windows
     without it and latency from a window of its own (rate_series)."""
     t = v.t
+    # steady state: the restarted collector's start-up scan (an exec event per process,
+    # after every without-window) is through the pipeline before the window opens
+    v.drain(quiet=0.5, timeout=10)
     vb.truncate_export(t)
     c0, cpu0 = v.counters(), v.cpu()
     tap = vb.Tap(t, samples=samples) if tap else None
