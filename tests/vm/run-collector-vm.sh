@@ -15,9 +15,8 @@
 set -eu
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 SUITE=${1:-bookworm}
-# 5.10: one host thread for both vCPUs (tests/vm/run-vm.sh says why)
-accel=tcg
-[ "$SUITE" = bullseye ] && accel=tcg,thread=single
+# One host thread for both vCPUs (tests/vm/run-vm.sh says why)
+accel=tcg,thread=single
 [ $# -gt 0 ] && shift
 VM=$ROOT/build/vm
 mkdir -p "$VM"
