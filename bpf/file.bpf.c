@@ -102,8 +102,8 @@ struct fctx {
 static __always_inline int begin(struct fctx *c, __u32 op, long ret)
 {
 	struct vigil_ev_file *ev;
-	struct task_struct *task, *leader;
-	__u64 id = bpf_get_current_pid_tgid();
+	struct task_struct *task = VIGIL_CUR_TASK(), *leader;
+	__u64 id = VIGIL_PID_TGID(task);
 	__u32 key = 0;
 
 	c->f = get_filter();
@@ -112,9 +112,8 @@ static __always_inline int begin(struct fctx *c, __u32 op, long ret)
 	c->s = bpf_map_lookup_elem(&file_heap, &key);
 	if (!c->s)
 		return 0;
-	task = VIGIL_CUR_TASK();
 	c->task = task;
-	c->regs = VIGIL_TASK_REGS(task);
+	c->regs = task_regs_typed(task);
 	c->off = 0;
 	ev = &c->s->ev;
 	ev->hdr.type = VIGIL_EV_FILE;

@@ -60,8 +60,8 @@ struct sys_exit_ctx {
 static __always_inline struct net_scratch *nbegin(__u32 op, long ret)
 {
 	struct net_scratch *s;
-	__u64 id = bpf_get_current_pid_tgid();
-	struct task_struct *task;
+	struct task_struct *task = VIGIL_CUR_TASK();
+	__u64 id = VIGIL_PID_TGID(task);
 	__u32 key = 0;
 
 	if (!op_wanted(get_filter(), op, id >> 32))
@@ -69,7 +69,6 @@ static __always_inline struct net_scratch *nbegin(__u32 op, long ret)
 	s = bpf_map_lookup_elem(&net_heap, &key);
 	if (!s)
 		return NULL;
-	task = VIGIL_CUR_TASK();
 	net_clear(&s->ev);
 	s->ev.hdr.type = VIGIL_EV_NET;
 	s->ev.hdr.size = sizeof(s->ev);

@@ -78,9 +78,9 @@ struct pctx {
 static __always_inline int pbegin(struct pctx *c, __u32 op, long ret)
 {
 	struct vigil_ev_priv *ev;
-	struct task_struct *task;
+	struct task_struct *task = VIGIL_CUR_TASK();
 	const struct cred *cred;
-	__u64 id = bpf_get_current_pid_tgid();
+	__u64 id = VIGIL_PID_TGID(task);
 	__u32 key = 0;
 
 	if (!op_wanted(get_filter(), op, id >> 32))
@@ -88,7 +88,6 @@ static __always_inline int pbegin(struct pctx *c, __u32 op, long ret)
 	c->s = bpf_map_lookup_elem(&priv_heap, &key);
 	if (!c->s)
 		return 0;
-	task = VIGIL_CUR_TASK();
 	c->regs = VIGIL_TASK_REGS(task);
 	c->off = 0;
 	ev = &c->s->ev;

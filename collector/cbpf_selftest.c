@@ -945,7 +945,7 @@ static void st_open_child(void *arg)
 
 /* Check the open of pid: file_arg path want, return ok or errno. */
 static void st_check_open(struct cbpf *cb, const char *what, pid_t pid, const char *want,
-			  int want_err)
+			  int want_err, int want_flags)
 {
 	const struct st_rec *rec = st_find_file(pid, VIGIL_OP_OPENAT);
 	char got[PATH_MAX + 16], name[160];
@@ -972,6 +972,12 @@ static void st_check_open(struct cbpf *cb, const char *what, pid_t pid, const ch
 		 name, NULL);
 	st_check(st_uint_is(&b, "start_ktime", 0) == 0 && st_uint_is(&b, "pid", pid),
 		 "file: pid and start_ktime set", NULL);
+	/* the open's flags, read from the task's saved user registers */
+	ret = st_arg(&b, 1, "int_arg");
+	snprintf(name, sizeof(name), "file: %s: flags %#o", what, (unsigned)want_flags);
+	st_check(ret && (ret->type == MSGPACK_OBJECT_POSITIVE_INTEGER ||
+			 ret->type == MSGPACK_OBJECT_NEGATIVE_INTEGER) &&
+			 ret->via.i64 == want_flags, name, NULL);
 	st_body_free(&b);
 }
 
@@ -1018,11 +1024,11 @@ static void st_test_files(struct cbpf *cb)
 		o.cwd = cases[i].cwd;
 		o.dir = cases[i].dir;
 		snprintf(o.name, sizeof(o.name), cases[i].name, real);
-		o.flags = O_RDONLY;
+		o.flags = O_RDONLY | O_CLOEXEC | (i % 2 ? O_NOCTTY : O_NONBLOCK);
 		pid = st_spawn(NULL, st_open_child, &o);
 		st_wait(pid);
 		st_drain(cb);
-		st_check_open(cb, cases[i].what, pid, target, 0);
+		st_check_open(cb, cases[i].what, pid, target, 0, o.flags);
 	}
 	/* a failed open: the user's string joined to the dirfd's path, -ENOENT */
 	memset(&o, 0, sizeof(o));
@@ -1032,7 +1038,7 @@ static void st_test_files(struct cbpf *cb)
 	st_wait(pid);
 	st_drain(cb);
 	snprintf(link, sizeof(link), "%s/nothere", real);
-	st_check_open(cb, "failed open", pid, link, ENOENT);
+	st_check_open(cb, "failed open", pid, link, ENOENT, 0);
 	/* a bind mount of the directory: the source's path, the mount's path
 	 * in mount_path (from /proc/self/mountinfo; the mount is brand new) */
 	if (mkdtemp(bind) && !mount(real, bind, NULL, MS_BIND, NULL)) {
@@ -1043,7 +1049,7 @@ static void st_test_files(struct cbpf *cb)
 		st_wait(pid);
 		st_drain(cb);
 		snprintf(link, sizeof(link), "%s/shadow", bind);
-		st_check_open(cb, "bind mount (source path)", pid, target, 0);
+		st_check_open(cb, "bind mount (source path)", pid, target, 0, 0);
 		st_check_mount_path(cb, "bind mount", pid, link);
 		/* failed open by dirfd in the mount: the directory is unbound too */
 		memset(&o, 0, sizeof(o));
@@ -1053,7 +1059,7 @@ static void st_test_files(struct cbpf *cb)
 		st_wait(pid);
 		st_drain(cb);
 		snprintf(link, sizeof(link), "%s/nothere", real);
-		st_check_open(cb, "bind mount failed open", pid, link, ENOENT);
+		st_check_open(cb, "bind mount failed open", pid, link, ENOENT, 0);
 		snprintf(link, sizeof(link), "%s/nothere", bind);
 		st_check_mount_path(cb, "bind mount failed open", pid, link);
 		/* a plain open: no mount_path */

@@ -50,8 +50,34 @@ static __always_inline struct file *fd_file_typed(struct task_struct *task, int 
 
 	return slot ? VP_CAST(slot, struct kiocb)->ki_filp : NULL;
 }
+
+/*
+ * The user registers of task (typed), without bpf_task_pt_regs: they sit at a
+ * fixed offset from the task's stack page (THREAD_SIZE less the stack padding
+ * and sizeof(struct pt_regs), all fixed when the kernel was built), which the
+ * object learns from its first bpf_task_pt_regs call. One helper call less per
+ * event (a call and its return cost ~20 ns each where returns go through a
+ * mitigation thunk, as on this machine's AMD CPUs). CPUs racing to learn it
+ * write the same value.
+ */
+__u64 vigil_regs_off = 0;
+__u64 vigil_regs_at = 0;	/* the helper's answer, stored and loaded back as a
+				 * number: kernels before 6.13 or so refuse arithmetic
+				 * on the typed pointer itself */
+
+static __always_inline struct pt_regs *task_regs_typed(struct task_struct *task)
+{
+	unsigned long stack = (unsigned long)task->stack;
+
+	if (!vigil_regs_off) {
+		vigil_regs_at = (unsigned long)bpf_task_pt_regs(task);
+		vigil_regs_off = *(volatile __u64 *)&vigil_regs_at - stack;
+	}
+	return VP_CAST(stack + vigil_regs_off, struct pt_regs);
+}
 #else
 #define fd_file_typed(task, fd) fd_file(task, fd)
+#define task_regs_typed(task) VIGIL_TASK_REGS(task)
 #endif
 
 #define PATHBUF_END	(VIGIL_PATH_MAX + 1)
@@ -205,32 +231,43 @@ static __always_inline long walk_step_body(void *data)
 	return 0;
 }
 
-#ifdef VIGIL_PATH_NOLOOP
 /*
- * Kernels without bpf_loop (before 5.17, e.g. 5.10): the walk is a loop the
- * compiler unrolls (5.10 refuses a back-edge after a call), at most
- * VIGIL_NOLOOP_DEPTH components (a deeper path is flagged truncated), in a
- * global function the verifier checks once for all its callers. Its state is
- * in the per-CPU scratch, which copy_path fills before the call.
+ * The walk's first VIGIL_WALK_FIRST steps, unrolled in a global function that
+ * the verifier checks once for all its callers: one call for a path of fewer
+ * components, where bpf_loop makes a callback call per component (a call and
+ * its return cost ~20 ns each where returns go through a mitigation thunk, as
+ * on this machine's AMD CPUs). Its state is in the per-CPU scratch, which
+ * copy_path fills before the call. Returns 1 when the walk stopped (done,
+ * truncated or unreadable), 0 when it has further to go.
+ *
+ * Kernels without bpf_loop (before 5.17, e.g. 5.10) get VIGIL_NOLOOP_DEPTH
+ * steps here and none after (5.10 refuses a back-edge after a call): a
+ * deeper path is flagged truncated.
  */
 #define VIGIL_NOLOOP_DEPTH	40
+#ifdef VIGIL_PATH_NOLOOP
+#define VIGIL_WALK_FIRST	VIGIL_NOLOOP_DEPTH
+#else
+#define VIGIL_WALK_FIRST	8
+#endif
 
-__noinline int vigil_walk_noloop(void)
+__noinline int vigil_walk_first(void)
 {
 	struct walk_ctx wc;
 	__u32 key = 0;
 
 	wc.ps = bpf_map_lookup_elem(&path_heap, &key);
 	if (!wc.ps)
-		return 0;
+		return 1;
 #pragma unroll
-	for (int i = 0; i < VIGIL_NOLOOP_DEPTH; i++)
+	for (int i = 0; i < VIGIL_WALK_FIRST; i++)
 		if (walk_step_body(&wc))
-			break;
+			return 1;
 	return 0;
 }
-#else
-/* One step of the walk as a bpf_loop callback. */
+
+#ifndef VIGIL_PATH_NOLOOP
+/* One step of the rest of the walk as a bpf_loop callback. */
 static long walk_step(__u64 idx, void *data)
 {
 	return walk_step_body(data);
@@ -267,10 +304,12 @@ static __always_inline int copy_path(const struct path *p, const struct path *ro
 	w->done = 0;
 	w->trunc = 0;
 #ifdef VIGIL_PATH_NOLOOP
-	vigil_walk_noloop();
+	vigil_walk_first();
 #else
-	wc.ps = ps;
-	bpf_loop(VIGIL_PATH_DEPTH, walk_step, &wc, 0);
+	if (!vigil_walk_first()) {
+		wc.ps = ps;
+		bpf_loop(VIGIL_PATH_DEPTH - VIGIL_WALK_FIRST, walk_step, &wc, 0);
+	}
 #endif
 	*trunc = w->trunc || !w->done;
 	off = w->off;
