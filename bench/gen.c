@@ -57,7 +57,7 @@ static char dir[256];
 static long files = 1024;
 static int lfd = -1;		/* this worker's listener */
 static struct sockaddr_in laddr;
-static int lfds[64] = { -1 };	/* every worker's (--workers is at most 64) */
+static int lfds[64];	/* every worker's (--workers is at most 64); -1 none */
 static struct sockaddr_in laddrs[64];
 static FILE *logf;
 
@@ -161,6 +161,8 @@ static int setup(int want_open, int want_connect, long nw)
 	char p[512];
 	long i;
 
+	for (i = 0; i < (long)(sizeof(lfds) / sizeof(lfds[0])); i++)
+		lfds[i] = -1;
 	if (want_open) {
 		snprintf(dir, sizeof(dir), "/tmp/vigil-bench-%s", opt_run);
 		if (mkdir(dir, 0700) < 0 && errno != EEXIST) {

@@ -4,6 +4,17 @@
 # kept) and sets vmlinuz. Suites other than the host's own get an apt configuration of
 # their own (lists and caches under build/vm/apt-SUITE), so the system's apt state is
 # never touched. Exits 77 (skip) when the kernel cannot be had, 1 on an unknown suite.
+# Also sets what every guest boots with: append (the kernel command line) and accel.
+
+# A soft lockup panics (panic=-1: the VM stops at once, with the stuck CPU's stack on the
+# console: panic prints verbosely even under quiet) instead of hanging to the timeout.
+append="console=ttyS0 quiet panic=-1 no_timer_check softlockup_panic=1"
+# Multi-threaded TCG: a vCPU can spin for ever at a jump label that the other vCPU is
+# patching (5.10: tracepoints switched on as the stages attach; the stuck CPU's stack at
+# syscall_trace_enter's patched jmp, seen in CI), and a 6.1 guest once hung at boot,
+# where the kernel patches itself most. One host thread runs both vCPUs: slower, but the
+# guest's code patching is then never concurrent with its execution.
+accel=tcg,thread=single
 aptdir=$VM/apt-$SUITE
 case $SUITE in
 bookworm)

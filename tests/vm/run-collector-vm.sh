@@ -15,16 +15,11 @@
 set -eu
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 SUITE=${1:-bookworm}
-# One host thread for both vCPUs (tests/vm/run-vm.sh says why)
-accel=tcg,thread=single
 [ $# -gt 0 ] && shift
 VM=$ROOT/build/vm
 mkdir -p "$VM"
 cd "$VM"
 
-# A soft lockup panics (panic=-1: the VM stops at once, with the stuck CPU's stack on the
-# console: panic prints verbosely even under quiet) instead of hanging to the timeout.
-append="console=ttyS0 quiet panic=-1 no_timer_check softlockup_panic=1"
 . "$ROOT/tests/vm/kernel.sh"
 
 [ -x /bin/busybox ] || { echo "busybox-static missing" >&2; exit 1; }

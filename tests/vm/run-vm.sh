@@ -21,18 +21,9 @@ VM=$ROOT/build/vm
 mkdir -p "$VM"
 cd "$VM"
 
-# A soft lockup panics (panic=-1: the VM stops at once, with the stuck CPU's stack on the
-# console: panic prints verbosely even under quiet) instead of hanging to the timeout.
-append="console=ttyS0 quiet panic=-1 no_timer_check softlockup_panic=1"
+. "$ROOT/tests/vm/kernel.sh"
 # 5.10 does not list bpf among its default LSMs.
 [ "$SUITE" = bullseye ] && append="$append lsm=lockdown,capability,yama,apparmor,bpf"
-# Multi-threaded TCG: a vCPU can spin for ever at a jump label that the other vCPU is
-# patching (5.10: tracepoints switched on as the stages attach; the stuck CPU's stack at
-# syscall_trace_enter's patched jmp, seen in CI), and a 6.1 guest once hung at boot,
-# where the kernel patches itself most. One host thread runs both vCPUs: slower, but the
-# guest's code patching is then never concurrent with its execution.
-accel=tcg,thread=single
-. "$ROOT/tests/vm/kernel.sh"
 
 [ -x /bin/busybox ] || { echo "busybox-static missing" >&2; exit 1; }
 command -v qemu-system-x86_64 >/dev/null || { echo "qemu-system-x86 missing" >&2; exit 1; }
