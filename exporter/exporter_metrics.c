@@ -1,6 +1,7 @@
 /* exporter_metrics: /metrics over a small HTTP/1.1 server of its own (one thread, one
  * request per connection); see exporter_metrics.h. */
 #include "exporter_metrics.h"
+#include "exporter_delay.h"
 
 #include <ctype.h>
 #include <dirent.h>
@@ -213,6 +214,63 @@ static void xm_family(const struct xm_family *f, const char *const *names,
 	free(acc);
 }
 
+/* The value of counter key in the map c; 0 when absent. */
+static uint64_t xm_counter(const msgpack_object *c, const char *key)
+{
+	size_t kl = strlen(key);
+
+	for (uint32_t i = 0; c && i < c->via.map.size; i++) {
+		const msgpack_object_kv *kv = &c->via.map.ptr[i];
+		if (kv->key.type == MSGPACK_OBJECT_STR && kv->key.via.str.size == kl &&
+		    memcmp(kv->key.via.str.ptr, key, kl) == 0 &&
+		    kv->val.type == MSGPACK_OBJECT_POSITIVE_INTEGER)
+			return kv->val.via.u64;
+	}
+	return 0;
+}
+
+/* vigil_event_delay_seconds: the exporters' per-bucket delay counters (exporter_delay.h)
+ * summed over the instances and made cumulative; nothing when no exporter has them. */
+static void xm_delay(const char *const *names, const msgpack_object *const *ctr, size_t n,
+		     struct strbuf *out)
+{
+	uint64_t cum = 0, sum_us = 0, count = 0;
+	char key[64];
+	int have = 0;
+
+	for (size_t s = 0; s < n; s++)
+		if (ctr[s] && xm_is_kind(names[s], strlen(names[s]), "exporter") &&
+		    wire_get(ctr[s], XDELAY_COUNT))
+			have = 1;
+	if (!have)
+		return;
+	XM_LIT(out, "# HELP vigil_event_delay_seconds Time from the kernel's timestamp of an "
+		    "event to its export.\n# TYPE vigil_event_delay_seconds histogram\n");
+	for (size_t b = 0; b <= xdelay_nbounds; b++) {
+		if (b < xdelay_nbounds)
+			snprintf(key, sizeof(key), XDELAY_BUCKET "%llu",
+				 (unsigned long long)xdelay_bounds_us[b]);
+		else
+			snprintf(key, sizeof(key), XDELAY_BUCKET "inf");
+		for (size_t s = 0; s < n; s++)
+			if (ctr[s] && xm_is_kind(names[s], strlen(names[s]), "exporter"))
+				cum += xm_counter(ctr[s], key);
+		if (b < xdelay_nbounds)
+			strbuf_appendf(out, "vigil_event_delay_seconds_bucket{le=\"%g\"} %llu\n",
+				       (double)xdelay_bounds_us[b] / 1e6, (unsigned long long)cum);
+		else
+			strbuf_appendf(out, "vigil_event_delay_seconds_bucket{le=\"+Inf\"} %llu\n",
+				       (unsigned long long)cum);
+	}
+	for (size_t s = 0; s < n; s++)
+		if (ctr[s] && xm_is_kind(names[s], strlen(names[s]), "exporter")) {
+			sum_us += xm_counter(ctr[s], XDELAY_SUM);
+			count += xm_counter(ctr[s], XDELAY_COUNT);
+		}
+	strbuf_appendf(out, "vigil_event_delay_seconds_sum %.6f\nvigil_event_delay_seconds_count %llu\n",
+		       (double)sum_us / 1e6, (unsigned long long)count);
+}
+
 void xmetrics_render(const char *const *names, const char *const *replies, const size_t *lens,
 		     size_t n, struct strbuf *out)
 {
@@ -241,6 +299,7 @@ void xmetrics_render(const char *const *names, const char *const *replies, const
 	}
 	for (size_t f = 0; f < sizeof(xm_families) / sizeof(xm_families[0]); f++)
 		xm_family(&xm_families[f], names, ctr, n, out);
+	xm_delay(names, ctr, n, out);
 	XM_LIT(out, "# HELP vigil_counter Every counter of every stage, by stage and name.\n"
 			   "# TYPE vigil_counter untyped\n");
 	for (size_t s = 0; s < n; s++) {

@@ -3,8 +3,10 @@
  * `vigil tap exporter` shows exactly what was exported. */
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <zmq.h>
 
+#include "exporter_delay.h"
 #include "exporter_fields.h"
 #include "exporter_file.h"
 #include "exporter_filter.h"
@@ -67,13 +69,24 @@ static const struct stage_opt opts[] = {
 	{ 0 },
 };
 
-/* Write one event to the file sink and, when someone listens, to the tap. */
+/* Wall-clock ns now. */
+static int64_t now_real_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+/* Write one event to the file sink and, when someone listens, to the tap; its delay
+ * since the kernel's timestamp goes in the histogram (exporter_delay.h) first. */
 static void export_one(const struct wire_msg *m)
 {
 	char type[64];
 
 	const msgpack_object *ev = m->ev;
 
+	xdelay_observe(ev, now_real_ns());
 	wire_type_cstr(m, type, sizeof(type));
 	if (stage_tap_active(in.st))
 		wire_forward(&tap, m);
@@ -324,6 +337,7 @@ static int setup(struct stage *st)
 	c_exported = stage_counter(st, "exported");
 	c_bytes = stage_counter(st, "exported_bytes");
 	c_unencodable = stage_counter(st, "drop.unencodable");
+	xdelay_init(st);
 	wire_in_init(&in, st, in_sock);
 	wire_out_init(&tap, st, NULL);
 	stage_watch(st, in_sock, -1, on_input, NULL);

@@ -3,7 +3,8 @@
 client) and shows every stage up, tetragon_events_total{type="process_exec"},
 tetragon_events_exported_total, ring-buffer and process-cache metrics under
 Tetragon's names, and every counter as vigil_counter{stage,name} with the value
-the control socket reports. A stray ghost.ctl and a stopped enforcer show as
+the control socket reports, and the kernel -> exporter delay as the histogram
+vigil_event_delay_seconds. A stray ghost.ctl and a stopped enforcer show as
 vigil_stage_up 0 and the scrape still answers in time. Wrong path → 404, POST →
 405, garbage and a 200 KB header get an HTTP error or a closed connection and the
 server keeps serving, also while a client holds a silent connection open; HEAD gets
@@ -93,6 +94,17 @@ def test():
         check((v("tetragon_events_exported_bytes_total") or 0) > 100, "exported bytes")
         check((v("tetragon_observer_ringbuf_events_received_total") or 0) >= 1, "ringbuf received")
         check(v("tetragon_observer_ringbuf_events_lost_total") is not None, "ringbuf lost")
+        # kernel -> exporter delay: a histogram with the tagged echo in it, well under 5 s
+        check(types.get("vigil_event_delay_seconds") == "histogram",
+              f"delay type {types.get('vigil_event_delay_seconds')}")
+        buckets = sorted((float(dict(k[1])["le"]), val) for k, val in m.items()
+                         if k[0] == "vigil_event_delay_seconds_bucket")
+        cnt = v("vigil_event_delay_seconds_count") or 0
+        check(len(buckets) == 18 and buckets[-1] == (float("inf"), cnt) and cnt >= 1,
+              f"delay buckets {buckets} count {cnt}")
+        check(all(a[1] <= b[1] for a, b in zip(buckets, buckets[1:])), f"not cumulative {buckets}")
+        check(dict(buckets)[5.0] >= 1, f"no event within 5 s: {buckets}")
+        check((v("vigil_event_delay_seconds_sum") or 0) >= 0, "delay sum")
         check((v("tetragon_process_cache_size") or 0) >= 1, "process cache size")
         check(types.get("tetragon_process_cache_size") == "gauge", "cache size is a gauge")
         check(v("tetragon_process_cache_misses_total") is not None, "cache misses")
