@@ -96,13 +96,9 @@ def test():
         ch.close()
         s.close(0)
         ctx.term()
-        p.terminate()
-        p.communicate(timeout=5)
-        check(p.returncode == 0, f"exit {p.returncode}")
+        g.stop_exporter(p)
     finally:
-        if p and p.poll() is None:
-            p.kill()
-            p.wait()
+        g.reap(p)
         shutil.rmtree(d, ignore_errors=True)
 
 

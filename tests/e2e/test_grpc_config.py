@@ -68,13 +68,9 @@ def test():
             check(e.code() == grpc.StatusCode.INVALID_ARGUMENT, f"garbage: {e.code()}")
         v = g.unary(ch, g.SVC + "GetVersion", se.GetVersionRequest(), se.GetVersionResponse)
         ch.close()
-        p.terminate()
-        p.communicate(timeout=5)
-        check(p.returncode == 0, f"exporter exit {p.returncode}")
+        g.stop_exporter(p)
     finally:
-        if p and p.poll() is None:
-            p.kill()
-            p.wait()
+        g.reap(p)
         shutil.rmtree(d, ignore_errors=True)
 
 

@@ -70,13 +70,9 @@ def test():
         check(untimed == [2], f"delay.untimed {untimed}")
         s.close(0)
         ctx.term()
-        p.terminate()
-        _, err = p.communicate(timeout=5)
-        check(p.returncode == 0, f"exit {p.returncode}: {err}")
+        g.stop_exporter(p)
     finally:
-        if p and p.poll() is None:
-            p.kill()
-            p.wait()
+        g.reap(p)
         shutil.rmtree(d, ignore_errors=True)
 
 

@@ -23,6 +23,21 @@ def free_port():
     return port
 
 
+def stop_exporter(p):
+    """SIGTERM a standalone exporter and require a clean exit (0); its stderr if not."""
+    p.terminate()
+    _, err = p.communicate(timeout=5)
+    from vigiltest import check
+    check(p.returncode == 0, f"exporter exit {p.returncode}: {err}")
+
+
+def reap(p):
+    """Kill p if it still runs (a test's finally: nothing left behind)."""
+    if p and p.poll() is None:
+        p.kill()
+        p.wait()
+
+
 def make_tls(directory):
     """CA, server and client certificates in directory (supervise/mktls)."""
     subprocess.run(["sh", os.path.join(ROOT, "supervise/mktls"), directory], check=True,
