@@ -286,6 +286,9 @@ def stage_tables(res):
                  f"{ns['filtered_open']['med']:>8.0f}  ratio {fmt(sc['ratio_open_filtered'])}")
         L.append(f"  fork+exec+wait /bin/true           {ns['none_exec']['med']:>8.0f} -> "
                  f"{ns['captured_exec']['med']:>8.0f}  ratio {fmt(sc['ratio_exec'])}")
+        if sc.get("ratio_exec_process"):
+            L.append(f"  fork+exec+wait, process events only {ns['none_exec']['med']:>7.0f} -> "
+                     f"{ns['filtered_exec']['med']:>8.0f}  ratio {fmt(sc['ratio_exec_process'])}")
         ks = res.get("kernel_side") or {}
         if ks.get("open"):
             L.append(f"  kernel side only ({ks.get('build', '?')} build; collector/cbpf_bench.inc: "

@@ -16,7 +16,9 @@ rounds alternating:
              (struct vigil_filter, bpf/include/events.h) rewritten with bpftool to want
              no file operation: each open runs the program and is dropped in the kernel,
              no event. The original value is written back after the sample;
-  exec       the exec loop with the collector up (process events, as always);
+  exec       the exec loop with the collector up as in captured (the loader's opens in
+             each new process are events too), and again as in filtered (process
+             events only, as the collector's default --events process sends);
   all        the whole of vigil as deployed: the captured collector and the enforcer
              with the default policies (the library's file rules in monitor mode attach
              its sigkill-tier open programs on a kernel without BPF LSM): open and exec.
@@ -85,7 +87,7 @@ def measure(rounds=5, opens=20000, execs=200, tools=True, say=print):
     t.env["VIGIL_COLLECTOR_OPTS"] = "--events process,file"
     v = vb.Vigil(t)
     raw = {k: [] for k in ("none_open", "captured_open", "filtered_open", "none_exec",
-                           "captured_exec", "all_open", "all_exec")}
+                           "captured_exec", "filtered_exec", "all_open", "all_exec")}
     ring, notes = [], []
     out = {"rounds": rounds, "opens": opens, "execs": execs}
     try:
@@ -109,6 +111,8 @@ def measure(rounds=5, opens=20000, execs=200, tools=True, say=print):
             map_write(mid, list(ops.to_bytes(8, "little")) + orig[8:])
             try:
                 raw["filtered_open"].append(loop("open", opens))
+                v.drain(quiet=0.5, timeout=20)
+                raw["filtered_exec"].append(loop("exec", execs))
             finally:
                 map_write(mid, orig)
             vb.stages_up(t, ["enforcer"])
@@ -121,13 +125,15 @@ def measure(rounds=5, opens=20000, execs=200, tools=True, say=print):
             say(f"  syscost round {r + 1}/{rounds}: open ns none {raw['none_open'][-1]:.0f} "
                 f"captured {raw['captured_open'][-1]:.0f} (ring lost {ring[-1]}) filtered "
                 f"{raw['filtered_open'][-1]:.0f}; exec ns none {raw['none_exec'][-1]:.0f} "
-                f"with {raw['captured_exec'][-1]:.0f}; with the enforcer too: open "
+                f"with {raw['captured_exec'][-1]:.0f}, file events filtered "
+                f"{raw['filtered_exec'][-1]:.0f}; with the enforcer too: open "
                 f"{raw['all_open'][-1]:.0f} exec {raw['all_exec'][-1]:.0f}")
         pairs = lambda a, b: [y / x for x, y in zip(raw[a], raw[b]) if x and y]  # noqa: E731
         out.update({"ns": {k: med(x) for k, x in raw.items()},
                     "ratio_open_captured": med(pairs("none_open", "captured_open")),
                     "ratio_open_filtered": med(pairs("none_open", "filtered_open")),
                     "ratio_exec": med(pairs("none_exec", "captured_exec")),
+                    "ratio_exec_process": med(pairs("none_exec", "filtered_exec")),
                     "ratio_open_all": med(pairs("none_open", "all_open")),
                     "ratio_exec_all": med(pairs("none_exec", "all_exec")),
                     "ring_lost_in_captured": ring})
