@@ -138,13 +138,16 @@ static __always_inline int begin(struct fctx *c, __u32 op, long ret)
 
 /* Append the resolved path p; returns its length, 0 with err set on failure. */
 static __always_inline __u32 put_path(struct fctx *c, const struct path *p, __u16 *fflags,
-				      __u16 err, __u16 trunc_flag)
+				      __u16 err, __u16 trunc_flag, int fast)
 {
 	struct task_struct *task = c->task;	/* (not inside VT_RD: a CO-RE read) */
 	struct fs_struct *fs = VT_RD(task, fs);
 	int n, trunc = 0;
 
-	n = copy_path(p, &fs->root, &c->s->tail[c->off & TAIL_MASK], &trunc);
+	if (fast)
+		n = copy_path_fast(p, &fs->root, &c->s->tail[c->off & TAIL_MASK], &trunc);
+	else
+		n = copy_path(p, &fs->root, &c->s->tail[c->off & TAIL_MASK], &trunc);
 	if (trunc)
 		*fflags |= trunc_flag;
 	if (n <= 0) {
@@ -172,9 +175,10 @@ static __always_inline __u32 put_user(struct fctx *c, const char *u, __u16 *ffla
 
 /*
  * Append the file behind fd as the first operand (path, resolved); also
- * records its i_mode. Returns 0, or -1 when fd has no file.
+ * records its i_mode. Returns 0, or -1 when fd has no file. fast: copy_path_fast
+ * (the opens, the hot path), else copy_path.
  */
-static __always_inline int put_fd(struct fctx *c, int fd)
+static __always_inline int put_fd(struct fctx *c, int fd, int fast)
 {
 	struct vigil_ev_file *ev = &c->s->ev;
 	struct file *f = fd_file_typed(c->task, fd);
@@ -189,7 +193,7 @@ static __always_inline int put_fd(struct fctx *c, int fd)
 	ino = VP_RD(f, f_inode);
 	ev->imode = VP_RD(ino, i_mode);
 	ev->mnt_id = path_mnt_id(&f->f_path);
-	ev->path_len = put_path(c, &f->f_path, &ff, VIGIL_F_ERROR, VIGIL_F_TRUNC);
+	ev->path_len = put_path(c, &f->f_path, &ff, VIGIL_F_ERROR, VIGIL_F_TRUNC, fast);
 	if (ev->path_len)
 		ff |= VIGIL_F_RESOLVED;
 	ev->fflags = ff;
@@ -224,7 +228,7 @@ static __always_inline void put_operand(struct fctx *c, int dfd, const char *u, 
 			ev->mnt_id = path_mnt_id(dir);
 		if (dir)
 			plen = put_path(c, dir, &ff, second ? VIGIL_F_ERROR2 : VIGIL_F_ERROR,
-					second ? VIGIL_F_TRUNC2 : VIGIL_F_TRUNC);
+					second ? VIGIL_F_TRUNC2 : VIGIL_F_TRUNC, 0);
 		else
 			ff |= second ? VIGIL_F_ERROR2 : VIGIL_F_ERROR;
 		if (plen)
@@ -288,7 +292,7 @@ static __always_inline int do_open(struct fctx *c, int dfd, const char *name, __
 {
 	c->s->ev.flags = flags;
 	c->s->ev.mode = mode;
-	if (ret < 0 || put_fd(c, ret) < 0) {
+	if (ret < 0 || put_fd(c, ret, 1) < 0) {
 		c->off = 0;
 		c->s->ev.path_len = 0;
 		put_operand(c, dfd, name, 0);
@@ -499,7 +503,7 @@ int vigil_ftruncate(struct sys_exit_ctx *ctx)
 	if (!begin(&c, VIGIL_OP_FTRUNCATE, ctx->ret))
 		return 0;
 	c.s->ev.size = ARG(&c, 2);
-	put_fd(&c, ARG(&c, 1));
+	put_fd(&c, ARG(&c, 1), 0);
 	finish(&c);
 	return 0;
 }
@@ -553,7 +557,7 @@ int vigil_fchmod(struct sys_exit_ctx *ctx)
 	if (!begin(&c, VIGIL_OP_FCHMOD, ctx->ret) || !chmod_wanted(ARG(&c, 2)))
 		return 0;
 	c.s->ev.mode = ARG(&c, 2);
-	put_fd(&c, ARG(&c, 1));
+	put_fd(&c, ARG(&c, 1), 0);
 	finish(&c);
 	return 0;
 }
@@ -603,7 +607,7 @@ int vigil_fsetxattr(struct sys_exit_ctx *ctx)
 	if (!begin(&c, VIGIL_OP_FSETXATTR, ctx->ret) ||
 	    !is_capability_xattr((const char *)ARG(&c, 2)))
 		return 0;
-	put_fd(&c, ARG(&c, 1));
+	put_fd(&c, ARG(&c, 1), 0);
 	finish(&c);
 	return 0;
 }

@@ -232,13 +232,14 @@ static __always_inline long walk_step_body(void *data)
 }
 
 /*
- * The walk's first VIGIL_WALK_FIRST steps, unrolled in a global function that
- * the verifier checks once for all its callers: one call for a path of fewer
- * components, where bpf_loop makes a callback call per component (a call and
- * its return cost ~20 ns each where returns go through a mitigation thunk, as
- * on this machine's AMD CPUs). Its state is in the per-CPU scratch, which
- * copy_path fills before the call. Returns 1 when the walk stopped (done,
- * truncated or unreadable), 0 when it has further to go.
+ * The walk's first VIGIL_WALK_FIRST steps, unrolled in a global function:
+ * one call for a path of fewer components, where bpf_loop makes a callback
+ * call per component (a call and its return cost ~20 ns each where returns go
+ * through a mitigation thunk, as on this machine's AMD CPUs). The verifier
+ * checks it once per program that calls it, ~10 ms each here, so only the hot
+ * programs do (copy_path_fast: the opens). Its state is in the per-CPU
+ * scratch, which copy_path fills before the call. Returns 1 when the walk
+ * stopped (done, truncated or unreadable), 0 when it has further to go.
  *
  * Kernels without bpf_loop (before 5.17, e.g. 5.10) get VIGIL_NOLOOP_DEPTH
  * steps here and none after (5.10 refuses a back-edge after a call): a
@@ -278,9 +279,10 @@ static long walk_step(__u64 idx, void *data)
  * Resolve path p (relative to root) and copy it to dst, which must have
  * room for VIGIL_PATH_MAX bytes. Returns the length copied; sets *trunc when
  * the leading part was lost, returns -1 when no byte could be produced.
+ * fast (a constant): the first steps in vigil_walk_first, then bpf_loop.
  */
-static __always_inline int copy_path(const struct path *p, const struct path *root,
-				     __u8 *dst, int *trunc)
+static __always_inline int copy_path_(const struct path *p, const struct path *root,
+				      __u8 *dst, int *trunc, int fast)
 {
 #ifndef VIGIL_PATH_NOLOOP
 	struct walk_ctx wc;
@@ -306,10 +308,11 @@ static __always_inline int copy_path(const struct path *p, const struct path *ro
 #ifdef VIGIL_PATH_NOLOOP
 	vigil_walk_first();
 #else
-	if (!vigil_walk_first()) {
-		wc.ps = ps;
+	wc.ps = ps;
+	if (!fast)
+		bpf_loop(VIGIL_PATH_DEPTH, walk_step, &wc, 0);
+	else if (!vigil_walk_first())
 		bpf_loop(VIGIL_PATH_DEPTH - VIGIL_WALK_FIRST, walk_step, &wc, 0);
-	}
 #endif
 	*trunc = w->trunc || !w->done;
 	off = w->off;
@@ -327,5 +330,8 @@ static __always_inline int copy_path(const struct path *p, const struct path *ro
 		return -1;
 	return len;
 }
+
+#define copy_path(p, root, dst, trunc)		copy_path_(p, root, dst, trunc, 0)
+#define copy_path_fast(p, root, dst, trunc)	copy_path_(p, root, dst, trunc, 1)
 
 #endif /* VIGIL_BPF_PATH_H */
