@@ -53,14 +53,20 @@ struct sys_exit_ctx {
 	long ret;
 };
 
-/* Syscall argument n (1..3) of task t, from its user registers. */
+/* Syscall argument n (1..3) from the task's user registers: plain loads where regs
+ * is typed (bpf_task_pt_regs), helper reads in the noloop build. */
+#ifdef VIGIL_TASK_PROBE_READ
 #define NARG(regs, n) ((unsigned long)PT_REGS_PARM##n##_CORE_SYSCALL(regs))
+#else
+#define NARG(regs, n) ((unsigned long)PT_REGS_PARM##n##_SYSCALL(regs))
+#endif
 
-/* Start an event of op with result ret; NULL when the filter says no. */
-static __always_inline struct net_scratch *nbegin(__u32 op, long ret)
+/* Start an event of op with result ret by the current task; NULL when the filter
+ * says no. */
+static __always_inline struct net_scratch *nbegin(__u32 op, long ret, struct task_struct *task)
 {
+	struct task_struct *leader;
 	struct net_scratch *s;
-	struct task_struct *task = VIGIL_CUR_TASK();
 	__u64 id = VIGIL_PID_TGID(task);
 	__u32 key = 0;
 
@@ -75,17 +81,18 @@ static __always_inline struct net_scratch *nbegin(__u32 op, long ret)
 	s->ev.hdr.ktime = bpf_ktime_get_ns();
 	s->ev.hdr.pid = id >> 32;
 	s->ev.hdr.tid = (__u32)id;
-	s->ev.start_ktime = BPF_CORE_READ(task, group_leader, start_time);
+	leader = VT_RD(task, group_leader);
+	s->ev.start_ktime = VT_RD(leader, start_time);
 	s->ev.op = op;
 	s->ev.ret = ret;
 	return s;
 }
 
 /* Describe the socket behind fd of the current task. */
-static __always_inline void put_sock(struct net_scratch *s, int fd)
+static __always_inline void put_sock(struct net_scratch *s, struct task_struct *task, int fd)
 {
 	s->ev.fd = fd;
-	sock_fill(file_sock(fd_file(VIGIL_CUR_TASK(), fd)), &s->ev);
+	sock_fill(file_sock(fd_file(task, fd)), &s->ev);
 }
 
 /* Copy the user's sockaddr (len bytes at u) into ua_* and the unix path tail. */
@@ -127,13 +134,14 @@ static __always_inline void nfinish(struct net_scratch *s)
 /* connect and bind: the socket, then the user's address. */
 static __always_inline int do_addr_op(struct sys_exit_ctx *ctx, __u32 op)
 {
+	struct task_struct *task = VIGIL_CUR_TASK();
+	struct net_scratch *s = nbegin(op, ctx->ret, task);
 	struct pt_regs *regs;
-	struct net_scratch *s = nbegin(op, ctx->ret);
 
 	if (!s)
 		return 0;
-	regs = VIGIL_TASK_REGS(VIGIL_CUR_TASK());
-	put_sock(s, NARG(regs, 1));
+	regs = VIGIL_TASK_REGS(task);
+	put_sock(s, task, NARG(regs, 1));
 	put_uaddr(s, (const void *)NARG(regs, 2), (long)(int)NARG(regs, 3));
 	nfinish(s);
 	return 0;
@@ -154,13 +162,14 @@ int vigil_bind(struct sys_exit_ctx *ctx)
 SEC("tracepoint/syscalls/sys_exit_listen")
 int vigil_listen(struct sys_exit_ctx *ctx)
 {
+	struct task_struct *task = VIGIL_CUR_TASK();
+	struct net_scratch *s = nbegin(VIGIL_OP_LISTEN, ctx->ret, task);
 	struct pt_regs *regs;
-	struct net_scratch *s = nbegin(VIGIL_OP_LISTEN, ctx->ret);
 
 	if (!s)
 		return 0;
-	regs = VIGIL_TASK_REGS(VIGIL_CUR_TASK());
-	put_sock(s, NARG(regs, 1));
+	regs = VIGIL_TASK_REGS(task);
+	put_sock(s, task, NARG(regs, 1));
 	s->ev.arg = NARG(regs, 2);
 	nfinish(s);
 	return 0;
@@ -169,15 +178,16 @@ int vigil_listen(struct sys_exit_ctx *ctx)
 /* accept/accept4: the new connection's socket when there is one, else the listener's. */
 static __always_inline int do_accept(struct sys_exit_ctx *ctx, __u32 op)
 {
+	struct task_struct *task = VIGIL_CUR_TASK();
+	struct net_scratch *s = nbegin(op, ctx->ret, task);
 	struct pt_regs *regs;
-	struct net_scratch *s = nbegin(op, ctx->ret);
 	int lfd;
 
 	if (!s)
 		return 0;
-	regs = VIGIL_TASK_REGS(VIGIL_CUR_TASK());
+	regs = VIGIL_TASK_REGS(task);
 	lfd = NARG(regs, 1);
-	put_sock(s, ctx->ret >= 0 ? (int)ctx->ret : lfd);
+	put_sock(s, task, ctx->ret >= 0 ? (int)ctx->ret : lfd);
 	s->ev.fd = lfd;
 	nfinish(s);
 	return 0;
@@ -209,7 +219,7 @@ static __always_inline int do_dup(struct sys_exit_ctx *ctx, __u32 op)
 	sk = file_sock(fd_file(task, newfd));
 	if (!sk)
 		return 0;
-	s = nbegin(op, ctx->ret);
+	s = nbegin(op, ctx->ret, task);
 	if (!s)
 		return 0;
 	sock_fill(sk, &s->ev);
