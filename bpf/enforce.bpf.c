@@ -778,7 +778,7 @@ struct walk_ctx {
 
 /* One step up the dentry / mount chain (like prepend_path in fs/d_path.c); 1 stops
  * the loop. The walk's pointers are numbers in the scratch; E_CAST types them. */
-static long walk_step(__u64 idx, void *data)
+static __always_inline long walk_step_body(void *data)
 {
 	struct enf_scratch *s = ((struct walk_ctx *)data)->s;
 	struct dentry *d, *parent, *mnt_root;
@@ -824,6 +824,38 @@ static long walk_step(__u64 idx, void *data)
 	return 0;
 }
 
+/* walk_step_body as a bpf_loop callback (and the 5.10 build's unrolled loop). */
+static long walk_step(__u64 idx, void *data)
+{
+	return walk_step_body(data);
+}
+
+#ifndef ENF_NO_BPF_LOOP
+/*
+ * The walk's first ENF_WALK_FIRST steps unrolled in a global function: one call for
+ * a path of fewer components, where bpf_loop makes a callback call per component (a
+ * call and its return cost ~20 ns each where returns go through a mitigation thunk,
+ * as on this machine's AMD CPUs; lib/vigil_path.h does the same for the collector).
+ * Verifying it costs ~10 ms per program that calls it, so only the open hooks do
+ * (resolve_dm's fast). 1 when the walk stopped, 0 when it has further to go.
+ */
+#define ENF_WALK_FIRST	8
+__noinline int enf_walk_first(void)
+{
+	struct walk_ctx wc;
+	__u32 z = 0;
+
+	wc.s = bpf_map_lookup_elem(&enf_heap, &z);
+	if (!wc.s)
+		return 1;
+#pragma unroll
+	for (int i = 0; i < ENF_WALK_FIRST; i++)
+		if (walk_step_body(&wc))
+			return 1;
+	return 0;
+}
+#endif
+
 /*
  * Resolve p (relative to the caller's root) into the LPM key's data after the
  * header. Returns the path length (at most ENF_PATH_MAX; longer paths keep
@@ -846,7 +878,7 @@ __noinline int enf_resolve(void)
 	__u32 z = 0;
 #else
 static __always_inline int resolve_dm(struct enf_scratch *s, struct vfsmount *vfsmnt,
-				      struct dentry *dentry)
+				      struct dentry *dentry, int fast)
 {
 #endif
 	struct task_struct *t = CUR_TASK();
@@ -885,7 +917,10 @@ static __always_inline int resolve_dm(struct enf_scratch *s, struct vfsmount *vf
 		if (walk_step(i, &wc))
 			break;
 #else
-	bpf_loop(PATH_DEPTH, walk_step, &wc, 0);
+	if (!fast)
+		bpf_loop(PATH_DEPTH, walk_step, &wc, 0);
+	else if (!enf_walk_first())
+		bpf_loop(PATH_DEPTH - ENF_WALK_FIRST, walk_step, &wc, 0);
 #endif
 	if (w->trunc || !w->done)
 		return ENF_PATH_UNJUDGED;
@@ -908,8 +943,9 @@ static __always_inline int resolve_dm(struct enf_scratch *s, struct vfsmount *vf
 #ifdef ENF_NO_BPF_LOOP
 /* The same signature as the inlined walk: s is the per-CPU scratch enf_resolve uses. */
 static __always_inline int resolve_dm(struct enf_scratch *s, struct vfsmount *vfsmnt,
-				      struct dentry *dentry)
+				      struct dentry *dentry, int fast)
 {
+	(void)fast; /* the walk is one unrolled global function here anyway */
 	s->w.vfsmnt = vfsmnt;
 	s->w.dentry = dentry;
 	return enf_resolve();
@@ -921,7 +957,7 @@ static __always_inline int resolve_file(struct enf_scratch *s, struct file *f)
 {
 	struct file *tf = E_CAST(f, struct file);
 
-	return resolve_dm(s, E_RD(tf, f_path.mnt), E_RD(tf, f_path.dentry));
+	return resolve_dm(s, E_RD(tf, f_path.mnt), E_RD(tf, f_path.dentry), 0);
 }
 
 /* Rules whose binaries / not_binaries lists hold the binary in the key now. */
@@ -938,12 +974,16 @@ static __always_inline void bin_bits(struct enf_scratch *s, __u32 slot, int len,
  * Decide an operation of kind lkind (LPM and rule kind) on the path (vm, d), or
  * on no path (d NULL: only rules of the kind without paths apply). mkind names
  * the slotconf.kind[] mask of the rules this hook carries (lkind, or ENF_K_FPERM
- * for file_permission). uid is what the rules' uids are compared with. Returns 0
- * to allow, or the rule index + 1 with *mon, and leaves the path in the scratch.
+ * for file_permission). uid is what the rules' uids are compared with,
+ * ENF_UID_CUR for the current task's (read only once some rule is a candidate: a
+ * helper call less on every open no rule is about). fast: the path walk's fast start
+ * (resolve_dm; the open hooks). Returns 0 to allow, or the rule index + 1 with *mon,
+ * and leaves the path in the scratch.
  */
+#define ENF_UID_CUR	0xffffffffu	/* no task has uid (uid_t)-1: the kernel refuses it */
 static __always_inline int op_decide(struct vfsmount *vm, struct dentry *d, __u32 lkind,
 				     __u32 mkind, __u32 fmode, __u32 uid, __u32 tier, int *mon,
-				     int *plen)
+				     int *plen, int fast)
 {
 	struct enf_scratch *s;
 	struct enf_slotconf *sc;
@@ -968,7 +1008,7 @@ static __always_inline int op_decide(struct vfsmount *vm, struct dentry *d, __u3
 	if (!need)
 		return 0;
 	if (d) {
-		len = resolve_dm(s, vm, d);
+		len = resolve_dm(s, vm, d, fast);
 		if (len == ENF_PATH_UNJUDGED) {
 			/* A path too long or too deep to resolve could lie under any rule's
 			 * prefix (nesting a file 4 KiB deep must not slip it past a rule):
@@ -988,6 +1028,8 @@ static __always_inline int op_decide(struct vfsmount *vm, struct dentry *d, __u3
 	}
 	if (!o.cand)
 		return 0;
+	if (uid == ENF_UID_CUR)
+		uid = (__u32)bpf_get_current_uid_gid();
 	o.kind = lkind;
 	o.tiers = 1U << tier;
 	o.uid = uid;
@@ -1018,14 +1060,14 @@ static __always_inline int op_decide(struct vfsmount *vm, struct dentry *d, __u3
 	return idx < 0 ? 0 : idx + 1;
 }
 
-/* Decide an open or exec of file f (see op_decide). */
+/* Decide an open or exec of file f (see op_decide; fast: the open hooks). */
 static __always_inline int file_decide(struct file *f, __u32 kind, __u32 tier, int *mon,
-				       int *plen)
+				       int *plen, int fast)
 {
 	struct file *tf = E_CAST(f, struct file);
 
 	return op_decide(E_RD(tf, f_path.mnt), E_RD(tf, f_path.dentry), kind, kind,
-			 E_RD(tf, f_mode), (__u32)bpf_get_current_uid_gid(), tier, mon, plen);
+			 E_RD(tf, f_mode), ENF_UID_CUR, tier, mon, plen, fast);
 }
 
 /*
@@ -1074,14 +1116,14 @@ static __always_inline struct enf_rule *file_report(int ridx, __u32 hook, __u32 
 }
 
 /* Sigkill tier: act on an opened/executed file, after the fact. */
-static __always_inline void sigkill_file(struct file *f, __u32 kind, __u32 hook)
+static __always_inline void sigkill_file(struct file *f, __u32 kind, __u32 hook, int fast)
 {
 	struct enf_rule *r;
 	int ridx, mon = 0, len = 0;
 
 	if (!f)
 		return;
-	ridx = file_decide(f, kind, ENF_T_SIGKILL, &mon, &len);
+	ridx = file_decide(f, kind, ENF_T_SIGKILL, &mon, &len, fast);
 	if (!ridx)
 		return;
 	if (mon) {
@@ -1134,14 +1176,14 @@ static __always_inline struct file *fd_file(long fd)
 SEC("tracepoint/syscalls/sys_exit_openat")
 int vigil_enf_open(struct trace_event_raw_sys_exit *ctx)
 {
-	sigkill_file(fd_file(ctx->ret), ENF_K_FILE, ENF_H_SYS_OPENAT);
+	sigkill_file(fd_file(ctx->ret), ENF_K_FILE, ENF_H_SYS_OPENAT, 1);
 	return 0;
 }
 
 SEC("tracepoint/syscalls/sys_exit_openat2")
 int vigil_enf_open2(struct trace_event_raw_sys_exit *ctx)
 {
-	sigkill_file(fd_file(ctx->ret), ENF_K_FILE, ENF_H_SYS_OPENAT2);
+	sigkill_file(fd_file(ctx->ret), ENF_K_FILE, ENF_H_SYS_OPENAT2, 1);
 	return 0;
 }
 
@@ -1150,28 +1192,28 @@ int vigil_enf_open2(struct trace_event_raw_sys_exit *ctx)
 SEC("tracepoint/syscalls/sys_exit_open")
 int vigil_enf_open0(struct trace_event_raw_sys_exit *ctx)
 {
-	sigkill_file(fd_file(ctx->ret), ENF_K_FILE, ENF_H_SYS_OPEN);
+	sigkill_file(fd_file(ctx->ret), ENF_K_FILE, ENF_H_SYS_OPEN, 1);
 	return 0;
 }
 
 SEC("tracepoint/syscalls/sys_exit_creat")
 int vigil_enf_creat(struct trace_event_raw_sys_exit *ctx)
 {
-	sigkill_file(fd_file(ctx->ret), ENF_K_FILE, ENF_H_SYS_CREAT);
+	sigkill_file(fd_file(ctx->ret), ENF_K_FILE, ENF_H_SYS_CREAT, 1);
 	return 0;
 }
 
 SEC("tracepoint/syscalls/sys_exit_open_by_handle_at")
 int vigil_enf_openh(struct trace_event_raw_sys_exit *ctx)
 {
-	sigkill_file(fd_file(ctx->ret), ENF_K_FILE, ENF_H_SYS_OPEN_BY_HANDLE);
+	sigkill_file(fd_file(ctx->ret), ENF_K_FILE, ENF_H_SYS_OPEN_BY_HANDLE, 1);
 	return 0;
 }
 
 SEC("tp_btf/sched_process_exec")
 int BPF_PROG(vigil_enf_exec, struct task_struct *p, pid_t old_pid, struct linux_binprm *bprm)
 {
-	sigkill_file(BPF_CORE_READ(bprm, file), ENF_K_EXEC, ENF_H_EXEC);
+	sigkill_file(BPF_CORE_READ(bprm, file), ENF_K_EXEC, ENF_H_EXEC, 0);
 	return 0;
 }
 
@@ -1310,30 +1352,29 @@ static __always_inline int lsm_path(struct vfsmount *vm, struct dentry *d, __u32
 {
 	int ridx, mon = 0, len = 0;
 
-	ridx = op_decide(vm, d, kind, kind, 0, (__u32)bpf_get_current_uid_gid(), ENF_T_LSM,
-			 &mon, &len);
+	ridx = op_decide(vm, d, kind, kind, 0, ENF_UID_CUR, ENF_T_LSM, &mon, &len, 0);
 	return ridx ? lsm_act(ridx, hook, mon, len) : 0;
 }
 
 /* LSM verdict for a file: -errno, or 0. */
-static __always_inline int lsm_file(struct file *f, __u32 kind, __u32 hook)
+static __always_inline int lsm_file(struct file *f, __u32 kind, __u32 hook, int fast)
 {
 	int ridx, mon = 0, len = 0;
 
-	ridx = file_decide(f, kind, ENF_T_LSM, &mon, &len);
+	ridx = file_decide(f, kind, ENF_T_LSM, &mon, &len, fast);
 	return ridx ? lsm_act(ridx, hook, mon, len) : 0;
 }
 
 SEC("lsm/file_open")
 int BPF_PROG(vigil_enf_lfo, struct file *file)
 {
-	return lsm_file(file, ENF_K_FILE, ENF_H_LSM_FILE_OPEN);
+	return lsm_file(file, ENF_K_FILE, ENF_H_LSM_FILE_OPEN, 1);
 }
 
 SEC("lsm/bprm_check_security")
 int BPF_PROG(vigil_enf_lbprm, struct linux_binprm *bprm)
 {
-	return lsm_file(BPF_CORE_READ(bprm, file), ENF_K_EXEC, ENF_H_LSM_BPRM);
+	return lsm_file(BPF_CORE_READ(bprm, file), ENF_K_EXEC, ENF_H_LSM_BPRM, 0);
 }
 
 /* Reads and writes of files already open (opened before the rule, inherited or
@@ -1348,8 +1389,7 @@ int BPF_PROG(vigil_enf_lfperm, struct file *file, int mask)
 	if (!fmode)
 		return 0;
 	ridx = op_decide(BPF_CORE_READ(file, f_path.mnt), BPF_CORE_READ(file, f_path.dentry),
-			 ENF_K_FILE, ENF_K_FPERM, fmode, (__u32)bpf_get_current_uid_gid(),
-			 ENF_T_LSM, &mon, &len);
+			 ENF_K_FILE, ENF_K_FPERM, fmode, ENF_UID_CUR, ENF_T_LSM, &mon, &len, 1);
 	return ridx ? lsm_act(ridx, ENF_H_LSM_FPERM, mon, len) : 0;
 }
 
@@ -1396,7 +1436,7 @@ int BPF_PROG(vigil_enf_lsetuid, struct cred *new, const struct cred *old, int fl
 
 	if (neu == BPF_CORE_READ(old, euid.val) && nu == BPF_CORE_READ(old, uid.val))
 		return 0;
-	ridx = op_decide(NULL, NULL, ENF_K_SETUID, ENF_K_SETUID, 0, neu, ENF_T_LSM, &mon, &len);
+	ridx = op_decide(NULL, NULL, ENF_K_SETUID, ENF_K_SETUID, 0, neu, ENF_T_LSM, &mon, &len, 0);
 	return ridx ? lsm_act(ridx, ENF_H_LSM_SETUID, mon, len) : 0;
 }
 

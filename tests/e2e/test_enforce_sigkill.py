@@ -7,7 +7,8 @@ says process_kprobe sys_openat KPROBE_ACTION_SIGKILL with the resolved path. An 
 deny-list kills the denied binary (the copy's code never runs) and an exec allow-list
 (not_binaries) kills everything else in its scope; monitor mode lets both through and
 reports. Self-protection: a policy that would block vigil's or s6's binaries is refused
-with a clear error; verdicts for PID 1 are refused."""
+with a clear error; verdicts for PID 1 are refused. A rule with uids kills only an opener
+of that uid."""
 import os
 import shutil
 import signal
@@ -155,6 +156,23 @@ def test():
         vr = e.counter("verdict.refused")
         e.send("verdict", {"policy": "p", "action": "sigkill", "pid": 1, "start_ktime": 1})
         wait_for(lambda: e.counter("verdict.refused") == vr + 1, 3, what="pid 1 refused")
+
+        # 5. uids: the rule holds for the opener's uid 4242 only (the uid is read once the
+        # path has matched a rule): root reads the file, uid 4242 dies opening it.
+        os.chmod(d, 0o755)
+        os.chmod(os.path.join(d, "public"), 0o644)
+        e.policy_set(6, [{"name": "files-uid", "mode": "enforce", "action": "sigkill",
+                          "scope": {}, "rules": [{"kind": "file_open", "uids": [4242],
+                                                   "paths": [os.path.join(d, "public")]}]}])
+        check(e.info("policy.files-uid") == "state=armed tier=sigkill",
+              e.info("policy.files-uid"))
+        rc, out = open_in_child(os.path.join(d, "public"))
+        check(rc == 0 and out == "READ:PUBLIC", f"uid 0 is not in the rule: {rc} {out!r}")
+        p = subprocess.run(["/usr/bin/python3", "-c", CHILD_OPEN, os.path.join(d, "public")],
+                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                           timeout=20, user=4242, group=4242)
+        check(p.returncode == -signal.SIGKILL and p.stdout == "",
+              f"uid 4242 opening it: exit {p.returncode} {p.stdout!r} {p.stderr[-200:]!r}")
     finally:
         e.cleanup()
         shutil.rmtree(d, ignore_errors=True)
