@@ -144,10 +144,7 @@ static __always_inline __u32 put_path(struct fctx *c, const struct path *p, __u1
 	struct fs_struct *fs = VT_RD(task, fs);
 	int n, trunc = 0;
 
-	if (fast)
-		n = copy_path_fast(p, &fs->root, &c->s->tail[c->off & TAIL_MASK], &trunc);
-	else
-		n = copy_path(p, &fs->root, &c->s->tail[c->off & TAIL_MASK], &trunc);
+	n = copy_path(p, &fs->root, &c->s->tail[c->off & TAIL_MASK], &trunc, fast);
 	if (trunc)
 		*fflags |= trunc_flag;
 	if (n <= 0) {
@@ -175,8 +172,8 @@ static __always_inline __u32 put_user(struct fctx *c, const char *u, __u16 *ffla
 
 /*
  * Append the file behind fd as the first operand (path, resolved); also
- * records its i_mode. Returns 0, or -1 when fd has no file. fast: copy_path_fast
- * (the opens, the hot path), else copy_path.
+ * records its i_mode. Returns 0, or -1 when fd has no file. fast: copy_path's
+ * fast walk (the opens, the hot path).
  */
 static __always_inline int put_fd(struct fctx *c, int fd, int fast)
 {

@@ -283,7 +283,7 @@ int BPF_PROG(vigil_exec, struct task_struct *task, pid_t old_pid,
 	if (!fs || !file) {
 		flags |= VIGIL_EXEC_ERROR_FILENAME;
 	} else {
-		n = copy_path(&file->f_path, &fs->root, &s->tail[0], &trunc);
+		n = copy_path(&file->f_path, &fs->root, &s->tail[0], &trunc, 0);
 		if (n < 0)
 			flags |= VIGIL_EXEC_ERROR_FILENAME;
 		else
@@ -295,7 +295,7 @@ int BPF_PROG(vigil_exec, struct task_struct *task, pid_t old_pid,
 		flags |= VIGIL_EXEC_ERROR_CWD;
 	} else {
 		trunc = 0;
-		n = copy_path(&fs->pwd, &fs->root, &s->tail[blen & VIGIL_PATH_MAX], &trunc);
+		n = copy_path(&fs->pwd, &fs->root, &s->tail[blen & VIGIL_PATH_MAX], &trunc, 0);
 		if (n < 0)
 			flags |= VIGIL_EXEC_ERROR_CWD;
 		else

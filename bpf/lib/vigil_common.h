@@ -126,7 +126,9 @@ static __always_inline __u64 wake_flags_ring(void *ring, __u64 now)
  * (A helper call and its return cost ~20 ns each where returns go through a
  * mitigation thunk, as on this machine's AMD CPUs: this was one in ten of an
  * open's.) A record that did not fit is not counted, so a full ring is queried
- * on each try. */
+ * on each try. emit_rec spells the time half out instead of calling
+ * wake_flags_ring with a "look at the bytes" argument: that shape made 5.10's
+ * verifier lose the callers' bound on size (priv.bpf.o stopped loading there). */
 #define WAKE_QUERY_EVERY	16
 
 /* Copy size bytes of rec (a record: header first) to rb and count the outcome

@@ -237,7 +237,7 @@ static __always_inline long walk_step_body(void *data)
  * call per component (a call and its return cost ~20 ns each where returns go
  * through a mitigation thunk, as on this machine's AMD CPUs). The verifier
  * checks it once per program that calls it, ~10 ms each here, so only the hot
- * programs do (copy_path_fast: the opens). Its state is in the per-CPU
+ * programs do (copy_path's fast: the opens). Its state is in the per-CPU
  * scratch, which copy_path fills before the call. Returns 1 when the walk
  * stopped (done, truncated or unreadable), 0 when it has further to go.
  *
@@ -281,8 +281,8 @@ static long walk_step(__u64 idx, void *data)
  * the leading part was lost, returns -1 when no byte could be produced.
  * fast (a constant): the first steps in vigil_walk_first, then bpf_loop.
  */
-static __always_inline int copy_path_(const struct path *p, const struct path *root,
-				      __u8 *dst, int *trunc, int fast)
+static __always_inline int copy_path(const struct path *p, const struct path *root,
+				     __u8 *dst, int *trunc, int fast)
 {
 #ifndef VIGIL_PATH_NOLOOP
 	struct walk_ctx wc;
@@ -330,8 +330,5 @@ static __always_inline int copy_path_(const struct path *p, const struct path *r
 		return -1;
 	return len;
 }
-
-#define copy_path(p, root, dst, trunc)		copy_path_(p, root, dst, trunc, 0)
-#define copy_path_fast(p, root, dst, trunc)	copy_path_(p, root, dst, trunc, 1)
 
 #endif /* VIGIL_BPF_PATH_H */

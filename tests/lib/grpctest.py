@@ -10,6 +10,8 @@ import subprocess
 import sys
 import tempfile
 
+from vigiltest import check
+
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 SVC = "/tetragon.FineGuidanceSensors/"
 
@@ -27,7 +29,6 @@ def stop_exporter(p):
     """SIGTERM a standalone exporter and require a clean exit (0); its stderr if not."""
     p.terminate()
     _, err = p.communicate(timeout=5)
-    from vigiltest import check
     check(p.returncode == 0, f"exporter exit {p.returncode}: {err}")
 
 
