@@ -261,7 +261,10 @@ static __always_inline int prefix_ok(struct fctx *c)
 		n = VIGIL_PREFIX_LEN - 1;
 	if (n == 0)
 		return 0;
-	bpf_probe_read_kernel(c->s->key.data, n & (VIGIL_PREFIX_LEN - 1), c->s->tail);
+	if (n <= 8 * VIGIL_COPY_WORDS)
+		copy_words(c->s->key.data, (const char *)c->s->tail, n);
+	else
+		bpf_probe_read_kernel(c->s->key.data, n & (VIGIL_PREFIX_LEN - 1), c->s->tail);
 	if (ev->fflags & VIGIL_F_DIR)
 		c->s->key.data[n++ & (VIGIL_PREFIX_LEN - 1)] = '/';
 	c->s->key.prefixlen = n * 8;

@@ -79,6 +79,20 @@ def test():
             check(e["process"]["binary"].endswith("python3") or "python" in
                   e["process"]["binary"], f"{what}: process {e['process'].get('binary')}")
             os.close(fd)
+        # every path length on both sides of the kernel's short-path copy (plain loads up
+        # to 128 bytes, a helper past that; the prefix filter's copy likewise): the
+        # exported path is the file's, byte for byte, nothing lost or added at its end
+        for n in list(range(119, 139)) + [40, 64, 200]:
+            tag = os.path.join(base, f"L{n}-")
+            p = tag + "x" * (n - len(tag))
+            fd = os.open(p, os.O_WRONLY | os.O_CREAT, 0o644)
+            os.unlink(p)
+            e = kprobes(x, "security_file_open",
+                        lambda e, fd=fd, tag=tag: e.get("return", {}).get("int_arg") == fd
+                        and (arg_path(e) or "").startswith(tag))
+            check(len(p) == n and arg_path(e) == p,
+                  f"path of {n} bytes: {arg_path(e)!r}, want {p!r}")
+            os.close(fd)
         # a failed open: -ENOENT, the dirfd-joined path, the user's string
         try:
             os.open("..//nothere", os.O_RDONLY, dir_fd=d)
