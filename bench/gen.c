@@ -3,7 +3,7 @@
  *
  *   gen --run ID [--rate EV_PER_S] [--duration S] [--count N]
  *       [--mix exec=W,open=W,connect=W] [--burst N --burst-ms MS]
- *       [--files K] [--log FILE] [--workers W]
+ *       [--files K] [--log FILE] [--workers W] [--keep-files]
  *
  * Markers (what the harness looks for in the export):
  *   exec     /bin/true vigil-bench-ID-N          (process_exec and process_exit)
@@ -19,6 +19,11 @@
  * time inside each kind of operation (the workload's own cost, sleeps excluded), the
  * achieved rate, the listener port and the wall-clock window. The log (--log) has one
  * line per operation: "N KIND MARKER T_REALTIME_NS DURATION_NS".
+ *
+ * The open targets are made with mknod(2) and removed at the end with unlink(2), an
+ * event each (security_path_unlink) when vigil captures file events: a burst of K
+ * events that is no part of the paced mix. --keep-files leaves them (the harness
+ * removes them after its last window: bench/vbench.py).
  *
  * --workers W splits the rate (or the flat-out loop) over W processes forked after the
  * set-up, worker w doing operations w, w+W, w+2W, ... on its own clock: a single
@@ -55,6 +60,7 @@ static volatile sig_atomic_t stop;
 static char opt_run[64] = "";
 static char dir[256];
 static long files = 1024;
+static int keep_files;	/* --keep-files: teardown leaves the open targets */
 static int lfd = -1;		/* this worker's listener */
 static struct sockaddr_in laddr;
 static int lfds[64];	/* every worker's (--workers is at most 64); -1 none */
@@ -198,13 +204,14 @@ static int setup(int want_open, int want_connect, long nw)
 	return 0;
 }
 
-/* Remove the open targets (unlink and rmdir open nothing either). */
+/* Remove the open targets (unlink and rmdir open nothing, but each unlink is an
+ * event: see --keep-files). */
 static void teardown(void)
 {
 	char p[512];
 	long i;
 
-	if (!dir[0])
+	if (!dir[0] || keep_files)
 		return;
 	for (i = 0; i < files; i++) {
 		snprintf(p, sizeof(p), "%s/%ld", dir, i);
@@ -265,7 +272,7 @@ static void usage(void)
 {
 	fprintf(stderr, "usage: gen --run ID [--rate EV/S] [--duration S] [--count N] "
 			"[--mix exec=W,open=W,connect=W] [--burst N --burst-ms MS] [--files K] "
-			"[--log FILE] [--workers W]\n");
+			"[--log FILE] [--workers W] [--keep-files]\n");
 }
 
 /* Worker w of nw: operations w, w+nw, ... at rate/nw from t0 until end (or count in
@@ -344,6 +351,10 @@ int main(int argc, char **argv)
 	for (i = 1; i < argc; i++) {
 		const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
 
+		if (!strcmp(a, "--keep-files")) {
+			keep_files = 1;
+			continue;
+		}
 		if (!v) {
 			usage();
 			return 2;

@@ -114,8 +114,11 @@ def headline(res):
     g = (s1.get("rss_group_mb") or {}).get("med")
     gen = (s1.get("generated") or {}).get("med") or 0
     lost = (s1["missing"]["med"] or 0) + (s1["ring_lost"]["med"] or 0)
-    p50 = (s1["lat"].get("p50") or {}).get("med")
-    lp50 = ((lo or {}).get("lat", {}).get("p50") or {}).get("med")
+    def p50_of(s):
+        """kernel -> exporter p50: the exporter's histogram, else (older runs) the tap."""
+        x = (((s or {}).get("xlat") or {}).get("p50") or {}).get("med")
+        return x if x is not None else (((s or {}).get("lat", {}).get("p50") or {}).get("med"))
+    p50, lp50 = p50_of(s1), p50_of(lo)
     cpu = f"{per1k / 10:.2f} %" if per1k is not None else "n/a"
     L.append(f"| **vigil** (measured here) | **{cpu}** ({s1['cpu_pct']['med']:.2f} % for all "
              f"the window's events) | **{g:.1f}** | **{100 * lost / gen if gen else 0:.2g} "
@@ -129,14 +132,15 @@ def headline(res):
           "of each connect, the loader's opens in each exec'd process, and other processes' "
           "events), so the raw percentage of that window is shown in brackets (part of the "
           "CPU is per batch, not per event: at exactly 1,000 events/s the figure would lie "
-          "between the two). CPU is taken in windows with no tap subscriber; latency in a "
-          "window of its own (the tap reader costs the exporter a publish per batch: about "
-          "0.4 % of a core at 1k/s, measured). Memory is "
+          "between the two). CPU is taken in windows with no tap subscriber; the latency "
+          "too, from the exporter's own histogram of the delay from each event's kernel "
+          "timestamp to the moment it takes the event (vigil_event_delay_seconds on "
+          "/metrics, read off its buckets). Memory is "
           "every resident page of the five stages counted once (VmRSS summed counts shared "
           "libraries five times). Loss is end to end, exact (each generated operation "
           "searched in the export). The published latency is not defined in the article; "
-          "vigil's is measured from the kernel's timestamp to the line written by the "
-          "exporter, so it includes the delivery batching (default `--delivery-ms 10`), "
+          "vigil's is measured from the kernel's timestamp to the exporter, so it "
+          "includes the delivery batching (default `--delivery-ms 10`), "
           "and the CPU time per event is given beside it. The published rows are quoted, "
           "not measured on this machine."]
     return L
@@ -170,16 +174,31 @@ def goals(res):
         # Latency is judged in both delivery modes, each with its own CPU: batching for a
         # bounded time is what buys the CPU figure above (docs/wire.md §2).
         lo = next((s for s in res["series"] if s["tag"] == "mix 1000/s low-latency"), None)
+        # Judged on the exporter's own histogram in the CPU windows (kernel -> exporter,
+        # the goal's words; exact at 100 µs and 1 ms, which are bucket bounds), the tap
+        # reader's figures (one more hop) beside it; runs before the histogram: the tap.
         for mode, s in (("default", s1), ("low-latency", lo)):
             if not s:
                 continue
-            p50, p99 = s["lat"]["p50"], s["lat"]["p99"]
-            note = (f"{mode} mode (CPU {s['cpu_pct']['med']:.2f} % of a core), kernel -> "
-                    "exporter tap")
-            out.append((f"latency p50 ≤ 100 µs, {mode}", f"{p50['med']:.0f} µs" if p50 else
-                        "n/a", bool(p50) and p50["med"] <= 100, note))
-            out.append((f"latency p99 ≤ 1 ms, {mode}", f"{p99['med']:.0f} µs" if p99 else
-                        "n/a", bool(p99) and p99["med"] <= 1000, note))
+            x = s.get("xlat") or {}
+            q = {k: (x.get(k) or {}).get("med") for k in ("p50", "p99", "le_100us", "le_1ms")}
+            t50, t99 = (s["lat"]["p50"] or {}).get("med"), (s["lat"]["p99"] or {}).get("med")
+            cpu = f"{mode} mode (CPU {s['cpu_pct']['med']:.2f} % of a core)"
+            if q["p50"] is not None:
+                tap = (f"; to a tap subscriber (one more hop, a window of its own): p50 "
+                       f"{t50:.0f} µs, p99 {t99:.0f} µs" if t50 is not None else "")
+                out.append((f"latency p50 ≤ 100 µs, {mode}", f"{q['p50']:.0f} µs",
+                            q["le_100us"] >= 0.5, f"{cpu}, kernel → exporter (its histogram); "
+                            f"{100 * q['le_100us']:.1f} % within 100 µs" + tap))
+                out.append((f"latency p99 ≤ 1 ms, {mode}", f"{q['p99']:.0f} µs",
+                            q["le_1ms"] >= 0.99, f"{cpu}, kernel → exporter (its histogram); "
+                            f"{100 * q['le_1ms']:.1f} % within 1 ms"))
+                continue
+            note = f"{cpu}, kernel -> exporter tap"
+            out.append((f"latency p50 ≤ 100 µs, {mode}", f"{t50:.0f} µs" if t50 else "n/a",
+                        bool(t50) and t50 <= 100, note))
+            out.append((f"latency p99 ≤ 1 ms, {mode}", f"{t99:.0f} µs" if t99 else "n/a",
+                        bool(t99) and t99 <= 1000, note))
     z = res.get("max_zero_loss")
     m50 = next((s for s in res["series"] if s["tag"] == "mix 50000/s"), None)
     out.append(("zero loss to ≥ 50k/s", f"{z['target']} ev/s" if z else "none",
@@ -194,41 +213,45 @@ def goals(res):
         out.append(("added cost per open ≤ 1.3× (every open captured)", f"{r:.2f}×", r <= 1.3,
                     "bench/syscost.py: flat-out open+close, collector --events process,file "
                     "and the enforcer with the default policies"))
+        # the whole system's figures beside issue 3's (which are the syscall's own cost,
+        # below): shown, not goals of their own
         r = sc["ratio_open_captured"]["med"]
-        ks = res.get("kernel_side") or {}
-        out.append(("collector alone, every open captured ≤ 1.3× (issue 3)", f"{r:.2f}×",
-                    r <= 1.3, "the enforcer stopped; the pipeline consumes every open on the "
-                    "same 2 vCPUs" + (f"; kernel side only (a drain thread, cbpf_bench): "
-                                      f"{ks['open']['captured']:.2f}×" if ks.get("open") else "")))
+        out.append(("whole system, the collector alone, every open captured", f"{r:.2f}×", None,
+                    "the enforcer stopped; the pipeline consumes every open (flat out: more "
+                    "than it can take) on the same 2 vCPUs as the loop"))
         r = sc["ratio_open_filtered"]["med"]
-        out.append(("open filtered in the kernel, no event ≤ 1.22× (issue 3)", f"{r:.2f}×",
-                    r <= 1.22, "same programs attached, filter map wants no file operation"))
+        out.append(("whole system, open filtered in the kernel, no event", f"{r:.2f}×", None,
+                    "same programs attached, filter map wants no file operation"))
         r = sc["ratio_exec"]["med"]
         rp = (sc.get("ratio_exec_process") or {}).get("med")
-        out.append(("exec path ≤ 1.05× (issue 3)", f"{r:.2f}×", r <= 1.05,
+        out.append(("whole system, exec path", f"{r:.2f}×", None,
                     "fork+exec+wait, the collector alone with every open captured (the loader's "
                     "opens and, under a UTF-8 locale, /bin/true's locale files: tens of events an "
-                    "exec), its pipeline "
-                    "consuming the events on the same 2 vCPUs" +
-                    (f"; process events only (the collector's default): {rp:.2f}×" if rp else "") +
-                    (f"; kernel side only: {ks['exec']['process']:.3f}× "
-                                             f"(process programs), {ks['exec']['all']:.3f}× "
-                                             f"(every open captured too)"
-                                             if ks.get("exec") else "")))
+                    "exec), its pipeline consuming the events on the same 2 vCPUs" +
+                    (f"; process events only (the collector's default): {rp:.2f}×" if rp else "")))
     else:
         out.append(("added cost per open ≤ 1.3× (every open captured)", "not measured", False,
                     sc.get("error", "")))
     ks = res.get("kernel_side") or {}
+    # issue 3's goals: the syscall's own added cost (which it sets against an empty
+    # tracepoint's 1.19×), the ring drained by a thread on the other CPU
+    how = (f"open+close on one CPU, the ring drained by a thread on the other (cbpf_bench, "
+           f"{ks.get('build', '?')} build)")
     if ks.get("open"):
-        # the syscall's own cost, which issue 3 sets against an empty tracepoint's 1.19×
         r = ks["open"]["captured"]
-        out.append(("in the kernel, every open captured ≤ 1.3× (issue 3)", f"{r:.2f}×", r <= 1.3,
-                    f"open+close on one CPU, the ring drained by a thread on the other "
-                    f"(cbpf_bench, {ks.get('build', '?')} build): the syscall's own added cost; "
-                    f"filtered {ks['open']['filtered']:.2f}×"))
+        out.append(("per-syscall cost, every open captured ≤ 1.3× (issue 3)", f"{r:.2f}×",
+                    r <= 1.3, how + "; an event per open"))
+        r = ks["open"]["filtered"]
+        out.append(("per-syscall cost, open filtered in the kernel, no event ≤ 1.22× (issue 3)",
+                    f"{r:.2f}×", r <= 1.22, how + "; the filter map wants no file operation" +
+                    (f"; an open outside --file-prefixes (resolved, then dropped): "
+                     f"{ks['open']['prefixmiss']:.2f}×" if "prefixmiss" in ks["open"] else "")))
+    else:
+        out.append(("per-syscall cost, every open captured ≤ 1.3× (issue 3)", "not measured",
+                    False, ks.get("error", "")))
     if ks.get("exec"):
         r = ks["exec"]["process"]
-        out.append(("in the kernel, exec path ≤ 1.05× (issue 3)", f"{r:.3f}×", r <= 1.05,
+        out.append(("per-syscall cost, exec path ≤ 1.05× (issue 3)", f"{r:.3f}×", r <= 1.05,
                     f"fork+exec+wait with the process programs; {ks['exec']['all']:.3f}× "
                     "with every open captured too"))
     return out
@@ -358,7 +381,7 @@ def write(res, samples, txt):
          "", "## Goals (issue 8) against this run", "",
          "| goal | measured | met | notes |", "|---|---|---|---|"]
     for g, m, ok, note in goals(res):
-        L.append(f"| {g} | {m} | {'yes' if ok else '**no**'} | {note} |")
+        L.append(f"| {g} | {m} | {'—' if ok is None else 'yes' if ok else '**no**'} | {note} |")
     L += soak_section()
     L += ["", "## Results", "", "```", txt, "```", "", "![latency and CPU](bench.png)", "",
           "## How it measures", "",

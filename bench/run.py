@@ -104,7 +104,35 @@ def with_window(v, rate, dur, mix, kinds, burst=None, samples=None, tap=False):
             "gap_total": event_gaps(loss), "gap_enforcer": loss["gaps"].get("enforcer", 0),
             "rss_mb": rss,
             "rss_total_mb": sum(x for x in rss.values() if x), "rss_group_mb": grss,
-            "lat": lat}
+            "lat": lat, "xlat": delay_hist(c0, c1)}
+
+
+def delay_hist(c0, c1):
+    """The exporter's kernel -> exporter delay histogram (exporter/exporter_delay.h)
+    between two counter snapshots: its count and p50/p99/p99.9 in µs, read off the
+    buckets the way Prometheus's histogram_quantile does (linear inside the bucket that
+    holds the rank; the top finite bound when the rank is in +Inf), and the share of
+    events within 100 µs and within 1 ms (exact: those are bucket bounds)."""
+    def d(k):
+        return c1.get("exporter", {}).get(k, 0) - c0.get("exporter", {}).get(k, 0)
+    b = sorted((int(k[len("delay.le_"):]), d(k)) for k in c1.get("exporter", {})
+               if k.startswith("delay.le_") and k != "delay.le_inf")
+    inf = d("delay.le_inf")
+    n = sum(x for _, x in b) + inf
+    if not b or n <= 0:
+        return None
+    out = {"count": n}
+    for q, name in ((0.5, "p50"), (0.99, "p99"), (0.999, "p999")):
+        rank, cum, lo, v = q * n, 0, 0, b[-1][0]
+        for hi, x in b:
+            if cum + x >= rank and x:
+                v = lo + (hi - lo) * (rank - cum) / x
+                break
+            cum, lo = cum + x, hi
+        out[name] = v
+    out["le_100us"] = sum(x for h, x in b if h <= 100) / n
+    out["le_1ms"] = sum(x for h, x in b if h <= 1000) / n
+    return out
 
 
 def event_gaps(loss):
@@ -168,6 +196,9 @@ def summarize(rs, rate, mix, kinds, tag, lat_rs=None):
          "lat": {q: med([r["lat"]["lat_us"][q] if r["lat"] and r["lat"]["timed"] else None
                          for r in lr])
                  for q in ("p50", "p99", "p999", "max")},
+         # the exporter's own histogram, in the CPU windows (no tap reader)
+         "xlat": {q: med([(r.get("xlat") or {}).get(q) for r in rs])
+                  for q in ("p50", "p99", "p999", "le_100us", "le_1ms", "count")},
          "tap_gaps": sum(r["lat"]["tap_gaps"] for r in lr if r["lat"]),
          "ratio": {k: med([ratio(r["without"], r["gen"], k) for r in rs]) for k in vb.KINDS}}
     return s
@@ -230,6 +261,24 @@ def table(res):
                  f"{s['generated']['med']:>11.0f}{s['missing']['med']:>9.0f}"
                  f"{s['ring_lost']['med']:>6.0f}{s['gaps']['med']:>6.0f}"
                  f"{mq(s['lat']['p50']):>9}{mq(s['lat']['p99']):>9}{mq(s['lat']['p999']):>10}")
+    L.append("p50/p99/p99.9 us above: kernel -> a tap subscriber, in a window of its own. "
+             "Kernel -> exporter, the exporter's own histogram\n(vigil_event_delay_seconds) "
+             "in the CPU windows, read off its buckets:")
+    for s in res["series"]:
+        x = s.get("xlat") or {}
+        if (x.get("p50") or {}).get("med") is None:
+            continue
+        L.append(f"  {s['tag']:<20} p50 {x['p50']['med']:.0f} us, p99 {x['p99']['med']:.0f} us, "
+                 f"p99.9 {x['p999']['med']:.0f} us; within 100 us "
+                 f"{100 * x['le_100us']['med']:.1f} %, within 1 ms {100 * x['le_1ms']['med']:.1f} %")
+    L.append("Kernel -> a tap subscriber by event type (the latency window; where a type's "
+             "time goes shows here, not in the overall percentiles):")
+    for s in res["series"]:
+        bt = ((s.get("lat_rounds") or [{}])[0].get("lat") or {}).get("by_type") or {}
+        if bt:
+            L.append(f"  {s['tag']:<20} " + ", ".join(
+                f"{k.replace('process_', '')} p50 {x['p50']:.0f} p99 {x['p99']:.0f} us (n {x['n']})"
+                for k, x in sorted(bt.items())))
     eg = [f"{x['tag']} {x['gaps_enforcer']}" for x in res["series"] if x.get("gaps_enforcer")]
     if eg:
         L.append("gaps: on the event path (enricher, evaluator, exporter inputs). Gaps at the "

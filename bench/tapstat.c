@@ -8,7 +8,7 @@
  *
  * Runs until SIGINT/SIGTERM, then prints one JSON object: events seen per type, tap
  * sequence gaps (messages the tap dropped for us: those have no latency), and latency
- * percentiles in µs. --samples writes every latency (ns, one a line) for plotting.
+ * percentiles in µs, overall and per type (by_type). --samples writes every latency (ns, one a line) for plotting.
  * Events whose `time` is before --since (wall-clock ns) are counted but not timed. */
 #include <msgpack.h>
 #include <signal.h>
@@ -23,6 +23,7 @@
 
 static volatile sig_atomic_t stop;
 static int64_t *lat;
+static unsigned char *lat_type;	/* each sample's type index (count_type) */
 static size_t nlat, caplat;
 static char types[NTYPES][48];
 static uint64_t type_n[NTYPES], other_n, bad, gaps, before;
@@ -60,14 +61,15 @@ static const msgpack_object *get(const msgpack_object *map, const char *key)
 	return NULL;
 }
 
-/* Count an event under its type (first NTYPES distinct types, the rest as "other"). */
-static void count_type(const msgpack_object *t)
+/* Count an event under its type (first NTYPES distinct types, the rest as "other");
+ * returns its index, NTYPES for "other". */
+static int count_type(const msgpack_object *t)
 {
 	int i;
 
 	if (!t || t->type != MSGPACK_OBJECT_STR) {
 		other_n++;
-		return;
+		return NTYPES;
 	}
 	for (i = 0; i < NTYPES; i++) {
 		if (!types[i][0]) {
@@ -77,10 +79,11 @@ static void count_type(const msgpack_object *t)
 		if (strlen(types[i]) == t->via.str.size &&
 		    !memcmp(types[i], t->via.str.ptr, t->via.str.size)) {
 			type_n[i]++;
-			return;
+			return i;
 		}
 	}
 	other_n++;
+	return NTYPES;
 }
 
 /* One tapped envelope: count it, check its sequence, time it. */
@@ -88,13 +91,14 @@ static void handle(const char *buf, size_t len, int64_t rx, int64_t since)
 {
 	msgpack_unpacked up;
 	const msgpack_object *ev, *t, *seq;
+	int ti = NTYPES;
 
 	msgpack_unpacked_init(&up);
 	if (msgpack_unpack_next(&up, buf, len, NULL) != MSGPACK_UNPACK_SUCCESS) {
 		bad++;
 		goto out;
 	}
-	count_type(get(&up.data, "type"));
+	ti = count_type(get(&up.data, "type"));
 	seq = get(&up.data, "seq");
 	if (seq && seq->type == MSGPACK_OBJECT_POSITIVE_INTEGER) {
 		if (have_seq && seq->via.u64 > last_seq + 1)
@@ -115,11 +119,13 @@ static void handle(const char *buf, size_t len, int64_t rx, int64_t since)
 	if (nlat == caplat) {
 		caplat = caplat ? caplat * 2 : 1 << 16;
 		lat = realloc(lat, caplat * sizeof(*lat));
-		if (!lat) {
+		lat_type = realloc(lat_type, caplat);
+		if (!lat || !lat_type) {
 			perror("tapstat");
 			exit(1);
 		}
 	}
+	lat_type[nlat] = (unsigned char)ti;
 	lat[nlat++] = rx - (int64_t)t->via.u64;
 out:
 	msgpack_unpacked_destroy(&up);
@@ -132,15 +138,49 @@ static int cmp64(const void *a, const void *b)
 	return x < y ? -1 : x > y;
 }
 
-/* The q-quantile of the sorted samples, in µs. */
-static double pct(double q)
+/* The q-quantile of n sorted samples v, in µs. */
+static double pct_of(const int64_t *v, size_t n, double q)
 {
 	size_t i;
 
-	if (!nlat)
+	if (!n)
 		return -1;
-	i = (size_t)(q * (double)(nlat - 1) + 0.5);
-	return lat[i] / 1e3;
+	i = (size_t)(q * (double)(n - 1) + 0.5);
+	return v[i] / 1e3;
+}
+
+static double pct(double q)
+{
+	return pct_of(lat, nlat, q);
+}
+
+/* ",\"by_type\":{TYPE:{n,p50,p99,max},...}" to f: where each type's latency lies (an
+ * exec held for ordering, say, shows here and hides in the overall percentiles). Before
+ * lat is sorted: it pairs with lat_type until then. */
+static void print_by_type(FILE *f)
+{
+	int64_t *v = malloc((nlat ? nlat : 1) * sizeof(*v));
+	int i, first = 1;
+
+	if (!v)
+		return;
+	fprintf(f, ",\"by_type\":{");
+	for (i = 0; i < NTYPES && types[i][0]; i++) {
+		size_t n = 0;
+
+		for (size_t j = 0; j < nlat; j++)
+			if (lat_type[j] == i)
+				v[n++] = lat[j];
+		if (!n)
+			continue;
+		qsort(v, n, sizeof(*v), cmp64);
+		fprintf(f, "%s\"%s\":{\"n\":%zu,\"p50\":%.1f,\"p99\":%.1f,\"max\":%.1f}",
+			first ? "" : ",", types[i], n, pct_of(v, n, 0.5), pct_of(v, n, 0.99),
+			pct_of(v, n, 1));
+		first = 0;
+	}
+	fprintf(f, "}");
+	free(v);
 }
 
 int main(int argc, char **argv)
@@ -149,6 +189,9 @@ int main(int argc, char **argv)
 	int64_t since = 0;
 	int i, timeout = 100, hwm = 0;
 	void *ctx, *sub;
+	char *by_type = NULL;
+	size_t by_type_len = 0;
+	FILE *bt;
 
 	for (i = 1; i + 1 < argc; i += 2) {
 		if (!strcmp(argv[i], "--endpoint"))
@@ -192,6 +235,11 @@ int main(int argc, char **argv)
 		if (f)
 			fclose(f);
 	}
+	bt = open_memstream(&by_type, &by_type_len);
+	if (bt) {
+		print_by_type(bt);
+		fclose(bt);
+	}
 	qsort(lat, nlat, sizeof(*lat), cmp64);
 	printf("{\"timed\":%zu,\"before_since\":%llu,\"undecodable\":%llu,\"tap_gaps\":%llu,"
 	       "\"types\":{",
@@ -201,8 +249,11 @@ int main(int argc, char **argv)
 		printf("%s\"%s\":%llu", i ? "," : "", types[i], (unsigned long long)type_n[i]);
 	printf("%s\"other\":%llu},", i ? "," : "", (unsigned long long)other_n);
 	printf("\"lat_us\":{\"min\":%.1f,\"p50\":%.1f,\"p90\":%.1f,\"p99\":%.1f,\"p999\":%.1f,"
-	       "\"max\":%.1f}}\n",
+	       "\"max\":%.1f}",
 	       pct(0), pct(0.5), pct(0.9), pct(0.99), pct(0.999), pct(1));
+	fputs(by_type ? by_type : "", stdout);
+	printf("}\n");
+	free(by_type);
 	zmq_close(sub);
 	zmq_ctx_term(ctx);
 	return 0;

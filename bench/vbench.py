@@ -3,8 +3,10 @@ generator (build/bench/gen), the tap latency reader (build/bench/tapstat), per-s
 and RSS from /proc, counter deltas, and exact counting of a run's markers in the JSON
 export. Whatever event kinds the running collector produces are measured; a kind it does
 not produce is reported as "not captured", never as loss."""
+import atexit
 import json
 import os
+import shutil
 import signal
 import struct
 import subprocess
@@ -100,6 +102,15 @@ def fd_count(pid):
         return None
 
 
+_gen_dirs = []
+
+
+def _remove_gen_dirs():
+    """The generators' open targets, after the last window (the tree is down by then)."""
+    for d in _gen_dirs:
+        shutil.rmtree(d, ignore_errors=True)
+
+
 def gen(run, rate, duration=None, count=None, mix=MIX, burst=None, log=None, popen=False,
         workers=None):
     """Run the generator; returns its JSON summary (or the Popen when popen). Above
@@ -108,7 +119,13 @@ def gen(run, rate, duration=None, count=None, mix=MIX, burst=None, log=None, pop
     if workers is None:
         workers = 2 if rate > GEN_ONE_WORKER or (burst and burst[0] * 1000 / burst[1] >
                                                   GEN_ONE_WORKER) else 1
-    cmd = [GEN, "--run", run, "--rate", str(rate), "--mix", mix, "--workers", str(workers)]
+    # the open targets stay until this process exits (gen.c, --keep-files): their
+    # removal is an unlink event each, a burst inside the window otherwise
+    cmd = [GEN, "--run", run, "--rate", str(rate), "--mix", mix, "--workers", str(workers),
+           "--keep-files"]
+    if not _gen_dirs:
+        atexit.register(_remove_gen_dirs)
+    _gen_dirs.append(f"/tmp/vigil-bench-{run}")
     if duration is not None:
         cmd += ["--duration", str(duration)]
     if count is not None:

@@ -89,7 +89,7 @@ struct cbpf {
 	int lock_fd;		/* flock on pin_dir: one collector per directory */
 	int reuse;		/* pins of a previous run were checked: adopt its links */
 	int adopted;		/* links adopted at open */
-	uint64_t wake_ns;	/* the programs' wake_ns: 0 wakes the consumer per record */
+	uint64_t wake_ns;	/* the programs' wake_ns: CBPF_WAKE_EVERY, a wakeup per record */
 	char pin_note[768];
 	int64_t clock_off; /* CLOCK_REALTIME - CLOCK_MONOTONIC, ns */
 	uint64_t received;
@@ -1427,7 +1427,7 @@ int cbpf_open_opts(struct cbpf **out, const struct cbpf_opts *o, int *busy, char
 	}
 	cb->lock_fd = -1;
 	cb->wake_fd = -1;
-	cb->wake_ns = o->wake_every ? 0 : CBPF_WAKE_NS;
+	cb->wake_ns = o->wake_every ? CBPF_WAKE_EVERY : CBPF_WAKE_NS;
 	cb->rb_bytes = cbpf_ring_size(o->ringbuf_bytes);
 	cb->proc_bytes = cbpf_ring_size(o->proc_ringbuf_bytes ? o->proc_ringbuf_bytes
 							       : CBPF_PROC_RINGBUF_DEFAULT);
@@ -1495,7 +1495,7 @@ void cbpf_polling(struct cbpf *cb, uint64_t until_ns)
 	 * (the last 0.5 ms) still force a wakeup */
 	uint64_t last = until_ns - CBPF_WAKE_NS - CBPF_WAKE_NS / 2;
 
-	if (cb->adopted || !cb->wake_ns)
+	if (cb->adopted || cb->wake_ns == CBPF_WAKE_EVERY)
 		return; /* their .bss is the dead collector's; or every record wakes us */
 	if (cb->skel && cb->skel->bss)
 		cb->skel->bss->last_wakeup_ns = last;

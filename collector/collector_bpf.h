@@ -125,6 +125,9 @@ void cbpf_stats(const struct cbpf *cb, struct cbpf_stats *st);
  * (the exec loop's fork, exec and exit each 200 µs apart or more) cost a
  * whole pipeline turn per record. */
 #define CBPF_WAKE_NS 1000000ull
+/* The programs' wake_ns for a wakeup per record (--delivery-ms 0): see
+ * bpf/lib/vigil_common.h for why it is not 0. */
+#define CBPF_WAKE_EVERY (1ull << 63)
 
 /* The consumer promises to drain again by until_ns (CLOCK_MONOTONIC): the
  * programs need not force a wakeup for records submitted before then (less

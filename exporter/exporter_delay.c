@@ -5,10 +5,14 @@
 
 #include "wire.h"
 
-/* Fine where the pipeline is (tens of µs to the delivery window's ms), coarse after. */
-const uint64_t xdelay_bounds_us[] = { 50,     100,    250,     500,     1000,    2500,
-				      5000,   10000,  25000,   50000,   100000,  250000,
-				      500000, 1000000, 2500000, 5000000, 10000000 };
+/* Fine where the pipeline is (tens of µs to the delivery window's ms: enough for a
+ * p50 or p99 read off them to land within a bucket's width of the true one), coarse
+ * after. */
+const uint64_t xdelay_bounds_us[] = { 25,     50,     75,      100,     150,     200,
+				      300,    500,    750,     1000,    1500,    2000,
+				      3000,   5000,   7500,    10000,   15000,   25000,
+				      50000,  100000, 250000,  500000,  1000000, 2500000,
+				      5000000, 10000000 };
 const size_t xdelay_nbounds = sizeof(xdelay_bounds_us) / sizeof(xdelay_bounds_us[0]);
 
 static uint64_t *c_bucket[sizeof(xdelay_bounds_us) / sizeof(xdelay_bounds_us[0]) + 1];

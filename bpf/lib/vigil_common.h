@@ -91,7 +91,10 @@ static __always_inline int op_wanted(struct vigil_filter *f, __u32 op, __u32 tgi
 	return 1;
 }
 
-/* Set by the collector before load. */
+/* Set by the collector before load. A wakeup per record (--delivery-ms 0) is wake_ns
+ * 1 << 63: as a signed number no "now - last_wakeup_ns" is below it. 0 would not do: a
+ * record's now is taken before it is built (an exec's, tens of µs before), and a record
+ * of another CPU may have moved last_wakeup_ns past it meanwhile. */
 const volatile __u64 wake_bytes = 64 << 10;
 const volatile __u64 wake_ns = 200 * 1000;
 

@@ -14,6 +14,7 @@ import tempfile
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "bench"))
 import vbench as vb  # noqa: E402
+import run as run_py  # noqa: E402
 from vigiltest import check, need_root, run_test, wait_for  # noqa: E402
 
 
@@ -85,10 +86,20 @@ def test():
         check(all(x and x > 0 for x in v.rss().values()), f"rss {v.rss()}")
         loss = v.losses(c0, c1)
         check(loss["ringbuf_lost"] == 0, f"ring lost {loss}")
+        # the exporter's delay histogram over the same window, as the bench reads it
+        x = run_py.delay_hist(c0, c1)
+        check(x and x["count"] >= lat["timed"] * 0.9 and 0 < x["p50"] <= x["p99"] < 5e6
+              and 0 <= x["le_100us"] <= x["le_1ms"] <= 1, f"exporter delay histogram {x}")
+        # the open targets outlive the run (their unlinks would be a burst of events in
+        # the next window); the harness removes them at exit
+        d = f"/tmp/vigil-bench-{run}"
+        check(len(os.listdir(d)) == 1024, f"{d}: {len(os.listdir(d))} files, want 1024 kept")
         workers(t, kinds, log)
     finally:
         os.unlink(log)
         t.cleanup()
+    vb._remove_gen_dirs()
+    check(not os.path.exists(d), f"{d} left after the harness's clean-up")
 
 
 run_test(test)

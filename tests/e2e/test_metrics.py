@@ -100,7 +100,7 @@ def test():
         buckets = sorted((float(dict(k[1])["le"]), val) for k, val in m.items()
                          if k[0] == "vigil_event_delay_seconds_bucket")
         cnt = v("vigil_event_delay_seconds_count") or 0
-        check(len(buckets) == 18 and buckets[-1] == (float("inf"), cnt) and cnt >= 1,
+        check(len(buckets) == 27 and buckets[-1] == (float("inf"), cnt) and cnt >= 1,
               f"delay buckets {buckets} count {cnt}")
         check(all(a[1] <= b[1] for a, b in zip(buckets, buckets[1:])), f"not cumulative {buckets}")
         check(dict(buckets)[5.0] >= 1, f"no event within 5 s: {buckets}")
