@@ -983,79 +983,71 @@ static struct process_bpf *cbpf_process_skel_open(int build)
 	return s;
 }
 
-/* Load file.bpf.o on the shared maps (attached by cbpf_set_filter when
- * wanted); failure is not fatal. */
-static void cbpf_open_file(struct cbpf *cb)
+/*
+ * Load an optional object (opened as skeleton sk, whose .rodata wake_ns is at
+ * wake_ns) on the shared maps; before the load, prep (may be NULL) adjusts it. 0, or
+ * a negative errno with a note made from off ("... off: %s: %s") and "load <file>":
+ * the caller then destroys its skeleton. Its programs are attached by
+ * cbpf_set_filter when wanted.
+ */
+static int cbpf_load_optional(struct cbpf *cb, struct bpf_object_skeleton *sk,
+			      __u64 *wake_ns, const char *off, const char *file,
+			      void (*prep)(struct cbpf *cb))
 {
+	char what[64];
 	int rc;
 
+	*wake_ns = cb->wake_ns;
+	rc = cbpf_share_maps(cb, *sk->obj);
+	if (!rc) {
+		cbpf_skip_missing_tps(cb, *sk->obj);
+		if (prep)
+			prep(cb);
+		rc = bpf_object__load_skeleton(sk);
+	}
+	if (rc) {
+		snprintf(what, sizeof(what), "load %s", file);
+		cbpf_add_note(cb, off, what, -rc);
+	}
+	return rc;
+}
+
+/* No module tracepoints (no module support): priv's raw_tp stand-in instead. */
+static void cbpf_priv_prep(struct cbpf *cb)
+{
+	bpf_program__set_autoload(cb->priv->progs.vigil_module_rawtp,
+				  !bpf_program__autoload(cb->priv->progs.vigil_init_module));
+}
+
+/* Open and load file.bpf.o, net.bpf.o and priv.bpf.o; an object that fails is left
+ * out (noted: its events are off), the rest goes on. */
+static void cbpf_open_optional(struct cbpf *cb)
+{
 	static const char *const pins[] = { "prefix_allow" };
 
 	cb->file = cbpf_file_skel_open(cb->build);
-	if (!cb->file) {
+	if (cb->file)
+		cbpf_set_pins(cb, cb->file->obj, pins, 1);
+	if (!cb->file)
 		cbpf_add_note(cb, "file events off: open %s: %s", "file.bpf.o", errno);
-		return;
-	}
-	cbpf_set_pins(cb, cb->file->obj, pins, 1);
-	cb->file->rodata->wake_ns = cb->wake_ns;
-	rc = cbpf_share_maps(cb, cb->file->obj);
-	if (!rc) {
-		cbpf_skip_missing_tps(cb, cb->file->obj);
-		rc = file_bpf__load(cb->file);
-	}
-	if (rc) {
-		cbpf_add_note(cb, "file events off: %s: %s", "load file.bpf.o", -rc);
+	else if (cbpf_load_optional(cb, cb->file->skeleton, &cb->file->rodata->wake_ns,
+				    "file events off: %s: %s", "file.bpf.o", NULL)) {
 		file_bpf__destroy(cb->file);
 		cb->file = NULL;
 	}
-}
-
-/* Load net.bpf.o on the shared maps (attached by cbpf_set_filter when
- * wanted); failure is not fatal. */
-static void cbpf_open_net(struct cbpf *cb)
-{
-	int rc;
-
 	cb->net = cbpf_net_skel_open(cb->build);
-	if (!cb->net) {
+	if (!cb->net)
 		cbpf_add_note(cb, "network events off: open %s: %s", "net.bpf.o", errno);
-		return;
-	}
-	cb->net->rodata->wake_ns = cb->wake_ns;
-	rc = cbpf_share_maps(cb, cb->net->obj);
-	if (!rc) {
-		cbpf_skip_missing_tps(cb, cb->net->obj);
-		rc = net_bpf__load(cb->net);
-	}
-	if (rc) {
-		cbpf_add_note(cb, "network events off: %s: %s", "load net.bpf.o", -rc);
+	else if (cbpf_load_optional(cb, cb->net->skeleton, &cb->net->rodata->wake_ns,
+				    "network events off: %s: %s", "net.bpf.o", NULL)) {
 		net_bpf__destroy(cb->net);
 		cb->net = NULL;
 	}
-}
-
-/* Load priv.bpf.o on the shared maps (attached by cbpf_set_filter when
- * wanted); failure is not fatal. */
-static void cbpf_open_priv(struct cbpf *cb)
-{
-	int rc;
-
 	cb->priv = cbpf_priv_skel_open(cb->build);
-	if (!cb->priv) {
+	if (!cb->priv)
 		cbpf_add_note(cb, "privilege events off: open %s: %s", "priv.bpf.o", errno);
-		return;
-	}
-	cb->priv->rodata->wake_ns = cb->wake_ns;
-	rc = cbpf_share_maps(cb, cb->priv->obj);
-	if (!rc) {
-		cbpf_skip_missing_tps(cb, cb->priv->obj);
-		/* no module tracepoints (no module support): the raw_tp stand-in */
-		bpf_program__set_autoload(cb->priv->progs.vigil_module_rawtp,
-					  !bpf_program__autoload(cb->priv->progs.vigil_init_module));
-		rc = priv_bpf__load(cb->priv);
-	}
-	if (rc) {
-		cbpf_add_note(cb, "privilege events off: %s: %s", "load priv.bpf.o", -rc);
+	else if (cbpf_load_optional(cb, cb->priv->skeleton, &cb->priv->rodata->wake_ns,
+				    "privilege events off: %s: %s", "priv.bpf.o", cbpf_priv_prep)) {
 		priv_bpf__destroy(cb->priv);
 		cb->priv = NULL;
 	}
@@ -1346,9 +1338,7 @@ static int cbpf_open_once(struct cbpf *cb, const struct cbpf_opts *o, char *err,
 		snprintf(err, errlen, "load BPF programs (verifier log above): %s", strerror(-rc));
 		return -1;
 	}
-	cbpf_open_file(cb);
-	cbpf_open_net(cb);
-	cbpf_open_priv(cb);
+	cbpf_open_optional(cb);
 	if (cb->reuse) {
 		struct bpf_object *objs[] = { cb->skel->obj, cb->file ? cb->file->obj : NULL,
 					      cb->net ? cb->net->obj : NULL,
