@@ -345,8 +345,16 @@ def soak_section():
 
 def write(res, samples, txt):
     plot(res, samples, os.path.join(DOCS, "bench.png"))
-    rev = subprocess.run(["git", "-C", vb.ROOT, "rev-parse", "--short", "HEAD"],
-                         stdout=subprocess.PIPE, text=True).stdout.strip()
+    g = res.get("git") or {}
+    rev = g.get("rev") or subprocess.run(["git", "-C", vb.ROOT, "rev-parse", "--short", "HEAD"],
+                                         stdout=subprocess.PIPE, text=True).stdout.strip()
+    if "dirty" not in g:  # runs before the tree's state was recorded
+        tree = f"tree at git {rev}"
+    elif g["dirty"]:
+        tree = (f"tree at git {rev} plus uncommitted changes to "
+                f"{', '.join(g['dirty'][:6])}{' ...' if len(g['dirty']) > 6 else ''}")
+    else:
+        tree = f"tree at git {rev}, nothing uncommitted"
     dur = (res.get("t_end", time.time()) - res["t0"]) / 60 if res.get("t0") else None
     ls, le = res.get("load_start"), res.get("load_end")
     s1 = next((x for x in res["series"] if x["tag"] == "mix 1000/s"), None)
@@ -355,8 +363,7 @@ def write(res, samples, txt):
         fg = sum(max(0, r["exported"] - r["generated_total"]) / r["gen"]["elapsed_s"]
                  for r in s1["rounds"]) / len(s1["rounds"])
     L = ["# vigil benchmarks", "",
-         f"Measured {res['date']} on {res['machine']} (Firecracker VM), tree at git {rev} "
-         "plus uncommitted work in progress of that day"
+         f"Measured {res['date']} on {res['machine']} (Firecracker VM), {tree}"
          + (f"; `make bench` took {dur:.1f} min" if dur else "") + ".", "",
          ] + machine_note(res, ls, le, fg) + [
          "## Reproduce", "",

@@ -585,7 +585,14 @@ def main():
     rates = [int(x) for x in a.rates.split(",")]
     os.makedirs(OUT, exist_ok=True)
     samples = tempfile.mkdtemp(prefix="vigil-bench-lat-", dir="/tmp")
+    # the code measured: HEAD and what differs from it (the docs this run rewrites aside)
+    rev = subprocess.run(["git", "-C", vb.ROOT, "rev-parse", "--short", "HEAD"],
+                         stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True).stdout.strip()
+    st = subprocess.run(["git", "-C", vb.ROOT, "status", "--porcelain"], stdout=subprocess.PIPE,
+                        stderr=subprocess.DEVNULL, text=True).stdout.splitlines()
+    dirty = [ln[3:] for ln in st if ln[3:] not in ("docs/BENCHMARKS.md", "docs/bench.png")]
     res = {"date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+           "git": {"rev": rev, "dirty": dirty},
            "load_start": os.getloadavg(), "t0": time.time(),
            "machine": machine(), "window_s": win, "rounds": rounds, "series": [],
            "argv": sys.argv[1:]}

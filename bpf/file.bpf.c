@@ -262,7 +262,7 @@ static __always_inline int prefix_ok(struct fctx *c)
 	if (n == 0)
 		return 0;
 	if (n <= 8 * VIGIL_COPY_WORDS)
-		copy_words(c->s->key.data, (const char *)c->s->tail, n);
+		copy_block(c->s->key.data, (const char *)c->s->tail);
 	else
 		bpf_probe_read_kernel(c->s->key.data, n & (VIGIL_PREFIX_LEN - 1), c->s->tail);
 	if (ev->fflags & VIGIL_F_DIR)

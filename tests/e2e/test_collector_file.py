@@ -79,10 +79,11 @@ def test():
             check(e["process"]["binary"].endswith("python3") or "python" in
                   e["process"]["binary"], f"{what}: process {e['process'].get('binary')}")
             os.close(fd)
-        # every path length on both sides of the kernel's short-path copy (plain loads up
-        # to 128 bytes, a helper past that; the prefix filter's copy likewise): the
-        # exported path is the file's, byte for byte, nothing lost or added at its end
-        for n in list(range(119, 139)) + [40, 64, 200]:
+        # every path length on both sides of the kernel's short-path copy (plain loads in
+        # blocks of 32, 64 or 128 bytes, a helper past that; the prefix filter's key from
+        # one 128-byte block): the exported path is the file's, byte for byte, nothing
+        # lost or added at its end
+        for n in list(range(119, 139)) + [32, 33, 40, 64, 65, 200]:
             tag = os.path.join(base, f"L{n}-")
             p = tag + "x" * (n - len(tag))
             fd = os.open(p, os.O_WRONLY | os.O_CREAT, 0o644)
