@@ -14,11 +14,10 @@ import subprocess
 import tempfile
 import time
 
-import msgpack
 import zmq
 
 import grpctest as g
-from vigiltest import check, envelope, need_root, run_test, wait_for
+from vigiltest import check, ctl_status, envelope, need_root, run_test, wait_for
 
 BIN = os.path.join(g.ROOT, "build/vigil-exporter")
 
@@ -43,19 +42,8 @@ def run(d, n, compress):
         ctx.term()
 
         def lines_total():
-            zc = zmq.Context()
-            r = zc.socket(zmq.REQ)
-            r.setsockopt(zmq.RCVTIMEO, 2000)
-            r.setsockopt(zmq.LINGER, 0)
-            r.connect(f"ipc://{d}/run/exporter.ctl")
-            try:
-                r.send(msgpack.packb({"v": 1, "cmd": "status"}))
-                return msgpack.unpackb(r.recv(), raw=False)["counters"]
-            except zmq.error.Again:
-                return None
-            finally:
-                r.close()
-                zc.term()
+            st = ctl_status(f"ipc://{d}/run/exporter.ctl")
+            return st["counters"] if st else None
         c = wait_for(lambda: (lambda c: c if c and c.get("file.lines") == n else None)(lines_total()),
                      30, what=f"{n} lines written")
         dt = time.monotonic() - t0

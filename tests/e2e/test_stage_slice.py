@@ -13,9 +13,7 @@ import struct
 import subprocess
 import tempfile
 
-import msgpack
-import zmq
-from vigiltest import ROOT, Tree, check, need_root, run_test, wait_for
+from vigiltest import ROOT, Tree, check, ctl_status, need_root, run_test, wait_for
 
 STAGES = ["collector", "enricher", "evaluator", "exporter"]
 libc = ctypes.CDLL(None, use_errno=True)
@@ -34,19 +32,6 @@ def custom_slices():
     """Linux 6.12 or later: fair tasks can ask for a slice of their own."""
     v = tuple(int(x) for x in platform.release().split("-")[0].split(".")[:2])
     return v >= (6, 12)
-
-
-def status(rundir, name):
-    ctx = zmq.Context.instance()
-    s = ctx.socket(zmq.REQ)
-    s.setsockopt(zmq.LINGER, 0)
-    s.setsockopt(zmq.RCVTIMEO, 2000)
-    s.connect(f"ipc://{rundir}/{name}.ctl")
-    try:
-        s.send(msgpack.packb({"v": 1, "cmd": "status"}))
-        return msgpack.unpackb(s.recv(), raw=False)
-    finally:
-        s.close()
 
 
 def test():
@@ -77,7 +62,7 @@ def test():
                          stderr=subprocess.DEVNULL)
     try:
         wait_for(lambda: os.path.exists(f"{d}/evaluator.ctl"), 5, what="evaluator up")
-        info = wait_for(lambda: status(d, "evaluator"), 5, what="status")["info"]
+        info = wait_for(lambda: ctl_status(f"ipc://{d}/evaluator.ctl"), 5, what="status")["info"]
         check(info.get("sched_slice_us") == "the kernel's (--sched-slice-us 0)",
               f"--sched-slice-us 0: status {info.get('sched_slice_us')!r}")
         if custom_slices():

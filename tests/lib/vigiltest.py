@@ -141,6 +141,22 @@ class Workload:
         return False
 
 
+def ctl_status(endpoint, timeout=2.0, ctx=None):
+    """A stage's status map from its control socket (e.g. ipc://RUNDIR/NAME.ctl), or None
+    when no answer came within timeout."""
+    s = (ctx or zmq.Context.instance()).socket(zmq.REQ)
+    s.setsockopt(zmq.LINGER, 0)
+    s.setsockopt(zmq.RCVTIMEO, int(timeout * 1000))
+    s.connect(endpoint)
+    try:
+        s.send(msgpack.packb({"v": 1, "cmd": "status"}))
+        return msgpack.unpackb(s.recv(), raw=False)
+    except zmq.error.Again:
+        return None
+    finally:
+        s.close()
+
+
 class Tree:
     """A vigil tree under s6. env: extra VIGIL_* settings (e.g. VIGIL_EVALUATOR_OPTS)."""
 
@@ -288,17 +304,7 @@ class Tree:
         return f"ipc://{self.rundir}/{name}.{suffix}"
 
     def status(self, stage, timeout=2.0):
-        s = self.zctx.socket(zmq.REQ)
-        s.setsockopt(zmq.LINGER, 0)
-        s.setsockopt(zmq.RCVTIMEO, int(timeout * 1000))
-        s.connect(self.endpoint(stage, "ctl"))
-        try:
-            s.send(msgpack.packb({"v": 1, "cmd": "status"}))
-            return msgpack.unpackb(s.recv(), raw=False)
-        except zmq.error.Again:
-            return None
-        finally:
-            s.close()
+        return ctl_status(self.endpoint(stage, "ctl"), timeout, self.zctx)
 
     def counter(self, stage, name):
         st = self.status(stage)
