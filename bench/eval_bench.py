@@ -28,7 +28,6 @@ import shutil
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -129,17 +128,7 @@ class Eval:
         self.loaded = (self.status("evaluator") or {}).get("counters", {}).get("policy.loaded")
 
     def status(self, name="evaluator"):
-        s = self.ctx.socket(zmq.REQ)
-        s.setsockopt(zmq.LINGER, 0)
-        s.RCVTIMEO = 1000
-        s.connect(f"ipc://{self.rundir}/{name}.ctl")
-        try:
-            s.send(msgpack.packb({"v": 1, "cmd": "status"}))
-            return msgpack.unpackb(s.recv(), raw=False)
-        except zmq.error.Again:
-            return None
-        finally:
-            s.close()
+        return vb.ctl_status(f"ipc://{self.rundir}/{name}.ctl", 1.0, self.ctx)
 
     def cpu(self):
         return sum(vb.cpu_s(p.pid) or 0 for p in self.procs)

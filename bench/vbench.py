@@ -15,8 +15,8 @@ import time
 import uuid
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tests", "lib"))
-from vigiltest import (ROOT, STAGES, TestFailure, Tree, bpf_prog_ids, envelope,  # noqa: E402,F401
-                       wait_for)
+from vigiltest import (ROOT, STAGES, TestFailure, Tree, bpf_prog_ids,  # noqa: E402,F401
+                       ctl_status, envelope, wait_for)
 
 GEN = os.path.join(ROOT, "build/bench/gen")
 TAPSTAT = os.path.join(ROOT, "build/bench/tapstat")

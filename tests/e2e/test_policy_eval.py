@@ -16,7 +16,7 @@ import time
 import msgpack
 import zmq
 
-from vigiltest import ROOT, check, envelope, run_test, wait_for
+from vigiltest import ROOT, check, ctl_status, envelope, run_test, wait_for
 
 EXEC_POL = """
 name: marker-exec
@@ -90,17 +90,7 @@ class Eval:
         return msgpack.unpackb(self.sink.recv(), raw=False)
 
     def status(self):
-        s = self.ctx.socket(zmq.REQ)
-        s.setsockopt(zmq.LINGER, 0)
-        s.RCVTIMEO = 1000
-        s.connect(f"ipc://{self.rundir}/evaluator.ctl")
-        try:
-            s.send(msgpack.packb({"v": 1, "cmd": "status"}))
-            return msgpack.unpackb(s.recv(), raw=False)
-        except zmq.error.Again:
-            return None
-        finally:
-            s.close()
+        return ctl_status(f"ipc://{self.rundir}/evaluator.ctl", 1.0, self.ctx)
 
     def counter(self, name):
         return (self.status() or {}).get("counters", {}).get(name, 0)

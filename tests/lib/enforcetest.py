@@ -13,7 +13,7 @@ import uuid
 import msgpack
 import zmq
 
-from vigiltest import ROOT, TestFailure, check, envelope, wait_for
+from vigiltest import ROOT, TestFailure, check, ctl_status, envelope, wait_for
 
 ENFORCER = os.path.join(ROOT, "build", "vigil-enforcer")
 
@@ -79,17 +79,10 @@ class Enforcer:
         self.push.send(envelope(type_, ev, src="enftest", seq=self.seq))
 
     def status(self, timeout=3.0):
-        s = self.ctx.socket(zmq.REQ)
-        s.setsockopt(zmq.LINGER, 0)
-        s.setsockopt(zmq.RCVTIMEO, int(timeout * 1000))
-        s.connect(f"ipc://{self.rundir}/enforcer.ctl")
-        try:
-            s.send(msgpack.packb({"v": 1, "cmd": "status"}))
-            return msgpack.unpackb(s.recv(), raw=False)
-        except zmq.error.Again:
+        st = ctl_status(f"ipc://{self.rundir}/enforcer.ctl", timeout, self.ctx)
+        if st is None:
             raise TestFailure("enforcer does not answer on its control socket:\n" + self.log())
-        finally:
-            s.close()
+        return st
 
     def counter(self, name):
         return self.status()["counters"].get(name, 0)

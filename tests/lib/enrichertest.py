@@ -11,7 +11,7 @@ import time
 import msgpack
 import zmq
 
-from vigiltest import ROOT, TestFailure, check, wait_for
+from vigiltest import ROOT, TestFailure, check, ctl_status, wait_for
 
 NODE = "enr-test"
 
@@ -70,17 +70,7 @@ class Enricher:
         return not self.pull.poll(int(timeout * 1000))
 
     def status(self, timeout=1.0):
-        s = self.ctx.socket(zmq.REQ)
-        s.setsockopt(zmq.LINGER, 0)
-        s.setsockopt(zmq.RCVTIMEO, int(timeout * 1000))
-        s.connect(self.ep("enricher.ctl"))
-        try:
-            s.send(msgpack.packb({"v": 1, "cmd": "status"}))
-            return msgpack.unpackb(s.recv(), raw=False)
-        except zmq.error.Again:
-            return None
-        finally:
-            s.close()
+        return ctl_status(self.ep("enricher.ctl"), timeout, self.ctx)
 
     def counters(self):
         st = self.status()
