@@ -6,6 +6,7 @@
 #include <fcntl.h>
 #include <malloc.h>
 #include <poll.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -654,7 +655,8 @@ static int mkdir_p(const char *path, mode_t mode)
 	return 0;
 }
 
-/* sched_setattr(2)'s argument (glibc has no wrapper). */
+/* sched_setattr(2)'s argument (glibc has no wrapper), and its one flag we keep. */
+#define STAGE_SCHED_FLAG_RESET_ON_FORK 0x01
 struct stage_sched_attr {
 	uint32_t size, policy;
 	uint64_t flags;
@@ -693,12 +695,12 @@ static void stage_set_slice(struct stage *st)
 		stage_info(st, "sched_slice_us", "not set: sched_getattr: %s", strerror(errno));
 		return;
 	}
-	if (a.policy != 0 /* SCHED_OTHER */) {
+	if (a.policy != SCHED_OTHER) {
 		stage_info(st, "sched_slice_us", "not set: scheduling policy %u", a.policy);
 		return;
 	}
 	a.size = sizeof(a);
-	a.flags = 0;
+	a.flags &= STAGE_SCHED_FLAG_RESET_ON_FORK; /* not the utilization clamps' */
 	a.runtime = (uint64_t)us * 1000;
 	if (syscall(SYS_sched_setattr, 0, &a, 0) < 0) {
 		stage_info(st, "sched_slice_us", "not set: sched_setattr: %s", strerror(errno));
