@@ -3,9 +3,11 @@ the "kernel side only" figures of make bench) builds and measures. One round on 
 kernel: the collector's file programs loaded with a drain thread as their only consumer,
 200,000 open+close with no program, with every open captured, filtered in the kernel and
 outside --file-prefixes. Asserted: the median line is printed with a positive baseline and
-three ratios; capturing costs something (captured > filtered and > 1.0 allowing for
-noise: more than 0.98); every captured open is accounted for in the programs' own counters
-(emitted + lost file records >= 200,000); the build name is one of the three. A change
+three ratios; every captured open is accounted for in the programs' own counters
+(emitted + lost file records >= 200,000) and the filtered and prefix-miss runs (another
+400,000 opens) sent nothing (the sum stays under 220,000); the build name is printed. No
+assertion on the ratios themselves: one round on this VM is noise (CI once read captured
+1.248 against filtered 1.252); make bench measures them, with rounds. A change
 that breaks the bench's build or its drain thread fails here, not in make bench."""
 import os
 import subprocess
@@ -38,13 +40,14 @@ def test():
     none_ns = float(w[2])
     check(none_ns > 0 and set(vals) == {"captured", "filtered", "prefixmiss"},
           f"median line: {med[0]}")
-    check(vals["captured"] > 0.98 and vals["captured"] > vals["filtered"],
-          f"captured {vals['captured']} against filtered {vals['filtered']}: {med[0]}")
     acct = [ln.split() for ln in out.splitlines() if ln.startswith("emitted.file ")]
     check(acct and len(acct[0]) == 4, f"no counters line:\n{out[-1000:]}")
     emitted, lost = int(acct[0][1]), int(acct[0][3])
     check(emitted + lost >= OPENS, f"{OPENS} captured opens, counters say emitted {emitted} "
           f"+ lost {lost}")
+    check(emitted + lost < OPENS + OPENS // 10,
+          f"filtered and prefix-miss opens were sent: emitted {emitted} + lost {lost} for "
+          f"{OPENS} captured opens")
     build = [ln.split(":", 1)[1].strip() for ln in out.splitlines() if ln.startswith("builds:")]
     check(build and build[0], f"no build line:\n{out[-1000:]}")
     print(f"none {none_ns:.0f} ns; captured {vals['captured']:.3f}x, filtered "
