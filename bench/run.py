@@ -70,23 +70,31 @@ def without_window(v, rate, dur, mix, burst=None):
         vb.stages_up(v.t)
 
 
-def with_window(v, rate, dur, mix, kinds, burst=None, samples=None, tap=False):
+def with_window(v, rate, dur, mix, kinds, burst=None, samples=None, tap=False, pin=None):
     """vigil up, the load on. With tap, a latency reader subscribes to the exporter's tap
     (bench/tapstat.c): that costs the exporter a publish per batch and its I/O thread a
     send (about 0.4 % of a core at 1k/s, measured), so CPU figures come from the windows
-    without it and latency from a window of its own (rate_series)."""
+    without it and latency from a window of its own (rate_series). With pin (a set of
+    CPUs), every stage's threads run there for the window (VIGIL_CPUS); the generator
+    stays free."""
     t = v.t
     # steady state: the restarted collector's start-up scan (an exec event per process,
     # after every without-window) is through the pipeline before the window opens
     v.drain(quiet=0.5, timeout=10)
     vb.truncate_export(t)
-    c0, cpu0 = v.counters(), v.cpu()
-    tap = vb.Tap(t, samples=samples) if tap else None
-    run = vb.run_id()
-    g = vb.gen(run, rate, duration=dur, mix=mix, burst=burst)
-    drained = v.drain()
-    cpu1, c1, rss, grss = v.cpu(), v.counters(), v.rss(), v.group_rss()
-    lat = tap.stop() if tap else None
+    if pin:
+        v.pin(pin)
+    try:
+        c0, cpu0 = v.counters(), v.cpu()
+        tap = vb.Tap(t, samples=samples) if tap else None
+        run = vb.run_id()
+        g = vb.gen(run, rate, duration=dur, mix=mix, burst=burst)
+        drained = v.drain()
+        cpu1, c1, rss, grss = v.cpu(), v.counters(), v.rss(), v.group_rss()
+        lat = tap.stop() if tap else None
+    finally:
+        if pin:
+            v.pin(None)
     cnt = vb.count_export(t.export, run, vb.ports(g))
     exp = vb.expected(g, kinds)
     missing = {k: exp[k] - cnt[k] for k in exp}
@@ -148,12 +156,13 @@ def ratio(wo, wi, k):
     return b / a if a and b and wo[k]["ops"] and wi[k]["ops"] else None
 
 
-def rate_series(v, rate, dur, rounds, mix, kinds, tag, samples_dir=None, burst=None):
+def rate_series(v, rate, dur, rounds, mix, kinds, tag, samples_dir=None, burst=None,
+                pin=None):
     """Alternating rounds at one rate; per-round raw results plus summaries."""
     rs = []
     for r in range(rounds):
         wo = without_window(v, rate, dur, mix, burst)
-        wi = with_window(v, rate, dur, mix, kinds, burst)
+        wi = with_window(v, rate, dur, mix, kinds, burst, pin=pin)
         wi["without"] = wo
         rs.append(wi)
         say(f"  {tag} round {r + 1}/{rounds}: {wi['gen']['rate_achieved']:.0f} ev/s, "
@@ -162,7 +171,7 @@ def rate_series(v, rate, dur, rounds, mix, kinds, tag, samples_dir=None, burst=N
             f"gaps {wi['gap_total']}")
     # latency: one more window, the tap reader on (its CPU is not in the figures above)
     sp = os.path.join(samples_dir, tag.replace("/", "~") + ".lat") if samples_dir else None
-    wl = with_window(v, rate, dur, mix, kinds, burst, sp, tap=True)
+    wl = with_window(v, rate, dur, mix, kinds, burst, sp, tap=True, pin=pin)
     say(f"  {tag} latency window: {wl['gen']['rate_achieved']:.0f} ev/s, missing "
         f"{wl['missing_total']}, ring lost {wl['loss']['ringbuf_lost']}, gaps "
         f"{wl['gap_total']}, p50 {wl['lat']['lat_us']['p50']} us, vigil CPU "
@@ -618,9 +627,15 @@ def main():
             res["series"].append(rate_series(v, rate, win, rounds, vb.MIX, kinds,
                                              f"mix {rate}/s", samples))
         say("bench: mix at 1000 ev/s in low-latency mode (collector --delivery-ms 0)")
+        one = {max(v.cpus)}
         with collector_conf(t, "delivery-ms 0\n"):
             res["series"].append(rate_series(v, 1000, win, rounds, vb.MIX, kinds,
                                              "mix 1000/s low-latency", samples))
+            # the same with every stage on one CPU (VIGIL_CPUS): a woken stage then runs
+            # on a CPU that is already awake, right after the one that woke it
+            say(f"bench: the same with every stage on CPU {min(one)} (VIGIL_CPUS)")
+            res["series"].append(rate_series(v, 1000, win, rounds, vb.MIX, kinds,
+                                             vb.LOWLAT_ONE, samples, pin=one))
         for k in vb.KINDS:
             say(f"bench: {k} alone at 1000 ev/s")
             res["series"].append(rate_series(v, 1000, win, max(1, rounds - 2) if not a.report

@@ -24,6 +24,8 @@ HZ = os.sysconf("SC_CLK_TCK")
 KINDS = ["exec", "open", "connect"]
 # Microservice-like: mostly file opens, a fifth connects, a few execs (by operations).
 MIX = "exec=1,open=79,connect=20"
+# The series of the low-latency mode with every stage on one CPU (bench/run.py, report.py).
+LOWLAT_ONE = "mix 1000/s low-latency, one CPU"
 GEN_ONE_WORKER = 20000  # ev/s one generator process reaches with vigil on, with room
 
 
@@ -208,6 +210,7 @@ class Vigil:
 
     def __init__(self, tree):
         self.t = tree
+        self.cpus = os.sched_getaffinity(0)  # the bench's own: every CPU it may use
 
     def pids(self):
         return {s: self.t.pid(s) for s in self.t.stages}
@@ -217,6 +220,20 @@ class Vigil:
 
     def rss(self):
         return {s: rss_mb(p) if p else None for s, p in self.pids().items()}
+
+    def pin(self, cpus=None):
+        """Every thread of every stage on cpus (a set), as VIGIL_CPUS does at start; None:
+        back on every CPU the bench may use. Threads made later inherit their creator's.
+        Returns the threads set."""
+        n = 0
+        for p in self.pids().values():
+            for tid in os.listdir(f"/proc/{p}/task") if p else ():
+                try:
+                    os.sched_setaffinity(int(tid), cpus or self.cpus)
+                    n += 1
+                except OSError:
+                    pass  # a thread that ended meanwhile
+        return n
 
     def group_rss(self):
         return group_rss_mb(list(self.pids().values()))

@@ -3,7 +3,8 @@ generator (bench/gen.c) runs the mix at 500 events/s for 2 s with a log; the log
 line per operation with unique exec markers; every exec of the run is found in the export
 as process_exec and process_exit (exact count, zero missing) and whatever open/connect
 kinds the collector captures match too; the tap reader times the events (p50 > 0 and
-below 5 s); per-stage CPU and RSS are read; bad generator options exit 2. Then the same
+below 5 s); per-stage CPU and RSS are read; bad generator options exit 2; Vigil.pin puts every
+thread of every stage on one CPU and back (the low-latency series on one CPU). Then the same
 with --workers 2 (how the bench reaches 50k/s): two listener ports, one log line per
 operation with every operation number once, and every kind found exactly, the connects
 to either worker's port included."""
@@ -41,6 +42,25 @@ def workers(t, kinds, log):
         one = vb.count_export(t.export, run, g["ports"][:1])["connect"]
         check(0 < one < exp["connect"], f"connects to the first worker's port: {one} of "
               f"{exp['connect']} (each worker has its own listener)")
+
+
+def allowed(v):
+    """{(stage, tid): set of CPUs} of every thread of every stage."""
+    return {(st, int(tid)): os.sched_getaffinity(int(tid)) for st, p in v.pids().items()
+            for tid in os.listdir(f"/proc/{p}/task")}
+
+
+def pinning(v):
+    """Vigil.pin, as the bench's low-latency series uses it: every thread of every stage
+    on the one CPU, then back on every CPU the bench may use."""
+    one = {max(v.cpus)}
+    n = v.pin(one)
+    a = allowed(v)
+    check(n == len(a) and n >= 2 * len(v.pids()), f"pinned {n} threads of {len(a)}")
+    check(all(c == one for c in a.values()), f"not all on {one}: {a}")
+    v.pin(None)
+    a = allowed(v)
+    check(all(c == v.cpus for c in a.values()), f"not back on {v.cpus}: {a}")
 
 
 def test():
@@ -94,6 +114,7 @@ def test():
         # the next window); the harness removes them at exit
         d = f"/tmp/vigil-bench-{run}"
         check(len(os.listdir(d)) == 1024, f"{d}: {len(os.listdir(d))} files, want 1024 kept")
+        pinning(v)
         workers(t, kinds, log)
     finally:
         os.unlink(log)
