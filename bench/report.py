@@ -189,13 +189,15 @@ def goals(res):
         # the goal's words; exact at 100 µs and 1 ms, which are bucket bounds), the tap
         # reader's figures (one more hop) beside it; runs before the histogram: the tap.
         for mode, s in (("default", s1), ("low-latency", lo),
-                        ("low-latency, every stage on one CPU", lo1)):
+                        ("low-latency on one CPU", lo1)):
             if not s:
                 continue
             x = s.get("xlat") or {}
             q = {k: (x.get(k) or {}).get("med") for k in ("p50", "p99", "le_100us", "le_1ms")}
             t50, t99 = (s["lat"]["p50"] or {}).get("med"), (s["lat"]["p99"] or {}).get("med")
-            cpu = f"{mode} mode (CPU {s['cpu_pct']['med']:.2f} % of a core)"
+            cpu = (f"{mode.replace(' on one CPU', '')} mode"
+                   f"{', every stage on one CPU' if s is lo1 else ''} "
+                   f"(CPU {s['cpu_pct']['med']:.2f} % of a core)")
             if q["p50"] is not None:
                 tap = (f"; to a tap subscriber (one more hop, a window of its own): p50 "
                        f"{t50:.0f} µs, p99 {t99:.0f} µs" if t50 is not None else "")

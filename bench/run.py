@@ -259,13 +259,14 @@ def table(res):
     L.append("mem MB: resident memory of all stages together, each physical page once "
              "(shared libraries and the\nring buffer's double mapping are not counted once "
              "per stage); RSS MB: the sum of the stages' VmRSS\n")
-    hdr = (f"{'load':<22}{'achieved ev/s':>15}{'CPU % core':>22}{'CPU ms/1k ev':>20}"
+    tw = max([22] + [len(s["tag"]) + 1 for s in res["series"]])  # the load column
+    hdr = (f"{'load':<{tw}}{'achieved ev/s':>15}{'CPU % core':>22}{'CPU ms/1k ev':>23}"
            f"{'mem MB':>8}{'RSS MB':>9}{'generated':>11}{'missing':>9}{'ring':>6}{'gaps':>6}"
            f"{'p50 us':>9}{'p99 us':>9}{'p99.9 us':>10}")
     L.append(hdr)
     for s in res["series"]:
-        L.append(f"{s['tag']:<22}{s['achieved']['med']:>15.0f}{fmt(s['cpu_pct']):>22}"
-                 f"{fmt(s['cpu_per_1k_ms']):>20}{gmb(s.get('rss_group_mb')):>8}"
+        L.append(f"{s['tag']:<{tw}}{s['achieved']['med']:>15.0f}{fmt(s['cpu_pct']):>22}"
+                 f"{fmt(s['cpu_per_1k_ms']):>23}{gmb(s.get('rss_group_mb')):>8}"
                  f"{s['rss_total_mb']['med']:>9.1f}"
                  f"{s['generated']['med']:>11.0f}{s['missing']['med']:>9.0f}"
                  f"{s['ring_lost']['med']:>6.0f}{s['gaps']['med']:>6.0f}"
@@ -297,7 +298,7 @@ def table(res):
                  "the likely loss)")
     if res.get("idle"):
         i = res["idle"]
-        L.append(f"{'idle (no workload)':<22}{'':>15}{i['cpu_pct']:>22.2f}{'':>20}"
+        L.append(f"{'idle (no workload)':<{tw}}{'':>15}{i['cpu_pct']:>22.2f}{'':>23}"
                  f"{gmb(i.get('rss_group_mb')):>8}"
                  f"{i['rss_total_mb']:>9.1f}   per stage: " + ", ".join(
                      f"{k} {x:.2f}%" for k, x in i["stage_cpu_pct"].items()))
