@@ -46,8 +46,14 @@ def workers(t, kinds, log):
 
 def allowed(v):
     """{(stage, tid): set of CPUs} of every thread of every stage."""
-    return {(st, int(tid)): os.sched_getaffinity(int(tid)) for st, p in v.pids().items()
-            for tid in os.listdir(f"/proc/{p}/task")}
+    out = {}
+    for st, p in v.pids().items():
+        for tid in os.listdir(f"/proc/{p}/task"):
+            try:
+                out[(st, int(tid))] = os.sched_getaffinity(int(tid))
+            except OSError:
+                pass  # a thread that ended meanwhile
+    return out
 
 
 def pinning(v):
@@ -56,11 +62,17 @@ def pinning(v):
     one = {max(v.cpus)}
     n = v.pin(one)
     a = allowed(v)
-    check(n == len(a) and n >= 2 * len(v.pids()), f"pinned {n} threads of {len(a)}")
+    # (gRPC may start or end a thread meanwhile: a new one inherits its creator's set)
+    check(n >= 2 * len(v.pids()), f"pinned {n} threads: each stage has two or more")
     check(all(c == one for c in a.values()), f"not all on {one}: {a}")
     v.pin(None)
-    a = allowed(v)
-    check(all(c == v.cpus for c in a.values()), f"not back on {v.cpus}: {a}")
+
+    def back():
+        if all(c == v.cpus for c in allowed(v).values()):
+            return True
+        v.pin(None)  # a thread made by a pinned one while the first call ran
+        return False
+    wait_for(back, 3, what=f"every thread of every stage back on {v.cpus}")
 
 
 def test():
