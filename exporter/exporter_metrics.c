@@ -31,6 +31,7 @@
 #define XM_HEAD_MAX (16u << 10)  /* a request head longer than this gets 431 */
 #define XM_MAX_CONNS 32
 #define XM_CONN_TIMEOUT_S 10     /* a client that sends no whole head by then is dropped */
+#define XM_DRAIN_MS 1000         /* after the answer: how long the rest of a request is read */
 /* Append a string literal. */
 #define XM_LIT(sb, s) strbuf_append((sb), (s), sizeof(s) - 1)
 
@@ -434,6 +435,7 @@ static void xm_scrape(struct strbuf *out)
 /* One client connection of the metrics server: its request head as read so far. */
 struct xm_conn {
 	int fd;
+	int draining;		/* answered: what else comes is read and dropped */
 	size_t len;
 	int64_t deadline_ms;
 	char buf[XM_HEAD_MAX];
@@ -513,11 +515,31 @@ static void xm_serve(struct xm_conn *c)
 	strbuf_free(&sb);
 }
 
-/* Read what a connection sent; 1 when it is finished (answered or dropped). */
+/*
+ * Answered: our side is done (FIN after the answer), and the connection stays until the
+ * client closes or XM_DRAIN_MS pass, its bytes read and dropped. Closing a socket with
+ * unread bytes (a POST's body, headers past the head) sends a reset, and a client
+ * that gets it before it has read the answer loses the answer.
+ */
+static void xm_drain_start(struct xm_conn *c)
+{
+	shutdown(c->fd, SHUT_WR);
+	fcntl(c->fd, F_SETFL, fcntl(c->fd, F_GETFL) | O_NONBLOCK); /* xm_respond blocked it */
+	c->draining = 1;
+	c->deadline_ms = xm_now_ms() + XM_DRAIN_MS;
+}
+
+/* Read what a connection sent; 1 when it is finished (its client closed, or it was
+ * dropped), 0 while it stays. */
 static int xm_read(struct xm_conn *c)
 {
-	ssize_t n = recv(c->fd, c->buf + c->len, sizeof(c->buf) - 1 - c->len, 0);
+	ssize_t n;
 
+	if (c->draining) {
+		n = recv(c->fd, c->buf, sizeof(c->buf), 0);
+		return n < 0 ? errno != EAGAIN && errno != EINTR : n == 0;
+	}
+	n = recv(c->fd, c->buf + c->len, sizeof(c->buf) - 1 - c->len, 0);
 	if (n < 0 && (errno == EAGAIN || errno == EINTR))
 		return 0;
 	if (n <= 0)
@@ -526,13 +548,15 @@ static int xm_read(struct xm_conn *c)
 	c->buf[c->len] = '\0';
 	if (memmem(c->buf, c->len, "\r\n\r\n", 4) || memmem(c->buf, c->len, "\n\n", 2)) {
 		xm_serve(c);
-		return 1;
+		xm_drain_start(c);
+		return 0;
 	}
 	if (c->len == sizeof(c->buf) - 1) { /* no end of head in 16 KiB */
 		n_malformed++;
 		xm_respond(c->fd, 431, "Request Header Fields Too Large",
 			   "text/plain; charset=utf-8", "request head too large\n", 23, 0);
-		return 1;
+		xm_drain_start(c);
+		return 0;
 	}
 	return 0;
 }
@@ -553,10 +577,11 @@ static void *xm_main(void *arg)
 		pfd[1] = (struct pollfd){.fd = listen_fd, .events = POLLIN};
 		for (i = 0, n = 2; i < XM_MAX_CONNS; i++) {
 			if (conns[i] && conns[i]->deadline_ms <= now) { /* too slow: drop it */
+				if (!conns[i]->draining)
+					n_malformed++; /* answered ones were counted then */
 				close(conns[i]->fd);
 				free(conns[i]);
 				conns[i] = NULL;
-				n_malformed++;
 			}
 			if (conns[i])
 				pfd[n++] = (struct pollfd){.fd = conns[i]->fd, .events = POLLIN};
@@ -585,6 +610,7 @@ static void *xm_main(void *arg)
 			}
 			if (fd >= 0) {
 				conns[i]->fd = fd;
+				conns[i]->draining = 0;
 				conns[i]->len = 0;
 				conns[i]->deadline_ms = xm_now_ms() + XM_CONN_TIMEOUT_S * 1000;
 			}
