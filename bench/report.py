@@ -160,6 +160,8 @@ def goals(res):
     """Each goal of issue 8 against what was measured, and who is responsible."""
     out = []
     s1 = next((s for s in res["series"] if s["tag"] == "mix 1000/s"), None)
+    zh = res.get("zmq_hop") if isinstance(res.get("zmq_hop"), dict) else {}
+    zh = zh if "default" in zh else {}
     if s1:
         st = {k: (v or {}).get("med", 0) for k, v in s1["stage_cpu_pct"].items()}
         top = max(st, key=st.get)
@@ -168,7 +170,10 @@ def goals(res):
                     f"{res['idle']['cpu_pct']:.2f} %" + (
                         f"; {s1['cpu_per_1k_ms']['med'] / 10:.2f} % per 1,000 exported "
                         "events/s (the window exported other events too)"
-                        if (s1.get("cpu_per_1k_ms") or {}).get("med") else "")
+                        if (s1.get("cpu_per_1k_ms") or {}).get("med") else "") + (
+                        f"; the transport alone, three ZeroMQ hops with nothing of vigil in "
+                        f"them, in this mode's shape: {zh['default']['pipeline_pct']:.2f} % "
+                        "(see *The transport's floor*)" if zh else "")
                     if res.get("idle") else ""))
         rs = {k: (v or {}).get("med", 0) for k, v in s1["stage_rss_mb"].items()}
         top = max(rs, key=rs.get)
@@ -201,9 +206,12 @@ def goals(res):
             if q["p50"] is not None:
                 tap = (f"; to a tap subscriber (one more hop, a window of its own): p50 "
                        f"{t50:.0f} µs, p99 {t99:.0f} µs" if t50 is not None else "")
+                z = zh.get("low-latency") if s is lo else None
+                floor = (f"; three ZeroMQ hops alone, in this mode's shape: p50 "
+                         f"{z['pipeline_p50_us']:.0f} µs" if z else "")
                 out.append((f"latency p50 ≤ 100 µs, {mode}", f"{q['p50']:.0f} µs",
                             q["le_100us"] >= 0.5, f"{cpu}, kernel → exporter (its histogram); "
-                            f"{100 * q['le_100us']:.1f} % within 100 µs" + tap))
+                            f"{100 * q['le_100us']:.1f} % within 100 µs" + tap + floor))
                 out.append((f"latency p99 ≤ 1 ms, {mode}", f"{q['p99']:.0f} µs",
                             q["le_1ms"] >= 0.99, f"{cpu}, kernel → exporter (its histogram); "
                             f"{100 * q['le_1ms']:.1f} % within 1 ms"))
@@ -269,6 +277,45 @@ def goals(res):
                     f"fork+exec+wait with the process programs; {ks['exec']['all']:.3f}× "
                     "with every open captured too"))
     return out
+
+
+def floor_section(res):
+    """What three ZeroMQ hops cost with nothing of vigil in them (bench/zmq_hop.c)."""
+    zh = res.get("zmq_hop")
+    if not isinstance(zh, dict) or "default" not in zh:
+        return []
+    L = ["", "## The transport's floor", "",
+         "The stages talk ZeroMQ over `ipc://` (docs/wire.md). `build/bench/zmq_hop` "
+         "(bench/zmq_hop.c) measures one hop with nothing of vigil in it: a PUSH socket in "
+         "one process, a PULL socket in another, messages shaped like the pipeline's "
+         "batches at 1,000 events/s, CPU of both processes (each with its ZeroMQ I/O "
+         "thread) less that of a sender that only paces, and the send → receive latency. "
+         "An event crosses three hops to the exporter: one with the collector's envelopes, "
+         "two with enriched ones.", "",
+         "| mode (shape) | one hop, ~375 B frames | one hop, ~1.9 KB frames | three hops | "
+         "three hops, p50 latency |", "|---|---|---|---|---|"]
+    for mode, z in zh.items():
+        h = list(z["hop"].values())
+        L.append(f"| {mode} ({z['msgs_per_s']} messages/s of {z['frames']} frame"
+                 f"{'s' if z['frames'] > 1 else ''}) | {h[0]['hop_pct']:.2f} % of a core, p50 "
+                 f"{h[0]['p50_us']:.0f} µs | {h[1]['hop_pct']:.2f} %, p50 {h[1]['p50_us']:.0f} µs"
+                 f" | **{z['pipeline_pct']:.2f} %** | **{z['pipeline_p50_us']:.0f} µs** |")
+    L += ["", "Every hop wakes three threads per message: the sender's I/O thread, the "
+          "receiver's I/O thread and the receiving stage."]
+    L.append("")
+    for mode, tag in (("default", "mix 1000/s"), ("low-latency", "mix 1000/s low-latency")):
+        s = next((x for x in res["series"] if x["tag"] == tag), None)
+        z = zh.get(mode)
+        if not s or not z or not s["cpu_pct"]["med"]:
+            continue
+        p50 = ((s.get("xlat") or {}).get("p50") or {}).get("med")
+        L.append(f"- {mode}: the three hops alone cost {z['pipeline_pct']:.2f} % of a core, "
+                 f"{100 * z['pipeline_pct'] / s['cpu_pct']['med']:.0f} % of vigil's "
+                 f"{s['cpu_pct']['med']:.2f} % in the same run" +
+                 (f"; their p50 alone is {z['pipeline_p50_us']:.0f} µs of vigil's "
+                  f"{p50:.0f} µs kernel → exporter" if p50 and mode != "default" else
+                  " (its latency is the delivery batching's)") + ".")
+    return L
 
 
 def soak_section():
@@ -403,6 +450,7 @@ def write(res, samples, txt):
          "| goal | measured | met | notes |", "|---|---|---|---|"]
     for g, m, ok, note in goals(res):
         L.append(f"| {g} | {m} | {'—' if ok is None else 'yes' if ok else '**no**'} | {note} |")
+    L += floor_section(res)
     L += soak_section()
     L += ["", "## Results", "", "```", txt, "```", "", "![latency and CPU](bench.png)", "",
           "## How it measures", "",

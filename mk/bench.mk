@@ -1,5 +1,5 @@
 # bench: the benchmark tools (bench/gen.c, bench/loop.c build by the generic bench rule;
-# tapstat needs ZeroMQ and msgpack-c) and the long-form targets.
+# tapstat needs ZeroMQ and msgpack-c, zmq_hop ZeroMQ) and the long-form targets.
 #   make bench          (main Makefile) everything, short windows; rewrites docs/BENCHMARKS.md
 #                       and docs/bench.png (~10 minutes)
 #   make bench-report   60 s windows, more rounds; same outputs
@@ -9,6 +9,10 @@
 $(B)/bench/tapstat: bench/tapstat.c
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -o $@ $< -lzmq -lmsgpackc
+
+$(B)/bench/zmq_hop: bench/zmq_hop.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -o $@ $< -lzmq
 
 .PHONY: bench-report soak bench-syscost bench-grpc bench-eval
 bench-report: deps
