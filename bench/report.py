@@ -173,7 +173,7 @@ def goals(res):
                         if (s1.get("cpu_per_1k_ms") or {}).get("med") else "") + (
                         f"; the transport alone, three ZeroMQ hops with nothing of vigil in "
                         f"them, in this mode's shape: {zh['default']['pipeline_pct']:.2f} % "
-                        "(see *The transport's floor*)" if zh else "")
+                        "(see *The transport alone*)" if zh else "")
                     if res.get("idle") else ""))
         rs = {k: (v or {}).get("med", 0) for k, v in s1["stage_rss_mb"].items()}
         top = max(rs, key=rs.get)
@@ -280,11 +280,12 @@ def goals(res):
 
 
 def floor_section(res):
-    """What three ZeroMQ hops cost with nothing of vigil in them (bench/zmq_hop.c)."""
+    """What three ZeroMQ hops cost with nothing of vigil in them (bench/zmq_hop.c), beside
+    what vigil cost in the same run."""
     zh = res.get("zmq_hop")
     if not isinstance(zh, dict) or "default" not in zh:
         return []
-    L = ["", "## The transport's floor", "",
+    L = ["", "## The transport alone", "",
          "The stages talk ZeroMQ over `ipc://` (docs/wire.md). `build/bench/zmq_hop` "
          "(bench/zmq_hop.c) measures one hop with nothing of vigil in it: a PUSH socket in "
          "one process, a PULL socket in another, messages shaped like the pipeline's "
@@ -301,7 +302,10 @@ def floor_section(res):
                  f"{h[0]['p50_us']:.0f} µs | {h[1]['hop_pct']:.2f} %, p50 {h[1]['p50_us']:.0f} µs"
                  f" | **{z['pipeline_pct']:.2f} %** | **{z['pipeline_p50_us']:.0f} µs** |")
     L += ["", "Every hop wakes three threads per message: the sender's I/O thread, the "
-          "receiver's I/O thread and the receiving stage."]
+          "receiver's I/O thread and the receiving stage. The hops are measured apart from "
+          "vigil's windows (paced from idle, each message wakes all three from cold), so the "
+          "two figures below compare measurements, not parts of one sum; on this 2-vCPU VM "
+          "both move by a third from run to run."]
     L.append("")
     for mode, tag in (("default", "mix 1000/s"), ("low-latency", "mix 1000/s low-latency")):
         s = next((x for x in res["series"] if x["tag"] == tag), None)

@@ -498,8 +498,8 @@ HOP_SHAPES = (("default", 100, 15), ("low-latency", 1500, 1))
 HOP_BYTES = (375, 1900)
 
 
-def zmq_hop(say, rounds=2, secs=4):
-    """The transport's floor: one ZeroMQ hop alone (bench/zmq_hop.c) in each mode's shape,
+def zmq_hop(say, rounds=3, secs=4):
+    """The transport alone: one ZeroMQ hop (bench/zmq_hop.c) in each mode's shape,
     and the pipeline's three (collector -> enricher -> evaluator -> exporter) added up:
     what any pipeline of these stages costs before it does any work. (Not for the one-CPU
     series: paced from idle, a hop on one CPU is not the back-to-back chain it is there.)"""
