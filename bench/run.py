@@ -493,37 +493,40 @@ def guarded(name, fn, res, say):
 
 # The pipeline's batches as measured here at 1,000 events/s (the mix): the default mode
 # sends about 100 messages a second of ~15 envelopes, the low-latency mode about 1,400 of
-# one; an envelope is ~375 bytes from the collector and ~1.9 KB once enriched.
-HOP_SHAPES = (("default", 100, 15), ("low-latency", 1500, 1))
-HOP_BYTES = (375, 1900)
+# one; an enriched envelope is ~1.9 KB (the collector's ~375 B: its hop is a little
+# cheaper than the chain's).
+# (mode, messages/s, frames each, on one CPU): the bench's series, and 100 ms batches (a
+# delivery window ten times the default's) for where batching alone would take it.
+HOP_SHAPES = (("default", 100, 15, False), ("low-latency", 1500, 1, False),
+              ("low-latency, one CPU", 1500, 1, True), ("100 ms batches", 10, 150, False))
+HOP_BYTES, HOPS = 1900, 3
 
 
 def zmq_hop(say, rounds=3, secs=4):
-    """The transport alone: one ZeroMQ hop (bench/zmq_hop.c) in each mode's shape,
-    and the pipeline's three (collector -> enricher -> evaluator -> exporter) added up:
-    what any pipeline of these stages costs before it does any work. (Not for the one-CPU
-    series: paced from idle, a hop on one CPU is not the back-to-back chain it is there.)"""
+    """The transport alone: a chain of three ZeroMQ hops, as collector -> enricher ->
+    evaluator -> exporter, with nothing of vigil in it (bench/zmq_hop.c), in each delivery
+    mode's shape: what any pipeline of these stages costs before it does any work. The
+    one-CPU shape runs the chain on the CPU the bench's one-CPU series uses."""
     out = {}
-    for mode, msgs, frames in HOP_SHAPES:
-        runs = {b: [] for b in HOP_BYTES}
+    for mode, msgs, frames, pin in HOP_SHAPES:
+        runs = []
+        pre = ["taskset", "-c", str(max(os.sched_getaffinity(0)))] if pin else []
         for _ in range(rounds):
-            for b in HOP_BYTES:
-                r = subprocess.run([os.path.join(OUT, "zmq_hop"), str(msgs), str(frames), str(b),
-                                    str(secs)], stdout=subprocess.PIPE, text=True, timeout=60)
-                if r.returncode != 0:
-                    raise RuntimeError(f"zmq_hop exited {r.returncode}")
-                runs[b].append(json.loads(r.stdout))
-        hop = {b: {k: statistics.median(x[k] for x in runs[b]) for k in
-                   ("hop_pct", "p50_us", "p99_us")} for b in HOP_BYTES}
-        small, big = hop[HOP_BYTES[0]], hop[HOP_BYTES[1]]
-        out[mode] = {"msgs_per_s": msgs, "frames": frames, "hop": {str(b): hop[b] for b in hop},
-                     "pipeline_pct": small["hop_pct"] + 2 * big["hop_pct"],
-                     "pipeline_p50_us": small["p50_us"] + 2 * big["p50_us"]}
-        say(f"  zmq_hop {mode}: {msgs} messages/s of {frames} frame(s): one hop "
-            f"{small['hop_pct']:.2f} % ({HOP_BYTES[0]} B), {big['hop_pct']:.2f} % "
-            f"({HOP_BYTES[1]} B) of a core, p50 {small['p50_us']:.0f} / {big['p50_us']:.0f} µs; "
-            f"three hops {out[mode]['pipeline_pct']:.2f} %, p50 "
-            f"{out[mode]['pipeline_p50_us']:.0f} µs")
+            r = subprocess.run(pre + [os.path.join(OUT, "zmq_hop"), str(msgs), str(frames),
+                                      str(HOP_BYTES), str(secs), str(HOPS)],
+                               stdout=subprocess.PIPE, text=True, timeout=120)
+            if r.returncode != 0:
+                raise RuntimeError(f"zmq_hop exited {r.returncode}")
+            runs.append(json.loads(r.stdout))
+        out[mode] = {"msgs_per_s": msgs, "frames": frames, "bytes": HOP_BYTES, "hops": HOPS,
+                     "rounds": runs}
+        for k in ("cpu_pct", "p50_us", "p99_us"):
+            out[mode][k] = med([x[k] for x in runs])
+        say(f"  zmq_hop {mode}: {msgs} messages/s of {frames} frame(s) of {HOP_BYTES} B "
+            f"through {HOPS} hops: CPU {out[mode]['cpu_pct']['med']:.2f} % of a core "
+            f"({out[mode]['cpu_pct']['min']:.2f}..{out[mode]['cpu_pct']['max']:.2f}), "
+            f"latency p50 {out[mode]['p50_us']['med']:.0f} µs, p99 "
+            f"{out[mode]['p99_us']['med']:.0f} µs")
     return out
 
 
@@ -562,7 +565,8 @@ def extra(res, a, say):
                                                say=say), res, say)
     say("bench: the collector's programs alone, a drain thread in place of the pipeline")
     guarded("kernel_side", lambda: syscost.kernel_side(say=say), res, say)
-    say("bench: one ZeroMQ hop alone (bench/zmq_hop.c), in each delivery mode's shape")
+    say("bench: the transport alone: three ZeroMQ hops (bench/zmq_hop.c), in each delivery "
+        "mode's shape")
     guarded("zmq_hop", lambda: zmq_hop(say), res, say)
     say("bench: exporter gRPC over TLS: highest rate with zero client loss")
     guarded("grpc_throughput", lambda: grpc_bench.throughput(window=4.0, say=say), res, say)

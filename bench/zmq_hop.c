@@ -1,17 +1,19 @@
 /*
- * zmq_hop — what one hop between two stages costs in CPU, with nothing of vigil in it:
- * a PUSH socket in one process, a PULL socket in another, over ipc://, as the stages
- * connect (docs/wire.md §1). The sender sends MSGS messages a second, each a batch of
- * FRAMES frames of BYTES bytes (the shape of the pipeline's batches, §2), for SECONDS;
- * the receiver takes every frame. Both processes' CPU time is measured (every thread:
- * each has its ZeroMQ I/O thread), and so is a run that paces the same way and sends
- * nothing, because in the pipeline a stage sends while it is awake anyway: the hop's
- * cost is the difference. The first frame of each message carries its send time: the
- * receiver's p50/p99 of send -> receive is the hop's latency. Prints one JSON line.
+ * zmq_hop — what the hops between stages cost in CPU and latency, with nothing of vigil
+ * in them: a chain of processes as the stages are chained (docs/wire.md §1), a PUSH
+ * socket in each connected to the next one's PULL over ipc://, HOPS hops (a sender,
+ * HOPS - 1 relays that pass every frame on as it came, a receiver). The sender sends MSGS
+ * messages a second, each a batch of FRAMES frames of BYTES bytes (the shape of the
+ * pipeline's batches, §2), for SECONDS. Every process's CPU time is measured (all its
+ * threads: each has its ZeroMQ I/O thread), and so is a run that paces the same way and
+ * sends nothing, because in the pipeline the first stage sends while it is awake anyway:
+ * the chain's cost is the difference. The first frame of each message carries its send
+ * time: the receiver's p50/p99 of send -> receive is the chain's latency. Prints one
+ * JSON line.
  *
- *   zmq_hop MSGS FRAMES BYTES SECONDS
+ *   zmq_hop MSGS FRAMES BYTES SECONDS [HOPS]
  *
- * Exit 0; 2 on bad arguments; 1 when ZeroMQ fails or the receiver lost frames.
+ * Exit 0; 2 on bad arguments; 1 when ZeroMQ fails.
  */
 #include <errno.h>
 #include <signal.h>
@@ -24,11 +26,16 @@
 #include <unistd.h>
 #include <zmq.h>
 
-/* CPU seconds (user + system) of a rusage. */
-static double cpu_s(const struct rusage *r)
+#define HOPS_MAX 8
+
+/* CPU seconds (user + system) of this process, every thread. */
+static double cpu_self(void)
 {
-	return r->ru_utime.tv_sec + r->ru_stime.tv_sec +
-	       (r->ru_utime.tv_usec + r->ru_stime.tv_usec) / 1e6;
+	struct rusage r;
+
+	getrusage(RUSAGE_SELF, &r);
+	return r.ru_utime.tv_sec + r.ru_stime.tv_sec +
+	       (r.ru_utime.tv_usec + r.ru_stime.tv_usec) / 1e6;
 }
 
 /* CLOCK_MONOTONIC in ns. */
@@ -48,74 +55,99 @@ static int cmpll(const void *a, const void *b)
 	return x < y ? -1 : x > y;
 }
 
-/* Receiver: say "bound" on fd, take total frames of msgs messages, then write this
- * process's CPU seconds and the p50 and p99 latency (ns) to fd. Returns the exit code;
- * the parent kills it when the sender fails. */
-static int receive(const char *ep, long total, long msgs, size_t bytes, int fd)
-{
-	void *ctx = zmq_ctx_new(), *s = zmq_socket(ctx, ZMQ_PULL);
-	char *buf = malloc(bytes + 8);
-	long long *lat = calloc((size_t)msgs, sizeof(*lat)), sent;
-	struct rusage ru;
-	long got = 0, nlat = 0;
-	int more = 0, n;
-	size_t ml = sizeof(more);
-	double out[3];
+static long chain_id; /* the parent's pid: names the chain's endpoints */
 
-	if (!s || !buf || !lat || zmq_bind(s, ep) < 0) {
-		fprintf(stderr, "zmq_hop: receiver: %s\n", zmq_strerror(errno));
-		return 1;
-	}
-	if (write(fd, "r", 1) != 1) /* bound: the sender may start */
-		return 1;
-	while (got < total) {
-		if ((n = zmq_recv(s, buf, bytes + 8, 0)) < 0) {
-			if (errno == EINTR)
-				continue;
-			fprintf(stderr, "zmq_hop: recv: %s\n", zmq_strerror(errno));
-			return 1;
-		}
-		/* the first frame of a message: more was 0 after the previous frame */
-		if (!more && n >= (int)sizeof(sent) && nlat < msgs) {
-			memcpy(&sent, buf, sizeof(sent));
-			lat[nlat++] = mono_ns() - sent;
-		}
-		zmq_getsockopt(s, ZMQ_RCVMORE, &more, &ml);
-		got++;
-	}
-	getrusage(RUSAGE_SELF, &ru);
-	qsort(lat, (size_t)nlat, sizeof(*lat), cmpll);
-	out[0] = cpu_s(&ru);
-	out[1] = nlat ? (double)lat[nlat / 2] : -1;
-	out[2] = nlat ? (double)lat[nlat * 99 / 100] : -1;
-	if (write(fd, out, sizeof(out)) != sizeof(out))
-		return 1;
-	zmq_close(s);
-	zmq_ctx_term(ctx);
-	free(buf);
-	free(lat);
-	return 0;
+/* Endpoint of hop i's receiving side. */
+static void endpoint(char *buf, size_t len, int i)
+{
+	snprintf(buf, len, "ipc:///tmp/vigil-zmq-hop-%ld-%d.ipc", chain_id, i);
 }
 
-/* Sender (send = 0: pace only): msgs batches a second for secs; returns the CPU seconds
- * of this process, or -1. */
-static double send_paced(const char *ep, long msgs, int frames, size_t bytes, int secs, int send)
+/*
+ * A child: bind the PULL of hop `in`, say "bound" on fd, then take total frames of msgs
+ * messages; a relay (out >= 0) passes each on to hop out's endpoint, the receiver times
+ * the first frame of each message. Then it writes its CPU seconds and (receiver) the
+ * p50 and p99 latency in ns to fd. Returns the exit code; the parent kills the chain
+ * when a member fails.
+ */
+static int member(int in, int out, long total, long msgs, int fd)
+{
+	void *ctx = zmq_ctx_new(), *pull = zmq_socket(ctx, ZMQ_PULL), *push = NULL;
+	long long *lat = out < 0 ? calloc((size_t)msgs, sizeof(*lat)) : NULL, sent;
+	long got = 0, nlat = 0;
+	int more = 0, linger = -1;
+	double res[3] = { 0, -1, -1 };
+	char ep[96];
+	zmq_msg_t m;
+
+	endpoint(ep, sizeof(ep), in);
+	if (!pull || zmq_bind(pull, ep) < 0 || (out < 0 && !lat))
+		goto fail;
+	if (out >= 0) {
+		endpoint(ep, sizeof(ep), out);
+		if (!(push = zmq_socket(ctx, ZMQ_PUSH)) || zmq_connect(push, ep) < 0)
+			goto fail;
+		zmq_setsockopt(push, ZMQ_LINGER, &linger, sizeof(linger));
+	}
+	if (write(fd, "r", 1) != 1)
+		return 1;
+	zmq_msg_init(&m);
+	while (got < total) {
+		int first = !more;
+
+		if (zmq_msg_recv(&m, pull, 0) < 0) {
+			if (errno == EINTR)
+				continue;
+			goto fail;
+		}
+		more = zmq_msg_more(&m);
+		got++;
+		if (push) {
+			if (zmq_msg_send(&m, push, more ? ZMQ_SNDMORE : 0) < 0)
+				goto fail;
+		} else if (first && zmq_msg_size(&m) >= sizeof(sent) && nlat < msgs) {
+			memcpy(&sent, zmq_msg_data(&m), sizeof(sent));
+			lat[nlat++] = mono_ns() - sent;
+		}
+	}
+	zmq_msg_close(&m);
+	if (push)
+		zmq_close(push); /* linger: every frame leaves before the context ends */
+	zmq_close(pull);
+	zmq_ctx_term(ctx);
+	res[0] = cpu_self();
+	if (nlat) {
+		qsort(lat, (size_t)nlat, sizeof(*lat), cmpll);
+		res[1] = (double)lat[nlat / 2];
+		res[2] = (double)lat[nlat * 99 / 100];
+	}
+	free(lat);
+	return write(fd, res, sizeof(res)) == sizeof(res) ? 0 : 1;
+fail:
+	fprintf(stderr, "zmq_hop: hop %d: %s\n", in, zmq_strerror(errno));
+	return 1;
+}
+
+/* The sender (send = 0: pace only): msgs batches a second for secs; returns the CPU
+ * seconds this took, or -1. */
+static double sender(long msgs, int frames, size_t bytes, int secs, int send)
 {
 	void *ctx = zmq_ctx_new(), *s = send ? zmq_socket(ctx, ZMQ_PUSH) : NULL;
-	char *buf = calloc(1, bytes ? bytes : 1);
-	struct timespec t;
-	struct rusage r0, r1;
+	char *buf = calloc(1, bytes), ep[96];
 	int linger = -1;
+	struct timespec t;
+	double c0;
 
+	endpoint(ep, sizeof(ep), 0);
 	if (!buf || (send && (!s || zmq_connect(s, ep) < 0))) {
 		fprintf(stderr, "zmq_hop: sender: %s\n", zmq_strerror(errno));
 		return -1;
 	}
 	if (s)
 		zmq_setsockopt(s, ZMQ_LINGER, &linger, sizeof(linger));
-	getrusage(RUSAGE_SELF, &r0);
+	c0 = cpu_self();
 	clock_gettime(CLOCK_MONOTONIC, &t);
-	for (long m = 0; m < msgs * secs; m++) {
+	for (long i = 0; i < msgs * secs; i++) {
 		long long now = mono_ns();
 
 		if (bytes >= sizeof(now))
@@ -134,58 +166,83 @@ static double send_paced(const char *ep, long msgs, int frames, size_t bytes, in
 			;
 	}
 	if (s)
-		zmq_close(s); /* linger: every frame leaves before the context ends */
+		zmq_close(s);
 	zmq_ctx_term(ctx);
-	getrusage(RUSAGE_SELF, &r1);
 	free(buf);
-	return cpu_s(&r1) - cpu_s(&r0);
+	return cpu_self() - c0;
+}
+
+/* Stop and reap the chain's members; remove their endpoints. */
+static void reap(pid_t *pid, int n, int kill_them)
+{
+	char ep[96];
+
+	for (int i = 0; i < n; i++) {
+		if (kill_them)
+			kill(pid[i], SIGKILL);
+		waitpid(pid[i], NULL, 0);
+	}
+	for (int i = 0; i < n; i++) {
+		endpoint(ep, sizeof(ep), i);
+		unlink(ep + strlen("ipc://"));
+	}
 }
 
 int main(int argc, char **argv)
 {
-	long msgs = argc == 5 ? atol(argv[1]) : 0;
-	int frames = argc == 5 ? atoi(argv[2]) : 0, secs = argc == 5 ? atoi(argv[4]) : 0;
-	long bytes = argc == 5 ? atol(argv[3]) : 0;
-	char ep[64];
-	int pfd[2], status;
-	double pace, snd, rcv[3];
+	int ok = argc == 5 || argc == 6;
+	long msgs = ok ? atol(argv[1]) : 0, bytes = ok ? atol(argv[3]) : 0;
+	int frames = ok ? atoi(argv[2]) : 0, secs = ok ? atoi(argv[4]) : 0;
+	int hops = argc == 6 ? atoi(argv[5]) : 1;
+	double pace, snd, r[3], cpu = 0, p50 = -1, p99 = -1;
+	pid_t pid[HOPS_MAX];
+	int pfd[HOPS_MAX][2];
 	char c;
-	pid_t pid;
 
-	if (msgs < 1 || msgs > 100000 || frames < 1 || frames > 4096 || bytes < 1 ||
-	    bytes > (1 << 20) || secs < 1 || secs > 600) {
-		fprintf(stderr, "usage: zmq_hop MSGS(1..100000) FRAMES(1..4096) BYTES(1..1M) "
-				"SECONDS(1..600)\n");
+	if (!ok || msgs < 1 || msgs > 100000 || frames < 1 || frames > 4096 || bytes < 8 ||
+	    bytes > (1 << 20) || secs < 1 || secs > 600 || hops < 1 || hops > HOPS_MAX) {
+		fprintf(stderr, "usage: zmq_hop MSGS(1..100000) FRAMES(1..4096) BYTES(8..1M) "
+				"SECONDS(1..600) [HOPS(1..%d)]\n", HOPS_MAX);
 		return 2;
 	}
-	snprintf(ep, sizeof(ep), "ipc:///tmp/vigil-zmq-hop-%ld.ipc", (long)getpid());
-	pace = send_paced(ep, msgs, frames, (size_t)bytes, secs, 0);
-	if (pipe(pfd) < 0 || (pid = fork()) < 0)
-		return 1;
-	if (pid == 0) {
-		close(pfd[0]);
-		_exit(receive(ep, msgs * secs * frames, msgs * secs, (size_t)bytes, pfd[1]));
+	chain_id = (long)getpid();
+	pace = sender(msgs, frames, (size_t)bytes, secs, 0);
+	/* members, the receiver first: hop i's member binds i and passes on to i + 1 */
+	for (int i = hops - 1; i >= 0; i--) {
+		if (pipe(pfd[i]) < 0 || (pid[i] = fork()) < 0) {
+			reap(pid + i + 1, hops - 1 - i, 1);
+			return 1;
+		}
+		if (pid[i] == 0) {
+			close(pfd[i][0]);
+			_exit(member(i, i + 1 < hops ? i + 1 : -1, msgs * secs * frames,
+				     msgs * secs, pfd[i][1]));
+		}
+		close(pfd[i][1]);
+		if (read(pfd[i][0], &c, 1) != 1) {
+			reap(pid + i, hops - i, 1);
+			return 1;
+		}
 	}
-	close(pfd[1]);
-	if (read(pfd[0], &c, 1) != 1) {
-		waitpid(pid, NULL, 0);
-		return 1;
+	snd = sender(msgs, frames, (size_t)bytes, secs, 1);
+	for (int i = 0; i < hops && snd >= 0; i++) {
+		if (read(pfd[i][0], r, sizeof(r)) != sizeof(r)) {
+			snd = -1;
+			break;
+		}
+		cpu += r[0];
+		if (i == hops - 1) {
+			p50 = r[1];
+			p99 = r[2];
+		}
 	}
-	snd = send_paced(ep, msgs, frames, (size_t)bytes, secs, 1);
-	if (snd < 0 || read(pfd[0], rcv, sizeof(rcv)) != sizeof(rcv)) {
-		kill(pid, SIGKILL);
-		waitpid(pid, NULL, 0);
-		unlink(ep + strlen("ipc://"));
-		return 1;
-	}
-	waitpid(pid, &status, 0);
-	unlink(ep + strlen("ipc://"));
-	if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
+	reap(pid, hops, snd < 0);
+	if (snd < 0)
 		return 1;
 	printf("{\"msgs_per_s\": %ld, \"frames\": %d, \"bytes\": %ld, \"seconds\": %d, "
-	       "\"send_cpu_s\": %.4f, \"recv_cpu_s\": %.4f, \"pace_cpu_s\": %.4f, "
-	       "\"hop_pct\": %.3f, \"p50_us\": %.1f, \"p99_us\": %.1f}\n",
-	       msgs, frames, bytes, secs, snd, rcv[0], pace,
-	       100.0 * (snd + rcv[0] - pace) / secs, rcv[1] / 1e3, rcv[2] / 1e3);
+	       "\"hops\": %d, \"send_cpu_s\": %.4f, \"members_cpu_s\": %.4f, "
+	       "\"pace_cpu_s\": %.4f, \"cpu_pct\": %.3f, \"p50_us\": %.1f, \"p99_us\": %.1f}\n",
+	       msgs, frames, bytes, secs, hops, snd, cpu, pace,
+	       100.0 * (snd + cpu - pace) / secs, p50 / 1e3, p99 / 1e3);
 	return 0;
 }

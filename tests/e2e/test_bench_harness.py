@@ -4,10 +4,12 @@ line per operation with unique exec markers; every exec of the run is found in t
 as process_exec and process_exit (exact count, zero missing) and whatever open/connect
 kinds the collector captures match too; the tap reader times the events (p50 > 0 and
 below 5 s); per-stage CPU and RSS are read; bad generator options exit 2; Vigil.pin puts every
-thread of every stage on one CPU and back (the low-latency series on one CPU). Then the same
+thread of every stage on one CPU and back (the low-latency series on one CPU); zmq_hop
+(the transport alone) carries every frame through three hops and reports. Then the same
 with --workers 2 (how the bench reaches 50k/s): two listener ports, one log line per
 operation with every operation number once, and every kind found exactly, the connects
 to either worker's port included."""
+import json
 import os
 import subprocess
 import sys
@@ -75,6 +77,23 @@ def pinning(v):
     wait_for(back, 3, what=f"every thread of every stage back on {v.cpus}")
 
 
+def transport():
+    """bench/zmq_hop.c, the transport alone: a chain of three hops carries every frame
+    (it exits 0 only then) and reports CPU and latency; bad arguments exit 2."""
+    hop = os.path.join(vb.ROOT, "build/bench/zmq_hop")
+    r = subprocess.run([hop, "200", "3", "100", "1", "3"], stdout=subprocess.PIPE, text=True,
+                       timeout=30)
+    check(r.returncode == 0, f"zmq_hop exited {r.returncode}")
+    j = json.loads(r.stdout)
+    check(j["hops"] == 3 and j["cpu_pct"] > 0 and 0 < j["p50_us"] <= j["p99_us"] < 1e6,
+          f"zmq_hop: {j}")
+    for bad in (["0", "1", "100", "1"], ["10", "1", "4", "1"], ["10", "1", "100", "1", "9"]):
+        check(subprocess.run([hop] + bad, stderr=subprocess.DEVNULL).returncode == 2,
+              f"zmq_hop {bad} accepted")
+    check(not [f for f in os.listdir("/tmp") if f.startswith("vigil-zmq-hop-")],
+          "zmq_hop left endpoints in /tmp")
+
+
 def test():
     need_root()
     for b in (vb.GEN, vb.TAPSTAT):
@@ -127,6 +146,7 @@ def test():
         d = f"/tmp/vigil-bench-{run}"
         check(len(os.listdir(d)) == 1024, f"{d}: {len(os.listdir(d))} files, want 1024 kept")
         pinning(v)
+        transport()
         workers(t, kinds, log)
     finally:
         os.unlink(log)
