@@ -107,11 +107,29 @@ PUBLISHED = (("Tetragon", 3.2, 45, 0.1, 12), ("Falco", 8.7, 120, 2.3, 35),
              ("Tracee", 6.1, 78, 0.8, 22))
 
 
+# The bench series each zmq_hop shape stands beside (bench/run.py HOP_SHAPES).
+HOP_SERIES = {"default": "mix 1000/s", "low-latency": "mix 1000/s low-latency",
+              "low-latency, one CPU": vb.LOWLAT_ONE}
+
+
+def series(res, tag):
+    """The summary of the series tagged tag, or None when it did not run."""
+    return next((s for s in res["series"] if s["tag"] == tag), None)
+
+
+def hops(res):
+    """{shape: result} of the transport-alone part (bench/run.py zmq_hop); {} when it did
+    not run, failed (guarded stores its error) or comes from a run before the chain."""
+    zh = res.get("zmq_hop")
+    return {m: z for m, z in zh.items() if isinstance(z, dict) and "cpu_pct" in z} \
+        if isinstance(zh, dict) else {}
+
+
 def headline(res):
     """vigil's row next to the published ones: lines of a Markdown table and its notes."""
-    s1 = next((s for s in res["series"] if s["tag"] == "mix 1000/s"), None)
-    lo = next((s for s in res["series"] if s["tag"] == "mix 1000/s low-latency"), None)
-    lo1 = next((s for s in res["series"] if s["tag"] == vb.LOWLAT_ONE), None)
+    s1 = series(res, "mix 1000/s")
+    lo = series(res, "mix 1000/s low-latency")
+    lo1 = series(res, vb.LOWLAT_ONE)
     if not s1:
         return ["vigil's row: the mix 1000/s series did not run."]
     L = ["| at 1,000 events/s | CPU, % of one core | memory, MB | event loss | latency per "
@@ -159,9 +177,8 @@ def headline(res):
 def goals(res):
     """Each goal of issue 8 against what was measured, and who is responsible."""
     out = []
-    s1 = next((s for s in res["series"] if s["tag"] == "mix 1000/s"), None)
-    zh = res.get("zmq_hop") if isinstance(res.get("zmq_hop"), dict) else {}
-    zh = zh if "default" in zh else {}
+    s1 = series(res, "mix 1000/s")
+    zh = hops(res)
     if s1:
         st = {k: (v or {}).get("med", 0) for k, v in s1["stage_cpu_pct"].items()}
         top = max(st, key=st.get)
@@ -173,7 +190,7 @@ def goals(res):
                         if (s1.get("cpu_per_1k_ms") or {}).get("med") else "") + (
                         f"; the transport alone, three ZeroMQ hops with nothing of vigil in "
                         f"them, in this mode's shape: {zh['default']['cpu_pct']['med']:.2f} % "
-                        "(see *The transport alone*)" if zh else "")
+                        "(see *The transport alone*)" if "default" in zh else "")
                     if res.get("idle") else ""))
         rs = {k: (v or {}).get("med", 0) for k, v in s1["stage_rss_mb"].items()}
         top = max(rs, key=rs.get)
@@ -188,26 +205,26 @@ def goals(res):
                     s1["zero_loss"], ""))
         # Latency is judged in both delivery modes, each with its own CPU: batching for a
         # bounded time is what buys the CPU figure above (docs/wire.md §2).
-        lo = next((s for s in res["series"] if s["tag"] == "mix 1000/s low-latency"), None)
-        lo1 = next((s for s in res["series"] if s["tag"] == vb.LOWLAT_ONE), None)
+        lo = series(res, "mix 1000/s low-latency")
+        lo1 = series(res, vb.LOWLAT_ONE)
         # Judged on the exporter's own histogram in the CPU windows (kernel -> exporter,
         # the goal's words; exact at 100 µs and 1 ms, which are bucket bounds), the tap
         # reader's figures (one more hop) beside it; runs before the histogram: the tap.
-        for mode, s in (("default", s1), ("low-latency", lo),
-                        ("low-latency on one CPU", lo1)):
+        shape = {t: m for m, t in HOP_SERIES.items()}
+        for mode, desc, s in (("default", "default mode", s1),
+                              ("low-latency", "low-latency mode", lo),
+                              ("low-latency on one CPU",
+                               "low-latency mode, every stage on one CPU", lo1)):
             if not s:
                 continue
             x = s.get("xlat") or {}
             q = {k: (x.get(k) or {}).get("med") for k in ("p50", "p99", "le_100us", "le_1ms")}
             t50, t99 = (s["lat"]["p50"] or {}).get("med"), (s["lat"]["p99"] or {}).get("med")
-            cpu = (f"{mode.replace(' on one CPU', '')} mode"
-                   f"{', every stage on one CPU' if s is lo1 else ''} "
-                   f"(CPU {s['cpu_pct']['med']:.2f} % of a core)")
+            cpu = f"{desc} (CPU {s['cpu_pct']['med']:.2f} % of a core)"
             if q["p50"] is not None:
                 tap = (f"; to a tap subscriber (one more hop, a window of its own): p50 "
                        f"{t50:.0f} µs, p99 {t99:.0f} µs" if t50 is not None else "")
-                z = zh.get("low-latency" if s is lo else "low-latency, one CPU"
-                           if s is lo1 else "")
+                z = zh.get(shape.get(s["tag"])) if s is not s1 else None
                 floor = (f"; three ZeroMQ hops alone, in this mode's shape: p50 "
                          f"{z['p50_us']['med']:.0f} µs" if z else "")
                 out.append((f"latency p50 ≤ 100 µs, {mode}", f"{q['p50']:.0f} µs",
@@ -223,7 +240,7 @@ def goals(res):
             out.append((f"latency p99 ≤ 1 ms, {mode}", f"{t99:.0f} µs" if t99 else "n/a",
                         bool(t99) and t99 <= 1000, note))
     z = res.get("max_zero_loss")
-    m50 = next((s for s in res["series"] if s["tag"] == "mix 50000/s"), None)
+    m50 = series(res, "mix 50000/s")
     out.append(("zero loss to ≥ 50k/s", f"{z['target']} ev/s" if z else "none",
                 bool(z) and z["target"] >= 50000,
                 f"at 50k/s the generator reached only {m50['achieved']['min']:.0f} ev/s "
@@ -283,9 +300,8 @@ def goals(res):
 def floor_section(res):
     """What three ZeroMQ hops cost with nothing of vigil in them (bench/zmq_hop.c), beside
     what vigil cost in the same run."""
-    zh = res.get("zmq_hop")
-    if not isinstance(zh, dict) or not isinstance(zh.get("default"), dict) or \
-            "cpu_pct" not in zh["default"]:
+    zh = hops(res)
+    if not zh:
         return []
     L = ["", "## The transport alone", "",
          "The stages talk ZeroMQ over `ipc://` (docs/wire.md). `build/bench/zmq_hop` "
@@ -297,12 +313,8 @@ def floor_section(res):
          "process's send to the last one's receive.", "",
          "| mode (shape) | three hops: CPU, % of a core | latency p50 | latency p99 | "
          "vigil in the same run: CPU | vigil: latency p50 |", "|---|---|---|---|---|---|"]
-    tags = {"default": "mix 1000/s", "low-latency": "mix 1000/s low-latency",
-            "low-latency, one CPU": vb.LOWLAT_ONE}
     for mode, z in zh.items():
-        if not isinstance(z, dict) or "cpu_pct" not in z:
-            continue
-        s = next((x for x in res["series"] if x["tag"] == tags.get(mode)), None)
+        s = series(res, HOP_SERIES.get(mode))
         p50 = (((s or {}).get("xlat") or {}).get("p50") or {}).get("med")
         L.append(f"| {mode} ({z['msgs_per_s']} messages/s of {z['frames']} frame"
                  f"{'s' if z['frames'] > 1 else ''} of {z['bytes']} B) | "
@@ -311,8 +323,7 @@ def floor_section(res):
                  f"{z['p99_us']['med']:.0f} µs | "
                  + (f"{s['cpu_pct']['med']:.2f} % | " if s else "— | ")
                  + (f"{p50:.0f} µs |" if p50 is not None else "— |"))
-    low = min((z for z in zh.values() if isinstance(z, dict) and "cpu_pct" in z),
-              key=lambda z: z["cpu_pct"]["med"])
+    low = min(zh.values(), key=lambda z: z["cpu_pct"]["med"])
     L += ["", "Every hop wakes three threads per message: the sending process's I/O thread, "
           "the receiving one's, and the receiving process. The chain is measured apart from "
           "vigil's windows, so the columns compare measurements, not parts of one sum; on "
@@ -426,7 +437,7 @@ def write(res, samples, txt):
         tree = f"tree at git {rev}, nothing uncommitted"
     dur = (res.get("t_end", time.time()) - res["t0"]) / 60 if res.get("t0") else None
     ls, le = res.get("load_start"), res.get("load_end")
-    s1 = next((x for x in res["series"] if x["tag"] == "mix 1000/s"), None)
+    s1 = series(res, "mix 1000/s")
     fg = None
     if s1 and s1.get("rounds"):
         fg = sum(max(0, r["exported"] - r["generated_total"]) / r["gen"]["elapsed_s"]

@@ -26,6 +26,12 @@ KINDS = ["exec", "open", "connect"]
 MIX = "exec=1,open=79,connect=20"
 # The series of the low-latency mode with every stage on one CPU (bench/run.py, report.py).
 LOWLAT_ONE = "mix 1000/s low-latency, one CPU"
+
+
+def one_cpu():
+    """{the CPU} the one-CPU measures use: the highest the bench may run on (the series
+    pins the stages there, zmq_hop's one-CPU shape its chain)."""
+    return {max(os.sched_getaffinity(0))}
 GEN_ONE_WORKER = 20000  # ev/s one generator process reaches with vigil on, with room
 
 
@@ -221,18 +227,22 @@ class Vigil:
     def rss(self):
         return {s: rss_mb(p) if p else None for s, p in self.pids().items()}
 
+    def threads(self):
+        """[(stage, tid)] of every thread of every running stage, as of now."""
+        return [(s, int(tid)) for s, p in self.pids().items() if p
+                for tid in os.listdir(f"/proc/{p}/task")]
+
     def pin(self, cpus=None):
         """Every thread of every stage on cpus (a set), as VIGIL_CPUS does at start; None:
         back on every CPU the bench may use. Threads made later inherit their creator's.
         Returns the threads set."""
         n = 0
-        for p in self.pids().values():
-            for tid in os.listdir(f"/proc/{p}/task") if p else ():
-                try:
-                    os.sched_setaffinity(int(tid), cpus or self.cpus)
-                    n += 1
-                except OSError:
-                    pass  # a thread that ended meanwhile
+        for _, tid in self.threads():
+            try:
+                os.sched_setaffinity(tid, cpus or self.cpus)
+                n += 1
+            except OSError:
+                pass  # a thread that ended meanwhile
         return n
 
     def group_rss(self):

@@ -49,19 +49,18 @@ def workers(t, kinds, log):
 def allowed(v):
     """{(stage, tid): set of CPUs} of every thread of every stage."""
     out = {}
-    for st, p in v.pids().items():
-        for tid in os.listdir(f"/proc/{p}/task"):
-            try:
-                out[(st, int(tid))] = os.sched_getaffinity(int(tid))
-            except OSError:
-                pass  # a thread that ended meanwhile
+    for st, tid in v.threads():
+        try:
+            out[(st, tid)] = os.sched_getaffinity(tid)
+        except OSError:
+            pass  # a thread that ended meanwhile
     return out
 
 
 def pinning(v):
     """Vigil.pin, as the bench's low-latency series uses it: every thread of every stage
     on the one CPU, then back on every CPU the bench may use."""
-    one = {max(v.cpus)}
+    one = vb.one_cpu()
     n = v.pin(one)
     a = allowed(v)
     # (gRPC may start or end a thread meanwhile: a new one inherits its creator's set)
