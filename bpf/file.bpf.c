@@ -190,11 +190,64 @@ static __always_inline int put_fd(struct fctx *c, int fd, int fast)
 	ino = VP_RD(f, f_inode);
 	ev->imode = VP_RD(ino, i_mode);
 	ev->mnt_id = path_mnt_id(&f->f_path);
+	if (c->f && c->f->prefixes && path_in_bind(&f->f_path))
+		ff |= VIGIL_F_LATE;
 	ev->path_len = put_path(c, &f->f_path, &ff, VIGIL_F_ERROR, VIGIL_F_TRUNC, fast);
 	if (ev->path_len)
 		ff |= VIGIL_F_RESOLVED;
 	ev->fflags = ff;
 	return ev->path_len ? 0 : -1;
+}
+
+/* Whether the n bytes at b are those of p. */
+static __always_inline int starts(const __u8 *b, const char *p, int n)
+{
+#pragma clang loop unroll(full)
+	for (int i = 0; i < n; i++)
+		if (b[i] != (__u8)p[i])
+			return 0;
+	return 1;
+}
+
+/*
+ * An absolute string through a magic link to one of the task's fds:
+ * "/proc/self/fd/N", "/proc/thread-self/fd/N" or "/dev/fd/N", alone or
+ * followed by "/rest". fd N is still open at syscall exit, so the kernel's
+ * walk resolves it as it would a dirfd (the collector could not: by the time
+ * it reads the record the fd may be closed). Returns 0 (not one), 1 (*dfd =
+ * N, *u = rest: relative to N) or 2 (*dfd = N: the fd's file itself).
+ */
+static __always_inline int fd_magic(struct fctx *c, const char **u, int *dfd)
+{
+	__u8 *b = c->s->key.data;	/* free until finish() judges the prefix */
+	int skip, fd = 0, i;
+	__u8 ch;
+
+	if (bpf_probe_read_user_str(b, 32, *u) < 10)
+		return 0;
+	if (starts(b, "/proc/self/fd/", 14))
+		skip = 14;
+	else if (starts(b, "/proc/thread-self/fd/", 21))
+		skip = 21;
+	else if (starts(b, "/dev/fd/", 8))
+		skip = 8;
+	else
+		return 0;
+#pragma clang loop unroll(full)
+	for (i = 0; i < 8; i++) {
+		ch = b[(skip + i) & 31];
+		if (ch < '0' || ch > '9')
+			break;
+		fd = fd * 10 + (ch - '0');
+	}
+	ch = b[(skip + i) & 31];
+	if (i == 0 || (ch != '/' && ch != 0))
+		return 0;
+	*dfd = fd;
+	if (ch == 0)
+		return 2;
+	*u += skip + i + 1;
+	return 1;
 }
 
 /*
@@ -210,7 +263,27 @@ static __always_inline void put_operand(struct fctx *c, int dfd, const char *u, 
 	__u32 plen = 0, nlen;
 	char first = 0;
 
+	if (!second && c->f && c->f->root_mnt) {
+		struct task_struct *task = c->task;
+		struct fs_struct *fs = VT_RD(task, fs);
+		struct vfsmount *rm = VP_RD(&fs->root, mnt);
+
+		if (rm && path_mnt_id(&fs->root) == c->f->root_mnt &&
+		    VP_RD(&fs->root, dentry) == VP_RD(rm, mnt_root))
+			ff |= VIGIL_F_OURROOT;
+	}
 	bpf_probe_read_user(&first, 1, u);
+	if (first == '/') {
+		int magic = fd_magic(c, &u, &dfd);
+
+		if (magic == 2 && !second) { /* the fd's file itself, as ftruncate would */
+			ev->fflags = ff;
+			put_fd(c, dfd, 0);
+			return;
+		}
+		if (magic == 1)
+			first = 0; /* relative to fd N ("N//x" is "N/x": joined lexically) */
+	}
 	if (first != '/') {
 		if (dfd == AT_FDCWD) {
 			struct task_struct *task = c->task;
@@ -221,8 +294,11 @@ static __always_inline void put_operand(struct fctx *c, int dfd, const char *u, 
 			if (f)
 				dir = &VP_CAST(f, struct file)->f_path;
 		}
-		if (dir && !second)
+		if (dir && !second) {
 			ev->mnt_id = path_mnt_id(dir);
+			if (c->f && c->f->prefixes && path_in_bind(dir))
+				ff |= VIGIL_F_LATE;
+		}
 		if (dir)
 			plen = put_path(c, dir, &ff, second ? VIGIL_F_ERROR2 : VIGIL_F_ERROR,
 					second ? VIGIL_F_TRUNC2 : VIGIL_F_TRUNC, 0);
@@ -255,7 +331,7 @@ static __always_inline int prefix_ok(struct fctx *c)
 
 	/* a path that lost its leading part cannot be judged: sent (a deep tree
 	 * must not hide a file from the filter) */
-	if (ev->fflags & VIGIL_F_TRUNC)
+	if (ev->fflags & (VIGIL_F_TRUNC | VIGIL_F_LATE))
 		return 1;
 	if (n > VIGIL_PREFIX_LEN - 1)
 		n = VIGIL_PREFIX_LEN - 1;
@@ -346,10 +422,18 @@ int vigil_openat2(struct sys_exit_ctx *ctx)
 	return do_open(&c, ARG(&c, 1), (const char *)ARG(&c, 2), how.flags, how.mode, ctx->ret);
 }
 
+/* A path operation's operand is judged by the collector (VIGIL_F_LATE). */
+static __always_inline void late(struct fctx *c)
+{
+	if (c->f && c->f->prefixes)
+		c->s->ev.fflags |= VIGIL_F_LATE;
+}
+
 /* A one-operand path operation (unlink, rmdir, truncate, chmod, setxattr). */
 static __always_inline int do_path1(struct fctx *c, int dfd, const char *name, __u32 flags)
 {
 	c->s->ev.flags = flags;
+	late(c);
 	put_operand(c, dfd, name, 0);
 	finish(c);
 	return 0;
@@ -390,6 +474,7 @@ static __always_inline int do_path2(struct fctx *c, int dfd1, const char *n1, in
 				    const char *n2, __u32 flags)
 {
 	c->s->ev.flags = flags;
+	late(c);
 	put_operand(c, dfd1, n1, 0);
 	put_operand(c, dfd2, n2, 1);
 	finish(c);
@@ -459,6 +544,7 @@ static __always_inline int do_symlink(struct fctx *c, const char *target, int df
 
 	c->s->ev.name_len = put_user(c, target, &ff, VIGIL_F_NAME_ERROR);
 	c->s->ev.fflags = ff;
+	late(c);
 	put_operand(c, dfd, linkpath, 1);
 	finish(c);
 	return 0;

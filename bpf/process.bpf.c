@@ -37,6 +37,7 @@ char LICENSE[] SEC("license") = "GPL";
 struct exec_scratch {
 	struct vigil_ev_exec ev;
 	__u8 tail[VIGIL_EXEC_TAIL_MAX];
+	struct vigil_bin_key bkey;	/* bin_match lookup of the new binary */
 };
 
 _Static_assert(__builtin_offsetof(struct exec_scratch, tail) ==
@@ -254,6 +255,29 @@ static __always_inline void emit_stdio(struct vigil_ev_exec *ev, struct sock *sk
 	count(&emitted, VIGIL_EV_NET);
 }
 
+/* filter.binaries: whether process tgid now runs a listed binary (its path is
+ * tail[0, blen)). */
+static __always_inline void bin_track(struct exec_scratch *s, __u32 tgid, __u32 blen)
+{
+	struct vigil_filter *f = get_filter();
+	__u32 n = blen;
+	__u8 one = 1;
+
+	if (!f || !f->binaries)
+		return;
+	__builtin_memset(&s->bkey, 0, sizeof(s->bkey));
+	/* the mask bounds the copy for the verifier; the compiler must not drop it
+	 * because of the test below */
+	asm volatile("" : "+r"(n));
+	n &= VIGIL_BIN_LEN - 1;
+	if (blen > 0 && blen < VIGIL_BIN_LEN && !bpf_probe_read_kernel(s->bkey.path, n, s->tail) &&
+	    bpf_map_lookup_elem(&bin_match, &s->bkey)) {
+		bpf_map_update_elem(&bin_procs, &tgid, &one, BPF_ANY);
+		return;
+	}
+	bpf_map_delete_elem(&bin_procs, &tgid);
+}
+
 SEC("tp_btf/sched_process_exec")
 int BPF_PROG(vigil_exec, struct task_struct *task, pid_t old_pid,
 	     struct linux_binprm *bprm)
@@ -305,6 +329,7 @@ int BPF_PROG(vigil_exec, struct task_struct *task, pid_t old_pid,
 		if (clen == 1 && s->tail[blen & VIGIL_PATH_MAX] == '/')
 			flags |= VIGIL_EXEC_ROOT_CWD;
 	}
+	bin_track(s, ev->hdr.pid, (flags & VIGIL_EXEC_TRUNC_FILENAME) ? 0 : blen);
 	alen = copy_args(task, s->tail, blen + clen, &flags);
 
 	ev->flags = flags;
@@ -331,8 +356,9 @@ int BPF_PROG(vigil_exit, struct task_struct *task)
 {
 	struct signal_struct *sig;
 	struct vigil_ev_exit *ev;
+	struct vigil_filter *f;
 	int group_dead;
-	__u32 code;
+	__u32 code, tgid;
 
 	sig = VT_RD(task, signal);
 	if (exit_has_group_dead)
@@ -341,6 +367,11 @@ int BPF_PROG(vigil_exit, struct task_struct *task)
 		group_dead = VT_RD(sig, live.counter) == 0;
 	if (!group_dead)
 		return 0;
+	f = get_filter();
+	if (f && f->binaries) {
+		tgid = VT_RD(task, tgid);
+		bpf_map_delete_elem(&bin_procs, &tgid);
+	}
 	if (VT_RD(sig, flags) & SIGNAL_GROUP_EXIT)
 		code = VT_RD(sig, group_exit_code);
 	else
@@ -368,12 +399,20 @@ SEC("tp_btf/sched_process_fork")
 int BPF_PROG(vigil_fork, struct task_struct *parent, struct task_struct *child)
 {
 	struct vigil_ev_clone *ev;
-	__u32 pid, tgid;
+	struct vigil_filter *f;
+	__u32 pid, tgid, ptgid;
+	__u8 one = 1;
 
 	pid = VT_RD(child, pid);
 	tgid = VT_RD(child, tgid);
 	if (pid != tgid)	/* a new thread, not a new process */
 		return 0;
+	f = get_filter();
+	if (f && f->binaries) { /* the child runs its parent's binary until it execs */
+		ptgid = VT_RD(parent, tgid);
+		if (bpf_map_lookup_elem(&bin_procs, &ptgid))
+			bpf_map_update_elem(&bin_procs, &tgid, &one, BPF_ANY);
+	}
 
 	ev = bpf_ringbuf_reserve(&rb_proc, sizeof(*ev), 0);
 	if (!ev) {

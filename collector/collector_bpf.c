@@ -25,6 +25,9 @@
 #include <sys/mman.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/xattr.h>
+#include <linux/openat2.h>
 #include <sys/socket.h>
 #include <netinet/in.h>
 #include <arpa/inet.h>
@@ -40,6 +43,7 @@
 #include "net.skel.h"
 #include "priv.skel.h"
 #include "collector_bpf.h"
+#include "collector_probe.h"
 #include "collector_path.h"
 #include "collector_mnt.h"
 
@@ -48,8 +52,8 @@
 
 /* Maps of process.bpf.o kept in the pin directory (file.bpf.o adds prefix_allow):
  * what a restarted collector needs to pick up where the last one stopped. */
-static const char *const cbpf_pin_maps[] = { "rb", "rb_proc", "lost", "emitted", "filter",
-					     "cgroup_allow" };
+static const char *const cbpf_pin_maps[] = { "rb",	   "rb_proc",	"lost",	    "emitted",
+					     "filter", "cgroup_allow", "bin_match", "bin_procs" };
 
 /* Records held between the two rings' reads: an 8-byte length slot, then the
  * record (8-aligned); off is the first not yet sent. */
@@ -66,10 +70,17 @@ struct cbpf {
 	struct net_bpf *net;	/* NULL when network events are unavailable */
 	int net_attached;
 	int cgroups;		/* cgroup_allow holds ids: filter by cgroup */
+	int binaries;		/* VIGIL_BIN_*: bin_match holds binaries */
+	struct vigil_bin_key *bins; /* the same, for the scan of running processes */
+	size_t nbins;
 	int prefixes;		/* prefix_allow holds prefixes: filter file paths */
+	char **uprefixes;	/* the same, for records the kernel could not judge */
+	size_t nuprefixes;
+	uint64_t late_filtered;	/* such records not under a prefix: not sent */
 	struct priv_bpf *priv;	/* NULL when privilege events are unavailable */
 	int priv_attached;
 	uint32_t host_ns[VIGIL_NS_COUNT]; /* namespaces of pid 1, for is_host */
+	uint32_t own_mnt_ns;	/* ours: an exec's path names the same file here */
 	char note[512];		/* what is missing, for the log; "" when nothing */
 	int wake_fd;	/* epoll over both rings, readable when either has data; -1 */
 	size_t rb_bytes, proc_bytes;
@@ -304,6 +315,8 @@ static int cbpf_check(const void *data, size_t len)
 	return -1;
 }
 
+static int cbpf_late_wanted(const struct cbpf *cb, const void *data);
+
 /* libbpf ring_buffer callback: validate one record and hand it to emit. */
 static int cbpf_on_sample(void *ctx, void *data, size_t len)
 {
@@ -319,6 +332,10 @@ static int cbpf_on_sample(void *ctx, void *data, size_t len)
 	}
 	if (!cb->emit)
 		return 0;
+	if (type == VIGIL_EV_FILE && !cbpf_late_wanted(cb, data)) {
+		cb->late_filtered++;
+		return 0;
+	}
 	r.type = cbpf_type_name(type);
 	r.data = data;
 	r.len = len;
@@ -354,30 +371,13 @@ static void cbpf_add_note(struct cbpf *cb, const char *fmt, const char *what, in
 	snprintf(cb->note + n, sizeof(cb->note) - n, fmt, what, strerror(rc));
 }
 
-/* Make tracefs available for syscall tracepoints (it is not mounted at boot
- * here, PLATFORM.md). Returns the events directory, or NULL. */
-static const char *cbpf_tracefs(void)
-{
-	static const char *const dirs[] = { "/sys/kernel/tracing/events",
-					     "/sys/kernel/debug/tracing/events" };
-
-	for (int i = 0; i < 2; i++)
-		if (access(dirs[i], F_OK) == 0)
-			return dirs[i];
-	if (mount("none", "/sys/kernel/tracing", "tracefs", 0, NULL) == 0 &&
-	    access(dirs[0], F_OK) == 0)
-		return dirs[0];
-	return NULL;
-}
-
 /* Make obj share the ring, counters and filter of the process object. */
 static int cbpf_share_maps(struct cbpf *cb, struct bpf_object *obj)
 {
-	static const char *const names[] = { "rb", "rb_proc", "lost", "emitted", "filter",
-					     "cgroup_allow" };
+	const char *const *names = cbpf_pin_maps;
 	struct bpf_object *pobj = cb->skel->obj;
 
-	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+	for (size_t i = 0; i < sizeof(cbpf_pin_maps) / sizeof(cbpf_pin_maps[0]); i++) {
 		struct bpf_map *m = bpf_object__find_map_by_name(obj, names[i]);
 		struct bpf_map *pm = bpf_object__find_map_by_name(pobj, names[i]);
 		int rc;
@@ -395,7 +395,7 @@ static int cbpf_share_maps(struct cbpf *cb, struct bpf_object *obj)
  * kernel lacks (e.g. fchmodat2 before 6.6), noting them. */
 static void cbpf_skip_missing_tps(struct cbpf *cb, struct bpf_object *obj)
 {
-	const char *events = cbpf_tracefs();
+	const char *events = cprobe_tracefs();
 	struct bpf_program *prog;
 	char path[512];
 
@@ -1078,12 +1078,24 @@ static int cbpf_toggle(struct cbpf *cb, struct bpf_object_skeleton *sk, uint64_t
 	return 0;
 }
 
+/* The mount id of our root: a task whose root is the same looks its paths up
+ * as we do (VIGIL_F_OURROOT); 0 when unknown. */
+static uint32_t cbpf_root_mnt(void)
+{
+	struct statx sx;
+
+	if (statx(AT_FDCWD, "/", 0, STATX_MNT_ID, &sx) || !(sx.stx_mask & STATX_MNT_ID))
+		return 0;
+	return (uint32_t)sx.stx_mnt_id;
+}
+
 /* Write the in-kernel filter: operations in ops (bit n = VIGIL_OP n). */
 int cbpf_set_filter(struct cbpf *cb, uint64_t ops, int chmod_all)
 {
 	struct vigil_filter f = { .ops = ops, .ignore_tgid = (uint32_t)getpid(),
 				  .chmod_all = chmod_all ? 1 : 0, .cgroups = cb->cgroups ? 1 : 0,
-				  .prefixes = cb->prefixes ? 1 : 0 };
+				  .prefixes = cb->prefixes ? 1 : 0, .binaries = (uint32_t)cb->binaries,
+				  .root_mnt = cbpf_root_mnt() };
 	uint32_t key = 0;
 
 	if (bpf_map_update_elem(bpf_map__fd(cb->skel->maps.filter), &key, &f, BPF_ANY))
@@ -1149,6 +1161,99 @@ static void cbpf_host_ns(struct cbpf *cb)
 		snprintf(path, sizeof(path), "/proc/1/ns/%s", names[i]);
 		cb->host_ns[i] = stat(path, &stb) == 0 ? (uint32_t)stb.st_ino : 0;
 	}
+	cb->own_mnt_ns = stat("/proc/self/ns/mnt", &stb) == 0 ? (uint32_t)stb.st_ino : 0;
+}
+
+/* Add path to bin_match (and cb->bins) unless it is there; 0, or -1 with err set. */
+static int cbpf_add_binary(struct cbpf *cb, const char *path, char *err, size_t errlen)
+{
+	struct vigil_bin_key k;
+	uint8_t one = 1;
+
+	memset(&k, 0, sizeof(k));
+	snprintf(k.path, sizeof(k.path), "%s", path);
+	for (size_t i = 0; i < cb->nbins; i++)
+		if (!memcmp(&cb->bins[i], &k, sizeof(k)))
+			return 0;
+	if (bpf_map_update_elem(bpf_map__fd(cb->skel->maps.bin_match), &k, &one, BPF_ANY)) {
+		snprintf(err, errlen, "write the binaries filter: %s", strerror(errno));
+		return -1;
+	}
+	cb->bins[cb->nbins++] = k;
+	return 0;
+}
+
+/* The binaries of scope into bin_match: each as given and as its realpath
+ * (the kernel's path of /usr/bin/python3 is /usr/bin/python3.11). */
+static int cbpf_set_binaries(struct cbpf *cb, const struct cbpf_scope *sc, char *err,
+			     size_t errlen)
+{
+	char real[PATH_MAX];
+
+	if (!sc->nbinaries)
+		return 0;
+	if (sc->nbinaries > VIGIL_BINARIES_MAX / 2) {
+		snprintf(err, errlen, "more than %d binaries", VIGIL_BINARIES_MAX / 2);
+		return -1;
+	}
+	cb->bins = calloc(2 * sc->nbinaries, sizeof(*cb->bins));
+	if (!cb->bins) {
+		snprintf(err, errlen, "out of memory");
+		return -1;
+	}
+	for (size_t i = 0; i < sc->nbinaries; i++) {
+		if (strlen(sc->binaries[i]) >= VIGIL_BIN_LEN) {
+			snprintf(err, errlen, "binary '%s': at most %d bytes", sc->binaries[i],
+				 VIGIL_BIN_LEN - 1);
+			return -1;
+		}
+		if (cbpf_add_binary(cb, sc->binaries[i], err, errlen) < 0 ||
+		    (realpath(sc->binaries[i], real) && strlen(real) < VIGIL_BIN_LEN &&
+		     cbpf_add_binary(cb, real, err, errlen) < 0))
+			return -1;
+	}
+	cb->binaries = sc->bin_except ? VIGIL_BIN_EXCEPT : VIGIL_BIN_ONLY;
+	return 0;
+}
+
+/* Processes already running a binary of bin_match (their execs came before
+ * the programs): into bin_procs, from /proc/PID/exe. Called once the exec,
+ * fork and exit programs are attached, so that none falls in between. */
+static void cbpf_bin_scan(struct cbpf *cb)
+{
+	char link[64], exe[VIGIL_BIN_LEN + 16];
+	struct vigil_bin_key k;
+	struct dirent *de;
+	uint8_t one = 1;
+	DIR *d;
+
+	if (!cb->binaries || !(d = opendir("/proc")))
+		return;
+	while ((de = readdir(d))) {
+		uint32_t pid = (uint32_t)strtoul(de->d_name, NULL, 10);
+		ssize_t n;
+
+		if (!pid)
+			continue;
+		snprintf(link, sizeof(link), "/proc/%u/exe", pid);
+		n = readlink(link, exe, sizeof(exe) - 1);
+		if (n <= 0)
+			continue;
+		exe[n] = '\0';
+		if (n > 10 && !strcmp(exe + n - 10, " (deleted)"))
+			exe[n -= 10] = '\0';
+		if (n >= VIGIL_BIN_LEN)
+			continue;
+		memset(&k, 0, sizeof(k));
+		memcpy(k.path, exe, (size_t)n);
+		for (size_t i = 0; i < cb->nbins; i++)
+			if (!memcmp(&cb->bins[i], &k, sizeof(k))) {
+				bpf_map_update_elem(bpf_map__fd(cb->skel->maps.bin_procs), &pid, &one,
+						    BPF_ANY);
+				break;
+			}
+	}
+	closedir(d);
 }
 
 /* Fill the cgroup and prefix maps from scope; 0, or -1 with err set. */
@@ -1168,6 +1273,10 @@ static int cbpf_set_scope(struct cbpf *cb, const struct cbpf_scope *sc, char *er
 			return -1;
 		}
 	cb->cgroups = sc->ncgroups > 0;
+	if (cb->file && sc->nprefixes && !(cb->uprefixes = calloc(sc->nprefixes, sizeof(char *)))) {
+		snprintf(err, errlen, "out of memory");
+		return -1;
+	}
 	for (size_t i = 0; cb->file && i < sc->nprefixes; i++) {
 		struct vigil_prefix_key k;
 		size_t n = strlen(sc->prefixes[i]);
@@ -1177,6 +1286,11 @@ static int cbpf_set_scope(struct cbpf *cb, const struct cbpf_scope *sc, char *er
 				 VIGIL_PREFIX_LEN - 1);
 			return -1;
 		}
+		if (!(cb->uprefixes[cb->nuprefixes] = strdup(sc->prefixes[i]))) {
+			snprintf(err, errlen, "out of memory");
+			return -1;
+		}
+		cb->nuprefixes++;
 		memset(&k, 0, sizeof(k));
 		k.prefixlen = (uint32_t)n * 8;
 		memcpy(k.data, sc->prefixes[i], n);
@@ -1187,7 +1301,7 @@ static int cbpf_set_scope(struct cbpf *cb, const struct cbpf_scope *sc, char *er
 		}
 	}
 	cb->prefixes = sc->nprefixes > 0;
-	return 0;
+	return cbpf_set_binaries(cb, sc, err, errlen);
 }
 
 static int cbpf_on_proc(void *ctx, void *data, size_t len);
@@ -1350,6 +1464,8 @@ static int cbpf_open_once(struct cbpf *cb, const struct cbpf_opts *o, char *err,
 		}
 		/* the previous run's filter: this run's configuration replaces it */
 		cbpf_map_clear(bpf_map__fd(cb->skel->maps.cgroup_allow), sizeof(__u64));
+		cbpf_map_clear(bpf_map__fd(cb->skel->maps.bin_match), sizeof(struct vigil_bin_key));
+		cbpf_map_clear(bpf_map__fd(cb->skel->maps.bin_procs), sizeof(__u32));
 		if (cb->file)
 			cbpf_map_clear(bpf_map__fd(cb->file->maps.prefix_allow),
 				       sizeof(struct vigil_prefix_key));
@@ -1376,6 +1492,7 @@ static int cbpf_open_once(struct cbpf *cb, const struct cbpf_opts *o, char *err,
 		snprintf(err, errlen, "attach sched_process_{exec,exit,fork}: %s", strerror(-rc));
 		return -1;
 	}
+	cbpf_bin_scan(cb);
 	/* Each ring is read by a manager of its own, rb_proc first (the consumer
 	 * position is in the ring). Wakeups come from an epoll set of the two ring
 	 * fds (a ring is readable while it holds data), not from a third manager:
@@ -1750,13 +1867,49 @@ static int cbpf_is_deleted(const struct vigil_ev_exec *e, const char *bin)
 	return e->ino && e->nlink == 0 && !cbpf_is_memfd(bin, e->binary_len);
 }
 
+/*
+ * Whether the exec's binary carries file capabilities (a security.capability
+ * xattr): 1, 0, or -1 when it cannot be told. BPF cannot read xattrs from a
+ * tracepoint, so it is asked here, of the very file: /proc/PID/exe while it
+ * still is the exec's binary (same inode), else the path when the process ran
+ * in the collector's mount namespace and the path still names that inode. A process gone
+ * from another mount namespace (a container's short-lived command) cannot be
+ * told.
+ */
+static int cbpf_file_caps(const struct cbpf *cb, const struct vigil_ev_exec *e, const char *bin)
+{
+	char exe[40], path[VIGIL_PATH_MAX + 1];
+	struct stat st;
+	const char *f = NULL;
+
+	if (!e->ino || cbpf_is_memfd(bin, e->binary_len))
+		return 0; /* no binary (a kernel thread), or a memfd: no xattrs */
+	snprintf(exe, sizeof(exe), "/proc/%u/exe", e->hdr.pid);
+	if (stat(exe, &st) == 0 && st.st_ino == e->ino)
+		f = exe;
+	else if (e->binary_len < sizeof(path) && cb->own_mnt_ns &&
+		 e->ns[VIGIL_NS_MNT] == cb->own_mnt_ns) {
+		memcpy(path, bin, e->binary_len);
+		path[e->binary_len] = '\0';
+		if (stat(path, &st) == 0 && st.st_ino == e->ino)
+			f = path;
+	}
+	if (!f)
+		return -1;
+	if (getxattr(f, "security.capability", NULL, 0) >= 0)
+		return 1;
+	return errno == ENODATA || errno == ENOTSUP ? 0 : -1;
+}
+
 /* Pack the flags of exec record e as an array of flag names: Tetragon's
  * (execve except for procFS records), then vigil's own. */
-static void cbpf_pack_flags(msgpack_packer *pk, const struct vigil_ev_exec *e, const char *bin)
+static void cbpf_pack_flags(const struct cbpf *cb, msgpack_packer *pk,
+			    const struct vigil_ev_exec *e, const char *bin)
 {
 	uint32_t flags = e->flags;
 	size_t i, count = 0;
 	int memfd = cbpf_is_memfd(bin, e->binary_len), deleted = cbpf_is_deleted(e, bin);
+	int fcaps = cbpf_file_caps(cb, e, bin);
 
 	if (e->xflags & VIGIL_EXEC_X_PROCFS)
 		flags &= ~(uint32_t)VIGIL_EXEC_EXECVE;
@@ -1768,7 +1921,7 @@ static void cbpf_pack_flags(msgpack_packer *pk, const struct vigil_ev_exec *e, c
 	for (i = 0; i < sizeof(cbpf_xflag_names) / sizeof(cbpf_xflag_names[0]); i++)
 		if (e->xflags & cbpf_xflag_names[i].bit)
 			count++;
-	msgpack_pack_array(pk, count + memfd + deleted);
+	msgpack_pack_array(pk, count + memfd + deleted + (fcaps != 0));
 	for (i = 0; i < sizeof(cbpf_flag_names) / sizeof(cbpf_flag_names[0]); i++)
 		if (flags & cbpf_flag_names[i].bit)
 			cbpf_pack_cstr(pk, cbpf_flag_names[i].name);
@@ -1779,6 +1932,8 @@ static void cbpf_pack_flags(msgpack_packer *pk, const struct vigil_ev_exec *e, c
 		cbpf_pack_cstr(pk, "memfdExec");
 	if (deleted)
 		cbpf_pack_cstr(pk, "deletedBinary");
+	if (fcaps)
+		cbpf_pack_cstr(pk, fcaps > 0 ? "fileCaps" : "fileCapsUnknown");
 }
 
 /* Pack a capability set: one unsigned integer, bit n = capability n (docs/wire.md
@@ -1902,7 +2057,7 @@ static void cbpf_pack_exec(const struct cbpf *cb, const unsigned char *d, msgpac
 	cbpf_pack_cstr(pk, "cwd");
 	cbpf_pack_bytes(pk, tail + e.binary_len, e.cwd_len);
 	cbpf_pack_cstr(pk, "flags");
-	cbpf_pack_flags(pk, &e, tail);
+	cbpf_pack_flags(cb, pk, &e, tail);
 	cbpf_pack_kv_u64(pk, "cgroup_id", e.cgroup_id);
 	cbpf_pack_cstr(pk, "process");
 	cbpf_pack_process_extra(cb, &e, tail, pk);
@@ -1987,7 +2142,7 @@ static const struct {
 /* clang-format on */
 
 /* One KprobeArgument to pack. */
-enum cbpf_arg_kind { CA_FILE, CA_PATH, CA_INT, CA_SIZE, CA_STR };
+enum cbpf_arg_kind { CA_FILE, CA_PATH, CA_INT, CA_UINT, CA_SIZE, CA_STR };
 struct cbpf_arg {
 	enum cbpf_arg_kind kind;
 	const char *label;	/* NULL: none */
@@ -2025,8 +2180,8 @@ static void cbpf_perm(uint32_t m, char out[11])
 static void cbpf_pack_arg(msgpack_packer *pk, const struct cbpf_arg *a)
 {
 	static const char *const keys[] = { [CA_FILE] = "file_arg", [CA_PATH] = "path_arg",
-					     [CA_INT] = "int_arg", [CA_SIZE] = "size_arg",
-					     [CA_STR] = "string_arg" };
+					     [CA_INT] = "int_arg",   [CA_UINT] = "uint_arg",
+					     [CA_SIZE] = "size_arg", [CA_STR] = "string_arg" };
 
 	msgpack_pack_map(pk, a->label ? 2 : 1);
 	cbpf_pack_cstr(pk, keys[a->kind]);
@@ -2047,6 +2202,9 @@ static void cbpf_pack_arg(msgpack_packer *pk, const struct cbpf_arg *a)
 		break;
 	case CA_INT:
 		msgpack_pack_int64(pk, a->i);
+		break;
+	case CA_UINT: /* uint32 in the proto: unsigned quantities that use bit 31 */
+		msgpack_pack_uint64(pk, (uint32_t)a->i);
 		break;
 	case CA_SIZE:
 		msgpack_pack_uint64(pk, (uint64_t)a->i);
@@ -2120,21 +2278,163 @@ static void cbpf_file_operand(const char *path, size_t plen, const char *name, s
 /* mountinfo table for bind-mount paths; only the event loop's thread packs */
 static struct cmnt cbpf_mnt = { .fd = -1 };
 
+/* Whether a path operation follows a symlink in its last component. */
+static int cbpf_op_follows(const struct vigil_ev_file *e)
+{
+	switch (e->op) {
+	case VIGIL_OP_TRUNCATE:
+	case VIGIL_OP_CHMOD:
+	case VIGIL_OP_FCHMODAT:
+	case VIGIL_OP_SETXATTR:
+		return 1;
+	case VIGIL_OP_FCHMODAT2:
+		return !(e->flags & 0x100); /* AT_SYMLINK_NOFOLLOW */
+	case VIGIL_OP_LINKAT:
+		return (e->flags & 0x400) != 0; /* AT_SYMLINK_FOLLOW */
+	default:
+		return 0;
+	}
+}
+
 /*
- * A first operand reached through a bind mount of a subtree or file: its
- * path becomes the source's (out) and the original is returned in *orig for
- * the mount_path argument. Errored paths are left alone.
+ * /proc magic at the start of tgt (a path in the process's root): "/proc/self"
+ * and "/proc/thread-self" (and "/dev/fd", a link to /proc/self/fd) name the
+ * process's own fd table, cwd and root, "/proc/N" those of N. They are looked
+ * up in the collector's /proc, the host pid namespace's, under the pid the
+ * kernel reported; "/proc/N" only when the process shares our pid namespace
+ * (else N is another numbering). Returns 1 with tgt rewritten, 0 when tgt is
+ * not under /proc, -1 when it cannot be told.
  */
-static void cbpf_unbind(const struct vigil_ev_file *e, struct cbpf_arg *a, char *out, size_t outsz,
+static int cbpf_proc_path(uint32_t pid, uint32_t tid, char *tgt, size_t sz)
+{
+	static char buf[VIGIL_PATH_MAX + 1];
+	const char *rest;
+	char ns[40];
+	struct stat a, b;
+	int n;
+
+	if (!strncmp(tgt, "/dev/fd", 7) && (tgt[7] == '/' || !tgt[7]))
+		n = snprintf(buf, sizeof(buf), "/proc/%u/fd%s", pid, tgt + 7);
+	else if (strncmp(tgt, "/proc/", 6))
+		return 0;
+	else if (!strncmp(tgt + 6, "self", 4) && (tgt[10] == '/' || !tgt[10]))
+		n = snprintf(buf, sizeof(buf), "/proc/%u%s", pid, tgt + 10);
+	else if (!strncmp(tgt + 6, "thread-self", 11) && (tgt[17] == '/' || !tgt[17]))
+		n = snprintf(buf, sizeof(buf), "/proc/%u/task/%u%s", pid, tid, tgt + 17);
+	else {
+		strtoul(tgt + 6, (char **)&rest, 10);
+		if (rest == tgt + 6 || (*rest && *rest != '/'))
+			return 0; /* /proc/sys, /proc/mounts...: no magic, resolved as any path */
+		snprintf(ns, sizeof(ns), "/proc/%u/ns/pid", pid);
+		if (stat(ns, &a) || stat("/proc/self/ns/pid", &b) || a.st_ino != b.st_ino)
+			return -1;
+		return 1;
+	}
+	if (n <= 0 || (size_t)n >= sz)
+		return -1;
+	memcpy(tgt, buf, (size_t)n + 1);
+	return 1;
+}
+
+/*
+ * A path operation's operand looked up again, now, the way the kernel walked
+ * it: a's path (the user's string joined lexically to its directory, absolute
+ * within the process's root) is opened O_PATH through /proc/PID/root with
+ * RESOLVE_IN_ROOT, so symlinks on the way (absolute ones inside a container's
+ * root too) and bind mounts count; the last component is followed only when
+ * the operation followed it. A process already gone is looked up in our root
+ * when the kernel said it had ours (VIGIL_F_OURROOT: the short-lived commands
+ * of the host). /proc magic (cbpf_proc_path) is followed in our /proc. The
+ * result, within the process's root, goes to out and its mount to *mnt.
+ * Returns its length, or -1 when the process is gone from another root or the
+ * path no longer resolves: the lexical path then stands. (A pid reused within
+ * the delivery delay would be looked up in the wrong root; the flag says the
+ * path was resolved late.)
+ */
+static int cbpf_relink(const struct vigil_ev_file *e, const struct cbpf_arg *a, int follow,
+		       char *out, size_t outsz, uint32_t *mnt)
+{
+	static char tgt[VIGIL_PATH_MAX + 1], root[VIGIL_PATH_MAX + 1], got[VIGIL_PATH_MAX + 1];
+	struct open_how how = { .flags = O_PATH | O_CLOEXEC, .resolve = RESOLVE_IN_ROOT };
+	const char *base = "", *rel;
+	char proc[40], *slash;
+	size_t rlen;
+	ssize_t rl = -1, gl;
+	struct statx sx;
+	int rfd, fd = -1, n, magic;
+
+	if (!a->slen || a->slen >= sizeof(tgt) || a->s[0] != '/' ||
+	    !strstr(a->pflags, "unresolvedPath") || strstr(a->pflags, "errorPath") ||
+	    strstr(a->pflags, "truncatedPath"))
+		return -1;
+	memcpy(tgt, a->s, a->slen);
+	tgt[a->slen] = '\0';
+	if (!follow) { /* the directory; the last name is the object itself */
+		slash = strrchr(tgt, '/');
+		base = a->s + (slash - tgt) + 1;
+		if (!*base)
+			return -1;
+		slash[slash == tgt ? 1 : 0] = '\0';
+	}
+	snprintf(proc, sizeof(proc), "/proc/%u/root", e->hdr.pid);
+	rfd = open(proc, O_PATH | O_DIRECTORY | O_CLOEXEC);
+	if (rfd >= 0) {
+		rl = readlink(proc, root, sizeof(root) - 1);
+	} else if (e->fflags & VIGIL_F_OURROOT) {
+		rfd = open("/", O_PATH | O_DIRECTORY | O_CLOEXEC);
+		rl = 1;
+		strcpy(root, "/");
+	}
+	if (rfd < 0 || rl <= 0) {
+		if (rfd >= 0)
+			close(rfd);
+		return -1;
+	}
+	magic = cbpf_proc_path(e->hdr.pid, e->hdr.tid, tgt, sizeof(tgt));
+	if (magic > 0)
+		fd = open(tgt, O_PATH | O_CLOEXEC);
+	else if (magic == 0)
+		fd = (int)syscall(SYS_openat2, rfd, tgt, &how, sizeof(how));
+	close(rfd);
+	if (fd < 0)
+		return -1;
+	snprintf(proc, sizeof(proc), "/proc/self/fd/%d", fd);
+	gl = readlink(proc, got, sizeof(got) - 1);
+	*mnt = statx(fd, "", AT_EMPTY_PATH, STATX_MNT_ID, &sx) == 0 &&
+			       (sx.stx_mask & STATX_MNT_ID) ?
+		       (uint32_t)sx.stx_mnt_id :
+		       0;
+	close(fd);
+	if (gl <= 0 || got[0] != '/')
+		return -1;
+	root[rl] = '\0';
+	got[gl] = '\0';
+	if (gl > 10 && !strcmp(got + gl - 10, " (deleted)"))
+		return -1;
+	/* within the process's root, as the kernel's own paths are */
+	rlen = strcmp(root, "/") ? (size_t)rl : 0;
+	if (strncmp(got, root, rlen) || (got[rlen] && got[rlen] != '/'))
+		return -1;
+	rel = got[rlen] ? got + rlen : "/";
+	n = snprintf(out, outsz, "%s%s%s", rel, *base && strcmp(rel, "/") ? "/" : "", base);
+	return n > 0 && (size_t)n < outsz ? n : -1;
+}
+
+/*
+ * A first operand reached through a bind mount (mount mnt_id) of a subtree or
+ * file: its path becomes the source's (out) and the original is returned in
+ * *orig for the mount_path argument. Errored paths are left alone.
+ */
+static void cbpf_unbind(uint32_t mnt_id, struct cbpf_arg *a, char *out, size_t outsz,
 			const char **orig, size_t *origlen)
 {
 	int n;
 
 	*orig = NULL;
-	if (!e->mnt_id || !a->slen || strstr(a->pflags, "errorPath") ||
+	if (!mnt_id || !a->slen || strstr(a->pflags, "errorPath") ||
 	    strstr(a->pflags, "truncatedPath"))
 		return;
-	n = cmnt_resolve(&cbpf_mnt, e->mnt_id, a->s, a->slen, out, outsz);
+	n = cmnt_resolve(&cbpf_mnt, mnt_id, a->s, a->slen, out, outsz);
 	if (n < 0)
 		return;
 	*orig = a->s;
@@ -2143,19 +2443,113 @@ static void cbpf_unbind(const struct vigil_ev_file *e, struct cbpf_arg *a, char 
 	a->slen = (size_t)n;
 }
 
+/* The first operand of a file record, as reported: its argument, and what is
+ * sent beside it. */
+struct cbpf_op1 {
+	struct cbpf_arg a;
+	int user;		/* the user's string (name) differs from the path */
+	const char *name;
+	size_t nlen;
+	const char *lex;	/* the spelled path, when relinking changed it; NULL */
+	size_t lexlen;
+	const char *mpath;	/* the path through a bind mount, when rewritten; NULL */
+	size_t mpathlen;
+	int unjudged;		/* a path operation's string that could not be looked up */
+};
+
+/*
+ * The first operand of record e (tail t): the opened file (resolved, or the
+ * lexical path of a failed open), the new link of a symlink, the object of a
+ * path operation (looked up again, cbpf_relink); a bind mount then undone
+ * (cbpf_unbind). Buffers are static: one record at a time (the event loop).
+ */
+static void cbpf_operand1(const struct vigil_ev_file *e, const char *t, struct cbpf_op1 *o)
+{
+	static char j1[VIGIL_PATH_MAX + 1], r1[VIGIL_PATH_MAX + 1], u1[VIGIL_PATH_MAX + 1];
+	const char *p1 = t, *n1 = p1 + e->path_len, *p2 = n1 + e->name_len;
+	const char *n2 = p2 + e->path2_len;
+	uint32_t mnt = e->mnt_id;
+	int n, sym = e->op == VIGIL_OP_SYMLINK || e->op == VIGIL_OP_SYMLINKAT;
+
+	memset(o, 0, sizeof(*o));
+	if (sym) {
+		o->name = n2;
+		o->nlen = e->name2_len;
+		cbpf_file_operand(p2, e->path2_len, n2, e->name2_len, e->fflags >> 8, j1,
+				  sizeof(j1), &o->a, &o->user);
+		mnt = 0;
+	} else {
+		o->name = n1;
+		o->nlen = e->name_len;
+		cbpf_file_operand(p1, e->path_len, n1, e->name_len, e->fflags, j1, sizeof(j1), &o->a,
+				  &o->user);
+	}
+	if (e->op > VIGIL_OP_CREAT) { /* a path operation: its string may pass symlinks */
+		n = cbpf_relink(e, &o->a, cbpf_op_follows(e), r1, sizeof(r1), &mnt);
+		if (n < 0 && cbpf_op_follows(e)) /* the object is gone: its directory still counts */
+			n = cbpf_relink(e, &o->a, 0, r1, sizeof(r1), &mnt);
+		o->unjudged = n < 0 && strstr(o->a.pflags, "unresolvedPath");
+		if (n >= 0) {
+			if ((size_t)n != o->a.slen || memcmp(r1, o->a.s, o->a.slen)) {
+				o->lex = o->a.s;
+				o->lexlen = o->a.slen;
+			}
+			o->a.s = r1;
+			o->a.slen = (size_t)n;
+			o->a.pflags = "unresolvedPath relinkedPath";
+		}
+	}
+	cbpf_unbind(mnt, &o->a, u1, sizeof(u1), &o->mpath, &o->mpathlen);
+}
+
+/* Whether p[0..n) starts with one of the prefixes. */
+static int cbpf_prefixed(const struct cbpf *cb, const char *p, size_t n)
+{
+	for (size_t i = 0; i < cb->nuprefixes; i++) {
+		size_t l = strlen(cb->uprefixes[i]);
+
+		if (l <= n && !memcmp(p, cb->uprefixes[i], l))
+			return 1;
+	}
+	return 0;
+}
+
+/*
+ * The prefix filter for a file record the kernel could not judge
+ * (VIGIL_F_LATE: a bind mount, a path operation): kept when the path as
+ * resolved here, or as the process spelled or reached it, is under a
+ * prefix, or when it cannot be judged (truncated, unreadable).
+ */
+static int cbpf_late_wanted(const struct cbpf *cb, const void *data)
+{
+	struct vigil_ev_file e;
+	struct cbpf_op1 o;
+
+	memcpy(&e, data, sizeof(e));
+	if (!cb->nuprefixes || !(e.fflags & VIGIL_F_LATE))
+		return 1;
+	cbpf_operand1(&e, (const char *)data + sizeof(e), &o);
+	if (!o.a.slen || o.unjudged || strstr(o.a.pflags, "truncatedPath") ||
+	    strstr(o.a.pflags, "errorPath"))
+		return 1;
+	return cbpf_prefixed(cb, o.a.s, o.a.slen) || (o.lex && cbpf_prefixed(cb, o.lex, o.lexlen)) ||
+	       (o.mpath && cbpf_prefixed(cb, o.mpath, o.mpathlen)) ||
+	       (e.op >= VIGIL_OP_SYMLINK && e.op <= VIGIL_OP_SYMLINKAT &&
+		cbpf_prefixed(cb, (const char *)data + sizeof(e) + e.path_len, e.name_len));
+}
+
 /* Body of a file event (docs/wire.md §8) from a checked record. */
 static void cbpf_pack_file(const struct cbpf *cb, const unsigned char *d, msgpack_packer *pk)
 {
-	static char j1[VIGIL_PATH_MAX + 1], j2[VIGIL_PATH_MAX + 1], u1[VIGIL_PATH_MAX + 1];
+	static char j2[VIGIL_PATH_MAX + 1];
 	const char *t = (const char *)d + sizeof(struct vigil_ev_file);
-	const char *mpath = NULL;
-	size_t mpathlen = 0;
-	struct cbpf_arg args[8];
+	struct cbpf_arg args[10];
 	struct vigil_ev_file e;
+	struct cbpf_op1 o;
 	const char *p1, *n1, *p2, *n2;
 	char perm[11], mperm[11];
 	size_t n = 0;
-	int user1 = 0, user2 = 0;
+	int user2 = 0;
 
 	memcpy(&e, d, sizeof(e));
 	p1 = t;
@@ -2164,15 +2558,14 @@ static void cbpf_pack_file(const struct cbpf *cb, const unsigned char *d, msgpac
 	n2 = p2 + e.path2_len;
 	memset(args, 0, sizeof(args));
 	cbpf_perm(e.imode, perm);
+	cbpf_operand1(&e, t, &o);
 	switch (e.op) {
 	case VIGIL_OP_OPEN:
 	case VIGIL_OP_OPENAT:
 	case VIGIL_OP_OPENAT2:
 	case VIGIL_OP_CREAT:
+		args[n] = o.a;
 		args[n].kind = CA_FILE;
-		cbpf_file_operand(p1, e.path_len, n1, e.name_len, e.fflags, j1, sizeof(j1),
-				  &args[n], &user1);
-		cbpf_unbind(&e, &args[n], u1, sizeof(u1), &mpath, &mpathlen);
 		args[n++].perm = perm;
 		args[n].kind = CA_INT;
 		args[n].label = "flags";
@@ -2183,22 +2576,19 @@ static void cbpf_pack_file(const struct cbpf *cb, const unsigned char *d, msgpac
 		break;
 	case VIGIL_OP_SYMLINK:
 	case VIGIL_OP_SYMLINKAT:
-		args[n].kind = CA_PATH;
-		cbpf_file_operand(p2, e.path2_len, n2, e.name2_len, e.fflags >> 8, j2, sizeof(j2),
-				  &args[n++], &user2);
+		args[n] = o.a;
+		args[n++].kind = CA_PATH;
 		args[n].kind = CA_STR;
 		args[n].label = "target";
 		args[n].s = n1;
 		args[n++].slen = e.name_len;
 		break;
 	default:
+		args[n] = o.a;
 		args[n].kind = (e.op == VIGIL_OP_FSETXATTR || e.op == VIGIL_OP_FTRUNCATE ||
 				e.op == VIGIL_OP_FCHMOD) ?
 				       CA_FILE :
 				       CA_PATH;
-		cbpf_file_operand(p1, e.path_len, n1, e.name_len, e.fflags, j1, sizeof(j1),
-				  &args[n], &user1);
-		cbpf_unbind(&e, &args[n], u1, sizeof(u1), &mpath, &mpathlen);
 		args[n++].perm = perm;
 		if (e.path2_len || e.name2_len) {
 			args[n].kind = CA_PATH;
@@ -2231,11 +2621,12 @@ static void cbpf_pack_file(const struct cbpf *cb, const unsigned char *d, msgpac
 			args[n++].i = (int32_t)e.flags;
 		}
 	}
-	if (user1) {
+	if (o.user) {
 		args[n].kind = CA_STR;
-		args[n].label = "user_path";
-		args[n].s = n1;
-		args[n++].slen = e.name_len;
+		args[n].label = e.op == VIGIL_OP_SYMLINK || e.op == VIGIL_OP_SYMLINKAT ? "user_path2" :
+											 "user_path";
+		args[n].s = o.name;
+		args[n++].slen = o.nlen;
 	}
 	if (user2) {
 		args[n].kind = CA_STR;
@@ -2243,11 +2634,17 @@ static void cbpf_pack_file(const struct cbpf *cb, const unsigned char *d, msgpac
 		args[n].s = n2;
 		args[n++].slen = e.name2_len;
 	}
-	if (mpath && n < sizeof(args) / sizeof(args[0]) - 1) {
+	if (o.mpath) {
 		args[n].kind = CA_STR;
 		args[n].label = "mount_path";
-		args[n].s = mpath;
-		args[n++].slen = mpathlen;
+		args[n].s = o.mpath;
+		args[n++].slen = o.mpathlen;
+	}
+	if (o.lex) {
+		args[n].kind = CA_STR;
+		args[n].label = "lexical_path";
+		args[n].s = o.lex;
+		args[n++].slen = o.lexlen;
 	}
 	args[n].kind = CA_STR;
 	args[n].label = "syscall";
@@ -2579,6 +2976,7 @@ static void cbpf_pack_priv(const struct cbpf *cb, const unsigned char *d, msgpac
 	s1 = str + e.slen[0];
 	s2 = s1 + e.slen[1];
 #define CBPF_INT(l, v) (a[n].kind = CA_INT, a[n].label = (l), a[n++].i = (v))
+#define CBPF_UINT(l, v) (a[n].kind = CA_UINT, a[n].label = (l), a[n++].i = (v))
 #define CBPF_STR(l, p, len) (a[n].kind = CA_STR, a[n].label = (l), a[n].s = (p), a[n++].slen = (len))
 	switch (e.op) {
 	case VIGIL_OP_SETUID:
@@ -2632,7 +3030,7 @@ static void cbpf_pack_priv(const struct cbpf *cb, const unsigned char *d, msgpac
 		CBPF_STR("source", str, e.slen[0]);
 		CBPF_STR("target", s1, e.slen[1]);
 		CBPF_STR("fstype", s2, e.slen[2]);
-		CBPF_INT("flags", (int64_t)e.arg[0]);
+		CBPF_UINT("flags", (uint32_t)e.arg[0]);
 		break;
 	case VIGIL_OP_UNSHARE:
 		CBPF_INT("flags", (int32_t)e.arg[0]);
@@ -2648,7 +3046,7 @@ static void cbpf_pack_priv(const struct cbpf *cb, const unsigned char *d, msgpac
 		if (names[0])
 			CBPF_STR("namespace", names, strlen(names));
 		if (e.arg[3])
-			CBPF_INT("inum", (int64_t)e.arg[3]);
+			CBPF_UINT("inum", (uint32_t)e.arg[3]);
 		break;
 	case VIGIL_OP_BPF:
 		CBPF_INT("cmd", (int64_t)e.arg[0]);
@@ -2681,6 +3079,7 @@ static void cbpf_pack_priv(const struct cbpf *cb, const unsigned char *d, msgpac
 	}
 	CBPF_STR("syscall", sys, strlen(sys));
 #undef CBPF_INT
+#undef CBPF_UINT
 #undef CBPF_STR
 	snprintf(fn, sizeof(fn), "sys_%s", sys);
 	cbpf_pack_kprobe_head(cb, pk, &e.hdr, e.start_ktime, fn, e.ret, n + creds);
@@ -2750,6 +3149,7 @@ void cbpf_stats(const struct cbpf *cb, struct cbpf_stats *st)
 		st->lost_total += st->lost[i];
 	st->received = cb->received;
 	st->bad_records = cb->bad_records;
+	st->late_filtered = cb->late_filtered;
 }
 
 /* Detach the programs, remove the pins and free everything (a clean stop);
@@ -2775,6 +3175,10 @@ void cbpf_close(struct cbpf *cb)
 		close(cb->lock_fd);
 	free(cb->proc.buf);
 	free(cb->rest.buf);
+	for (size_t i = 0; i < cb->nuprefixes; i++)
+		free(cb->uprefixes[i]);
+	free(cb->uprefixes);
+	free(cb->bins);
 	free(cb);
 }
 

@@ -36,6 +36,7 @@ struct cbpf_stats {
 	uint64_t lost_total;
 	uint64_t received;
 	uint64_t bad_records;
+	uint64_t late_filtered;	/* judged by the prefix filter here (VIGIL_F_LATE): not sent */
 };
 
 /* What is watched beyond the operation mask (fixed for the life of a cbpf).
@@ -48,6 +49,14 @@ struct cbpf_scope {
 	size_t ncgroups;
 	const char *const *prefixes;
 	size_t nprefixes;
+	/* nbinaries > 0: file, network, privilege and exec-stdio records only of
+	 * processes running one of these binaries (exact paths of at most
+	 * VIGIL_BIN_LEN - 1 bytes, each also as its realpath; at most
+	 * VIGIL_BINARIES_MAX / 2), or with bin_except of all other processes
+	 * (events.h, filter.binaries) */
+	const char *const *binaries;
+	size_t nbinaries;
+	int bin_except;
 };
 
 /* Which builds of the BPF objects this kernel got: "bpf_rdonly_cast" (6.2+),

@@ -112,14 +112,19 @@ static int cprobe_tracepoint(void)
 {
 	int fd = cprobe_load(BPF_PROG_TYPE_TRACEPOINT, 0, 0, 0);
 
+	const char *events;
+	char dir[64];
+
 	if (fd < 0)
 		return fd;
 	close(fd);
-	if (access("/sys/kernel/tracing/events/syscalls", F_OK) &&
-	    access("/sys/kernel/debug/tracing/events/syscalls", F_OK) &&
-	    access("/sys/kernel/tracing", F_OK)) /* tracefs not even mountable */
+	/* the program type loads; the syscall tracepoints must also be found, as
+	 * the collector finds them (mounting tracefs if nobody has) */
+	events = cprobe_tracefs();
+	if (!events)
 		return -ENOENT;
-	return 0;
+	snprintf(dir, sizeof(dir), "%s/syscalls", events);
+	return access(dir, F_OK) ? -ENOENT : 0;
 }
 
 /* Kprobes: the program type loads and the kernel has the kprobe PMU (absent
@@ -146,10 +151,14 @@ static int cprobe_helper(enum bpf_func_id h)
 void cprobe_run(struct cprobe_result *r)
 {
 	struct btf *btf = btf__load_vmlinux_btf();
-	int fd;
+	int fd, err;
 
 	memset(r, 0, sizeof(*r));
-	cprobe_set(r, CPROBE_BTF, btf ? 0 : -errno);
+	err = errno;
+	cprobe_set(r, CPROBE_BTF, btf ? 0 : -err);
+	if (!btf) /* libbpf's ESRCH means "no vmlinux BTF found" */
+		snprintf(r->why[CPROBE_BTF], sizeof(r->why[CPROBE_BTF]), "no kernel BTF found: %s",
+			 strerror(err == ESRCH ? ENOENT : err));
 	fd = bpf_map_create(BPF_MAP_TYPE_RINGBUF, "vigil_probe", 0, 0, 4096, NULL);
 	cprobe_set(r, CPROBE_RINGBUF, fd < 0 ? -errno : 0);
 	if (fd >= 0)

@@ -7,6 +7,8 @@
 #define COLLECTOR_PROBE_H
 
 #include <stddef.h>
+#include <sys/mount.h>
+#include <unistd.h>
 
 enum cprobe_id {
 	CPROBE_BTF, CPROBE_RINGBUF, CPROBE_TRACEPOINT, CPROBE_RAW_TP, CPROBE_TP_BTF,
@@ -30,5 +32,22 @@ int cprobe_required(enum cprobe_id id);
 
 /* "name=yes name=no ..." into buf, for status info. */
 void cprobe_summary(const struct cprobe_result *r, char *buf, size_t len);
+
+/* Make tracefs available for syscall tracepoints (it is not mounted at boot
+ * here, PLATFORM.md): its events directory, or NULL. Inline: the collector's
+ * self-test is built without collector_probe.c. */
+static inline const char *cprobe_tracefs(void)
+{
+	static const char *const dirs[] = { "/sys/kernel/tracing/events",
+					     "/sys/kernel/debug/tracing/events" };
+
+	for (int i = 0; i < 2; i++)
+		if (access(dirs[i], F_OK) == 0)
+			return dirs[i];
+	if (mount("none", "/sys/kernel/tracing", "tracefs", 0, NULL) == 0 &&
+	    access(dirs[0], F_OK) == 0)
+		return dirs[0];
+	return NULL;
+}
 
 #endif /* COLLECTOR_PROBE_H */

@@ -16,8 +16,9 @@
 
 static const char *opt_output, *opt_hwm = "10000", *opt_ringbuf_mb = "2",
 		  *opt_events = "process", *opt_chmod_all = "0", *opt_scan = "1",
-		  *opt_cgroups = "", *opt_prefixes = "", *opt_proc_ringbuf_mb = "1",
-		  *opt_pin_dir, *opt_delivery_ms = "10";
+		  *opt_cgroups = "", *opt_prefixes = "", *opt_binaries = "",
+		  *opt_ignore_binaries = "", *opt_proc_ringbuf_mb = "1", *opt_pin_dir,
+		  *opt_delivery_ms = "10";
 static struct wire_out out;
 static void *out_sock;
 static struct cbpf *cb;
@@ -53,6 +54,11 @@ static const struct stage_opt opts[] = {
 	  "only file/net/priv events of these cgroup v2 ids or dirs, comma-separated (default all)" },
 	{ "file-prefixes", &opt_prefixes, NULL,
 	  "only file events under these path prefixes, comma-separated (default: all)" },
+	{ "binaries", &opt_binaries, NULL,
+	  "only file/net/priv events of processes running these binaries (exact paths, "
+	  "comma-separated; a fork inherits; default: all)" },
+	{ "ignore-binaries", &opt_ignore_binaries, NULL,
+	  "no file/net/priv events of processes running these binaries (default: none)" },
 	{ "scan", &opt_scan, NULL, "1: send running processes as procFS execs at start (default 1)" },
 	{ 0 },
 };
@@ -161,6 +167,8 @@ static void status(struct stage *st)
 		}
 	counters_set(cs, "ringbuf_received", s.received);
 	counters_set(cs, "drop.bad_record", s.bad_records);
+	/* not a loss: what --file-prefixes excludes, judged here (bind mounts, path operations) */
+	counters_set(cs, "filtered.late_prefix", s.late_filtered);
 	counters_set(cs, "scan.procfs", (uint64_t)scanned);
 }
 
@@ -219,28 +227,32 @@ static int cgroups_parse(const char *list, uint64_t *ids, int max)
 	return n;
 }
 
-/* Split --file-prefixes into out[] (copied into buf); each must be an
- * absolute path shorter than VIGIL_PREFIX_LEN. Count, or -1 (logged). */
-static int prefixes_parse(const char *list, char *buf, size_t len, const char **out, int max)
+/* Split the list of option opt into out[] (copied into buf); each must be an
+ * absolute path shorter than VIGIL_PREFIX_LEN (= VIGIL_BIN_LEN). Count, or -1
+ * (logged). */
+static int paths_parse(const char *opt, const char *list, char *buf, size_t len, const char **out,
+		       int max)
 {
 	char *tok, *save = NULL;
 	int n = 0;
 
 	if (strlen(list) >= len) {
-		log_error("--file-prefixes: list too long");
+		log_error("--%s: list too long", opt);
 		return -1;
 	}
 	snprintf(buf, len, "%s", list);
 	for (tok = strtok_r(buf, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
 		if (n >= max || tok[0] != '/' || strlen(tok) >= VIGIL_PREFIX_LEN) {
-			log_error("--file-prefixes: '%s': at most %d absolute prefixes of at most %d "
-				  "bytes", tok, max, VIGIL_PREFIX_LEN - 1);
+			log_error("--%s: '%s': at most %d absolute paths of at most %d bytes", opt,
+				  tok, max, VIGIL_PREFIX_LEN - 1);
 			return -1;
 		}
 		out[n++] = tok;
 	}
 	return n;
 }
+
+_Static_assert(VIGIL_PREFIX_LEN == VIGIL_BIN_LEN, "one length rule for both lists");
 
 /* The default pin directory: a fixed name for the default run directory and
  * name, else one per run directory and instance name, so trees never share. */
@@ -317,13 +329,25 @@ static int setup(struct stage *st)
 	static uint64_t cgroups[VIGIL_CGROUPS_MAX];
 	static char pbuf[VIGIL_PREFIXES_MAX * VIGIL_PREFIX_LEN];
 	static const char *prefixes[VIGIL_PREFIXES_MAX];
+	static char bbuf[VIGIL_BINARIES_MAX * VIGIL_BIN_LEN];
+	static const char *bins[VIGIL_BINARIES_MAX];
 	int ncg = cgroups_parse(opt_cgroups, cgroups, VIGIL_CGROUPS_MAX);
-	int npre = prefixes_parse(opt_prefixes, pbuf, sizeof(pbuf), prefixes, VIGIL_PREFIXES_MAX);
+	int npre = paths_parse("file-prefixes", opt_prefixes, pbuf, sizeof(pbuf), prefixes,
+			       VIGIL_PREFIXES_MAX);
+	int except = *opt_ignore_binaries != '\0';
+	int nbin = paths_parse(except ? "ignore-binaries" : "binaries",
+			       except ? opt_ignore_binaries : opt_binaries, bbuf, sizeof(bbuf), bins,
+			       VIGIL_BINARIES_MAX / 2); /* each may add its realpath */
 	struct cbpf_scope scope = { cgroups, (size_t)(ncg > 0 ? ncg : 0), prefixes,
-				    (size_t)(npre > 0 ? npre : 0) };
+				    (size_t)(npre > 0 ? npre : 0), bins,
+				    (size_t)(nbin > 0 ? nbin : 0), except };
 
-	if (ops < 0 || ncg < 0 || npre < 0)
+	if (ops < 0 || ncg < 0 || npre < 0 || nbin < 0)
 		return EXIT_PERM;
+	if (*opt_binaries && except) {
+		log_error("--binaries and --ignore-binaries: one or the other");
+		return EXIT_PERM;
+	}
 	char *end;
 	unsigned long dms = strtoul(opt_delivery_ms, &end, 10);
 
@@ -383,6 +407,8 @@ static int setup(struct stage *st)
 	stage_info(st, "events", "%s", opt_events);
 	stage_info(st, "cgroups", "%s", ncg ? opt_cgroups : "all");
 	stage_info(st, "file_prefixes", "%s", npre ? opt_prefixes : "all");
+	stage_info(st, "binaries", "%s%s", nbin ? (except ? "all but " : "") : "all",
+		   nbin ? (except ? opt_ignore_binaries : opt_binaries) : "");
 	stage_info(st, "ringbuf_bytes", "%zu", rb);
 	stage_info(st, "proc_ringbuf_bytes", "%zu", prb);
 	stage_info(st, "delivery_ms", "%u%s", delivery_ms, delivery_ms ? "" : " (a wakeup per record)");

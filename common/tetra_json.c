@@ -114,6 +114,7 @@ static const struct tj_rule {
     {"sockaddrun_arg", TJ_KEEP},
     /* 64-bit integers */
     {"number", TJ_INT64},
+    {"cgroup_id", TJ_INT64}, /* vigil's Process.cgroup_id */
     {"cookie", TJ_INT64},
     {"orig_size", TJ_INT64},
     {"offset", TJ_INT64},

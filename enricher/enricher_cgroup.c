@@ -162,6 +162,7 @@ static struct cg_entry *cg_insert(uint64_t id)
 		for (b = 0; b < CG_BUCKETS; b++)
 			while ((e = cg_tab[b])) {
 				cg_tab[b] = e->next;
+				free(e->path);
 				free(e);
 			}
 		cg_n = 0;
@@ -187,6 +188,20 @@ static struct cg_entry *cg_find(uint64_t id)
 	return NULL;
 }
 
+/* Keep e's path below the cgroup2 mount (full, as the kernel names the directory). */
+static void set_path(struct cg_entry *e, const char *full)
+{
+	size_t n = strlen(cg_root);
+	const char *rel = full;
+
+	if (n > 1 && !strncmp(full, cg_root, n) && (full[n] == '/' || !full[n]))
+		rel = full[n] ? full + n : "/";
+	free(e->path);
+	e->path = strdup(rel);
+	if (!e->path)
+		log_panic("out of memory");
+}
+
 /* nftw callback: cache every directory's parse. */
 static int walk_one(const char *path, const struct stat *sb, int type, struct FTW *ftw)
 {
@@ -200,15 +215,17 @@ static int walk_one(const char *path, const struct stat *sb, int type, struct FT
 		e = cg_insert(sb->st_ino);
 	if (!e->resolved) {
 		cgroup_parse_path(path + strlen(cg_root), &e->info);
+		set_path(e, path);
 		e->resolved = 1;
 		cg_resolved++;
 	}
 	return 0;
 }
 
-/* Resolve id through a file handle; 0, or -1 (errno) when the kernel cannot. */
-static int resolve_handle(uint64_t id, struct cg_info *info)
+/* Resolve e's id through a file handle; 0, or -1 (errno) when the kernel cannot. */
+static int resolve_handle(struct cg_entry *e)
 {
+	uint64_t id = e->id;
 	struct {
 		struct file_handle fh;
 		uint64_t id;
@@ -229,7 +246,8 @@ static int resolve_handle(uint64_t id, struct cg_info *info)
 	if (n < 0)
 		return -1;
 	path[n] = '\0';
-	cgroup_parse_path(path, info);
+	cgroup_parse_path(path, &e->info);
+	set_path(e, path);
 	return 0;
 }
 
@@ -248,7 +266,7 @@ struct cg_entry *cgroup_lookup(uint64_t id)
 		return e;
 	if (!e)
 		e = cg_insert(id);
-	if (cg_handles_ok && resolve_handle(id, &e->info) == 0) {
+	if (cg_handles_ok && resolve_handle(e) == 0) {
 		e->resolved = 1;
 		cg_resolved++;
 		return e;

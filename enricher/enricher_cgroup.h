@@ -29,6 +29,7 @@ struct cg_entry {
 	uint64_t id;
 	uint64_t retry_ns;  /* unresolved: when to try again */
 	struct cg_info info;
+	char *path;         /* from the cgroup2 mount: "/system.slice/x.service"; NULL = unknown */
 	uint8_t resolved;
 	uint8_t sent;       /* pod_meta sent to the enforcer for the current pod */
 };

@@ -408,21 +408,27 @@ static const struct memo *memo_get(const struct proc *p)
 }
 
 /* Pack a Process map. tokens (tlen bytes): extra flags for this event only. The entries
- * come from the memo (no tokens) or are packed now; docker and the key "pod" follow,
- * written straight into the output, then the pod through the packer. */
-static void pack_proc(msgpack_packer *pk, const struct proc *p, const char *tokens, size_t tlen)
+ * come from the memo (no tokens) or are packed now; docker (and, for an exec's process,
+ * exec != 0, cgroup_id and cgroup_name) and the key "pod" follow, written straight into
+ * the output, then the pod through the packer. */
+static void pack_proc(msgpack_packer *pk, const struct proc *p, const char *tokens, size_t tlen,
+		      int exec)
 {
 	const struct cg_entry *cg;
 	const struct k8s_pod *pod;
 	const struct k8s_container *c;
 	const char *body;
-	size_t blen;
+	size_t blen, cglen = 0;
 	uint32_t n;
-	int docker;
+	int docker, cgid, cgname;
 	char *o;
 
 	pod_of(p, &cg, &pod, &c);
 	docker = cg && cg->info.id[0];
+	cgid = exec && p->cgroup_id;
+	cgname = cgid && cg && cg->path;
+	if (cgname)
+		cglen = strlen(cg->path);
 	if (tlen == 0) {
 		const struct memo *m = memo_get(p);
 
@@ -435,10 +441,18 @@ static void pack_proc(msgpack_packer *pk, const struct proc *p, const char *toke
 		body = b;
 		blen = (size_t)(proc_entries(b, p, tokens, tlen, &n) - b);
 	}
-	o = ob_reserve(5 + blen + 8 + EP_STR_MAX(31) + 4);
-	o = ep_map(o, n + docker + (pod != NULL));
+	o = ob_reserve(5 + blen + 8 + EP_STR_MAX(31) + 4 + 11 + 9 + 13 + EP_STR_MAX(cglen));
+	o = ep_map(o, n + docker + (pod != NULL) + cgid + cgname);
 	memcpy(o, body, blen);
 	o += blen;
+	if (cgid) {
+		o = EP_KEY(o, "cgroup_id");
+		o = ep_uint(o, p->cgroup_id);
+	}
+	if (cgname) {
+		o = EP_KEY(o, "cgroup_name");
+		o = ep_str(o, cg->path, cglen);
+	}
 	if (docker) {
 		o = EP_KEY(o, "docker"); /* as Tetragon: the first 31 characters */
 		o = ep_str(o, cg->info.id, 31);
@@ -791,18 +805,18 @@ static void emit(const char *type, int kind, struct proc *p, const msgpack_objec
 	o = ep_map(o, (uint32_t)(n + 1));
 	o = EP_KEY(o, "process");
 	ob_commit(o);
-	pack_proc(pk, p, tokens[fl], tlen[fl]);
+	pack_proc(pk, p, tokens[fl], tlen[fl], kind == K_EXEC);
 	if (p->parent) {
 		o = ob_reserve(8);
 		o = EP_KEY(o, "parent");
 		ob_commit(o);
-		pack_proc(pk, p->parent, "", 0);
+		pack_proc(pk, p->parent, "", 0, 0);
 	}
 	if (anc) {
 		pack_str(pk, "ancestors");
 		msgpack_pack_array(pk, na);
 		for (a = p->parent->parent, i = 0; i < na; a = a->parent, i++)
-			pack_proc(pk, a, "", 0);
+			pack_proc(pk, a, "", 0, 0);
 	}
 	if (kind == K_EXIT) {
 		pack_str(pk, "status");

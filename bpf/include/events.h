@@ -249,6 +249,11 @@ struct vigil_ev_priv {
 #define VIGIL_F_TRUNC		0x0004	/* path lost its leading part */
 #define VIGIL_F_ERROR		0x0008	/* path could not be resolved */
 #define VIGIL_F_NAME_ERROR	0x0010	/* the user string could not be read */
+#define VIGIL_F_LATE		0x0020	/* the prefix filter could not judge the path in
+					 * the kernel: the collector judges it (below) */
+#define VIGIL_F_OURROOT		0x0040	/* the task's root is the collector's (the root of
+					 * mount filter.root_mnt): its user strings name
+					 * the same files there */
 #define VIGIL_F_RESOLVED2	0x0100	/* the same four for path2/name2 */
 #define VIGIL_F_DIR2		0x0200
 #define VIGIL_F_TRUNC2		0x0400
@@ -303,6 +308,12 @@ struct vigil_ev_file {
  * (struct vigil_prefix_key; at most VIGIL_PREFIXES_MAX prefixes of at most
  * VIGIL_PREFIX_LEN - 1 bytes, compared on the path's first VIGIL_PREFIX_LEN - 1
  * bytes). A truncated path (VIGIL_F_TRUNC) cannot be judged and is sent.
+ * Nor can a path the file's own name would not show: one reached through a
+ * bind mount of a subtree or a file (its mount's root is not its
+ * filesystem's), and the operand of a path operation (unlink, rename, link,
+ * symlink, truncate, chmod, setxattr by name: the user's string may pass
+ * symlinks). Those are sent with VIGIL_F_LATE, and the collector judges them
+ * against the same prefixes once it has resolved them (collector/README.md).
  */
 #define VIGIL_CGROUPS_MAX	1024
 #define VIGIL_PREFIXES_MAX	256
@@ -313,6 +324,28 @@ struct vigil_filter {
 	__u32 chmod_all;
 	__u32 cgroups;
 	__u32 prefixes;
+	__u32 binaries;			/* VIGIL_BIN_* */
+	__u32 root_mnt;			/* the collector's root mount id (VIGIL_F_OURROOT) */
+};
+
+/*
+ * filter.binaries: file, network, privilege and exec-stdio events only of
+ * processes running one of the binaries in the "bin_match" hash
+ * (VIGIL_BIN_ONLY), or of all others (VIGIL_BIN_EXCEPT). A binary is the
+ * path the kernel resolved at exec (the exported process.binary), zero-padded
+ * to VIGIL_BIN_LEN bytes; a longer path never matches. Which processes run
+ * one is the "bin_procs" hash (tgid, at most VIGIL_BIN_PROCS_MAX): set at exec,
+ * inherited at fork, removed at exit or at an exec of another binary; the
+ * collector adds the processes already running at start (/proc/PID/exe).
+ */
+#define VIGIL_BIN_ALL		0
+#define VIGIL_BIN_ONLY		1
+#define VIGIL_BIN_EXCEPT	2
+#define VIGIL_BINARIES_MAX	256
+#define VIGIL_BIN_PROCS_MAX	32768
+#define VIGIL_BIN_LEN		256
+struct vigil_bin_key {
+	char path[VIGIL_BIN_LEN];
 };
 
 /* Key of the prefix_allow LPM trie: prefixlen in bits, then the bytes. */
@@ -395,7 +428,7 @@ _Static_assert(VIGIL_OFF(struct vigil_ev_file, path_len) == 52, "file.path_len")
 _Static_assert(VIGIL_OFF(struct vigil_ev_file, mnt_id) == 60, "file.mnt_id");
 _Static_assert(VIGIL_OFF(struct vigil_ev_file, size) == 64, "file.size");
 
-_Static_assert(sizeof(struct vigil_filter) == 24, "filter size");
+_Static_assert(sizeof(struct vigil_filter) == 32, "filter size");
 _Static_assert(sizeof(struct vigil_ev_net) == 112, "net size");
 _Static_assert(sizeof(struct vigil_ev_priv) == 136, "priv size");
 _Static_assert(VIGIL_OFF(struct vigil_ev_priv, arg) == 48, "priv.arg");

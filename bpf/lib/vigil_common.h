@@ -68,6 +68,22 @@ struct {
 	__type(value, __u8);
 } cgroup_allow SEC(".maps");
 
+/* Binaries of filter.binaries (events.h). */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, VIGIL_BINARIES_MAX);
+	__type(key, struct vigil_bin_key);
+	__type(value, __u8);
+} bin_match SEC(".maps");
+
+/* Processes running one of them, by tgid (events.h). */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, VIGIL_BIN_PROCS_MAX);
+	__type(key, __u32);
+	__type(value, __u8);
+} bin_procs SEC(".maps");
+
 /* The filter value; NULL only if the map is broken (then nothing is sent). */
 static __always_inline struct vigil_filter *get_filter(void)
 {
@@ -88,6 +104,9 @@ static __always_inline int op_wanted(struct vigil_filter *f, __u32 op, __u32 tgi
 		if (!bpf_map_lookup_elem(&cgroup_allow, &cg))
 			return 0;
 	}
+	if (f->binaries &&
+	    (bpf_map_lookup_elem(&bin_procs, &tgid) != NULL) != (f->binaries == VIGIL_BIN_ONLY))
+		return 0;
 	return 1;
 }
 

@@ -138,6 +138,19 @@ static __always_inline __u32 path_mnt_id(const struct path *p)
 	return (__u32)VP_RD(mnt, mnt_id);
 }
 
+/* Whether p's mount shows a subtree of its filesystem (a bind mount of a
+ * directory or a file): the path through it is not the file's own. */
+static __always_inline int path_in_bind(const struct path *p)
+{
+	struct vfsmount *m = VP_RD(p, mnt);
+	struct super_block *sb;
+
+	if (!m)
+		return 0;
+	sb = VP_RD(m, mnt_sb);
+	return sb && VP_RD(m, mnt_root) != VP_RD(sb, s_root);
+}
+
 #ifdef VIGIL_PATH_CAST
 #include "vigil_iname.h"
 

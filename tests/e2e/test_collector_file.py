@@ -5,9 +5,12 @@ absolute path, with the fd as return; a failed open carries -ENOENT, the joined 
 the user's string; unlink, rename, chmod u+s and setxattr security.capability come out as
 security_path_unlink / _rename / _chmod and security_inode_setxattr with real paths. An open
 and an fchmod through a bind mount of a directory report the source's path, with the path
-through the mount in string_arg [mount_path]."""
+through the mount in string_arg [mount_path]. The prefix filter is not evaded by spelling:
+a setgid chmod through /proc/self/fd/DIRFD/name and a short-lived /bin/chmod through a
+symlink outside the prefix are sent with the file's path."""
 import errno
 import os
+import shutil
 import subprocess
 import tempfile
 
@@ -37,6 +40,7 @@ def labelled(e, label):
 def test():
     need_root()
     base = os.path.realpath(tempfile.mkdtemp(prefix="vigil-file-"))
+    outside = os.path.realpath(tempfile.mkdtemp(prefix="vigil-file-out-"))
     target = os.path.join(base, "shadow")
     sub = os.path.join(base, "sub")
     os.mkdir(sub)
@@ -153,6 +157,44 @@ def test():
               f"bind mount fchmod path {e['args']}")
         check(t.counter("collector", "ringbuf_lost.file") == 0, "no file events lost")
         check(t.counter("collector", "kernel.emitted.file") > 0, "file events counted")
+        # the prefix filter cannot be passed by spelling the path another way: a
+        # setgid chmod of a file under the prefix through /proc/self/fd/DIRFD/name, and
+        # by a short-lived /bin/chmod through a symlink outside the prefix, are both
+        # sent, with the file's path
+        for f in ("pfd", "pcmd"):
+            with open(os.path.join(base, f), "w") as fo:
+                fo.write("x")
+        os.symlink(os.path.join(base, "pcmd"), os.path.join(outside, "plink"))
+        d = os.open(base, os.O_RDONLY | os.O_DIRECTORY)
+        try:
+            os.chmod(f"/proc/self/fd/{d}/pfd", 0o2755)
+        finally:
+            os.close(d)
+        p = subprocess.Popen(["/bin/chmod", "2755", os.path.join(outside, "plink")])
+        x.watch(p.pid)
+        check(p.wait(timeout=10) == 0, "/bin/chmod of a symlink failed")
+        x.find("process_exit", lambda e: e["process"]["pid"] == p.pid, what="chmod's exit")
+        fd = os.open(os.path.join(base, "psentinel"), os.O_WRONLY | os.O_CREAT, 0o600)
+        os.close(fd)
+        kprobes(x, "security_file_open",
+                lambda e: arg_path(e) == os.path.join(base, "psentinel"))
+        late = t.counter("collector", "filtered.late_prefix")
+        bad = []
+        for what, pid, want in [("chmod g+s of /proc/self/fd/DIRFD/pfd", os.getpid(),
+                                 os.path.join(base, "pfd")),
+                                ("/bin/chmod g+s of a symlink outside the prefix", p.pid,
+                                 os.path.join(base, "pcmd"))]:
+            got = [ev["process_kprobe"] for ev in x.events
+                   if ev.get("process_kprobe", {}).get("function_name") ==
+                   "security_path_chmod" and ev["process_kprobe"]["process"]["pid"] == pid
+                   and labelled(ev["process_kprobe"], "mode") == 0o2755]
+            if not got:
+                bad.append(f"{what}: no security_path_chmod sent (collector "
+                           f"filtered.late_prefix={late})")
+            elif arg_path(got[0]) != want:
+                bad.append(f"{what}: path {arg_path(got[0])!r}, want {want!r}: "
+                           f"{got[0]['args']}")
+        check(not bad, "; ".join(bad))
         t.stop()
         left = t.leaked_progs()
         check(not left, f"BPF programs left loaded after stop: {left}")
@@ -168,7 +210,8 @@ def test():
                 pass
         os.rmdir(src)
         os.rmdir(mnt)
-        for p in ("link", "shadow", "shadow2"):
+        shutil.rmtree(outside, ignore_errors=True)
+        for p in ("link", "shadow", "shadow2", "pfd", "pcmd", "psentinel"):
             try:
                 os.unlink(os.path.join(base, p))
             except OSError:
