@@ -79,7 +79,7 @@ define stage_rule
 $(B)/vigil-$(1): $(patsubst %.c,$(B)/%.o,$(wildcard $(1)/*.c)) $(LIBA)
 	$$(CC) $$(CFLAGS) -o $$@ $$^ $$(LDLIBS_BASE) $$(LDLIBS_$(1))
 endef
-LDLIBS_collector := -lbpf -lelf -lz
+LDLIBS_collector += -lbpf -lelf -lz
 LDLIBS_enforcer  := -lbpf -lelf -lz
 $(foreach s,$(STAGES),$(eval $(call stage_rule,$(s))))
 

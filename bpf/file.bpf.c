@@ -44,6 +44,8 @@ char LICENSE[] SEC("license") = "GPL";
 #define S_ISUID		04000
 #define S_ISGID		02000
 #define O_CREAT_WRONLY_TRUNC 01101	/* creat() = open(O_CREAT|O_WRONLY|O_TRUNC) */
+#define O_ACCMODE_WRITE	03		/* O_WRONLY | O_RDWR */
+#define O_CREAT_TRUNC	01100		/* O_CREAT | O_TRUNC */
 
 #define TAIL_MASK	(VIGIL_FILE_TAIL_MAX - 1)
 
@@ -332,6 +334,9 @@ static __always_inline int prefix_ok(struct fctx *c)
 	/* a path that lost its leading part cannot be judged: sent (a deep tree
 	 * must not hide a file from the filter) */
 	if (ev->fflags & (VIGIL_F_TRUNC | VIGIL_F_LATE))
+		return 1;
+	if ((c->f->prefixes & VIGIL_PFX_WRITES) && ev->op <= VIGIL_OP_CREAT &&
+	    (ev->flags & (O_ACCMODE_WRITE | O_CREAT_TRUNC)))
 		return 1;
 	if (n > VIGIL_PREFIX_LEN - 1)
 		n = VIGIL_PREFIX_LEN - 1;

@@ -73,7 +73,8 @@ struct cbpf {
 	int binaries;		/* VIGIL_BIN_*: bin_match holds binaries */
 	struct vigil_bin_key *bins; /* the same, for the scan of running processes */
 	size_t nbins;
-	int prefixes;		/* prefix_allow holds prefixes: filter file paths */
+	int prefixes;		/* filter file paths by prefix_allow */
+	unsigned pflags;	/* CBPF_PFX_* */
 	char **uprefixes;	/* the same, for records the kernel could not judge */
 	size_t nuprefixes;
 	uint64_t late_filtered;	/* such records not under a prefix: not sent */
@@ -1094,7 +1095,9 @@ int cbpf_set_filter(struct cbpf *cb, uint64_t ops, int chmod_all)
 {
 	struct vigil_filter f = { .ops = ops, .ignore_tgid = (uint32_t)getpid(),
 				  .chmod_all = chmod_all ? 1 : 0, .cgroups = cb->cgroups ? 1 : 0,
-				  .prefixes = cb->prefixes ? 1 : 0, .binaries = (uint32_t)cb->binaries,
+				  .prefixes = cb->prefixes ? VIGIL_PFX_ON | ((cb->pflags & CBPF_PFX_WRITES) ?
+								    VIGIL_PFX_WRITES : 0) : 0,
+				  .binaries = (uint32_t)cb->binaries,
 				  .root_mnt = cbpf_root_mnt() };
 	uint32_t key = 0;
 
@@ -1256,6 +1259,9 @@ static void cbpf_bin_scan(struct cbpf *cb)
 	closedir(d);
 }
 
+static int cbpf_fill_prefixes(struct cbpf *cb, const char *const *p, size_t n, unsigned pflags,
+			      char *err, size_t errlen);
+
 /* Fill the cgroup and prefix maps from scope; 0, or -1 with err set. */
 static int cbpf_set_scope(struct cbpf *cb, const struct cbpf_scope *sc, char *err, size_t errlen)
 {
@@ -1273,35 +1279,81 @@ static int cbpf_set_scope(struct cbpf *cb, const struct cbpf_scope *sc, char *er
 			return -1;
 		}
 	cb->cgroups = sc->ncgroups > 0;
-	if (cb->file && sc->nprefixes && !(cb->uprefixes = calloc(sc->nprefixes, sizeof(char *)))) {
+	if (cbpf_fill_prefixes(cb, sc->prefixes, sc->nprefixes, sc->pflags, err, errlen) < 0)
+		return -1;
+	return cbpf_set_binaries(cb, sc, err, errlen);
+}
+
+/* The prefix filter: the LPM trie and our copy (for what the kernel cannot
+ * judge) hold p[0..n), applied as pflags say; 0, or -1 with err set. */
+static int cbpf_fill_prefixes(struct cbpf *cb, const char *const *p, size_t n, unsigned pflags,
+			      char *err, size_t errlen)
+{
+	uint8_t one = 1;
+
+	if (n > VIGIL_PREFIXES_MAX) {
+		snprintf(err, errlen, "more than %d prefixes", VIGIL_PREFIXES_MAX);
+		return -1;
+	}
+	if (cb->file && n && !(cb->uprefixes = calloc(n, sizeof(char *)))) {
 		snprintf(err, errlen, "out of memory");
 		return -1;
 	}
-	for (size_t i = 0; cb->file && i < sc->nprefixes; i++) {
+	for (size_t i = 0; cb->file && i < n; i++) {
 		struct vigil_prefix_key k;
-		size_t n = strlen(sc->prefixes[i]);
+		size_t len = strlen(p[i]);
 
-		if (n == 0 || n >= VIGIL_PREFIX_LEN) {
-			snprintf(err, errlen, "prefix '%s': 1 to %d bytes", sc->prefixes[i],
+		if (len == 0 || len >= VIGIL_PREFIX_LEN) {
+			snprintf(err, errlen, "prefix '%s': 1 to %d bytes", p[i],
 				 VIGIL_PREFIX_LEN - 1);
 			return -1;
 		}
-		if (!(cb->uprefixes[cb->nuprefixes] = strdup(sc->prefixes[i]))) {
+		if (!(cb->uprefixes[cb->nuprefixes] = strdup(p[i]))) {
 			snprintf(err, errlen, "out of memory");
 			return -1;
 		}
 		cb->nuprefixes++;
 		memset(&k, 0, sizeof(k));
-		k.prefixlen = (uint32_t)n * 8;
-		memcpy(k.data, sc->prefixes[i], n);
+		k.prefixlen = (uint32_t)len * 8;
+		memcpy(k.data, p[i], len);
 		if (bpf_map_update_elem(bpf_map__fd(cb->file->maps.prefix_allow), &k, &one,
 					BPF_ANY)) {
 			snprintf(err, errlen, "write the prefix filter: %s", strerror(errno));
 			return -1;
 		}
 	}
-	cb->prefixes = sc->nprefixes > 0;
-	return cbpf_set_binaries(cb, sc, err, errlen);
+	cb->prefixes = cb->file && (n > 0 || (pflags & CBPF_PFX_ON));
+	cb->pflags = pflags;
+	return 0;
+}
+
+/* Replace the prefix filter and the operations while running (see collector_bpf.h). */
+int cbpf_set_prefixes(struct cbpf *cb, const char *const *p, size_t n, unsigned pflags,
+		      uint64_t ops, int chmod_all, char *err, size_t errlen)
+{
+	int rc;
+
+	/* while the trie is rewritten every path is sent: more, never less */
+	cb->prefixes = 0;
+	if ((rc = cbpf_set_filter(cb, ops, chmod_all))) {
+		snprintf(err, errlen, "write the filter map: %s", strerror(-rc));
+		return -1;
+	}
+	if (cb->file)
+		cbpf_map_clear(bpf_map__fd(cb->file->maps.prefix_allow),
+			       sizeof(struct vigil_prefix_key));
+	for (size_t i = 0; i < cb->nuprefixes; i++)
+		free(cb->uprefixes[i]);
+	free(cb->uprefixes);
+	cb->uprefixes = NULL;
+	cb->nuprefixes = 0;
+	if (cbpf_fill_prefixes(cb, p, n, pflags, err, errlen) < 0)
+		return -1;
+	if ((rc = cbpf_set_filter(cb, ops, chmod_all))) {
+		snprintf(err, errlen, "write the filter map: %s", strerror(-rc));
+		return -1;
+	}
+	return 0;
 }
 
 static int cbpf_on_proc(void *ctx, void *data, size_t len);
@@ -2520,22 +2572,49 @@ static int cbpf_prefixed(const struct cbpf *cb, const char *p, size_t n)
  * resolved here, or as the process spelled or reached it, is under a
  * prefix, or when it cannot be judged (truncated, unreadable).
  */
+static int cbpf_late_second(const struct cbpf *cb, const struct vigil_ev_file *e,
+			    const void *data);
+
 static int cbpf_late_wanted(const struct cbpf *cb, const void *data)
 {
 	struct vigil_ev_file e;
 	struct cbpf_op1 o;
 
 	memcpy(&e, data, sizeof(e));
-	if (!cb->nuprefixes || !(e.fflags & VIGIL_F_LATE))
+	if (!cb->prefixes || !(e.fflags & VIGIL_F_LATE))
 		return 1;
+	if ((cb->pflags & CBPF_PFX_PATHOPS) && e.op > VIGIL_OP_CREAT)
+		return 1; /* a policy watches these operations on any path */
 	cbpf_operand1(&e, (const char *)data + sizeof(e), &o);
 	if (!o.a.slen || o.unjudged || strstr(o.a.pflags, "truncatedPath") ||
 	    strstr(o.a.pflags, "errorPath"))
 		return 1;
-	return cbpf_prefixed(cb, o.a.s, o.a.slen) || (o.lex && cbpf_prefixed(cb, o.lex, o.lexlen)) ||
-	       (o.mpath && cbpf_prefixed(cb, o.mpath, o.mpathlen)) ||
-	       (e.op >= VIGIL_OP_SYMLINK && e.op <= VIGIL_OP_SYMLINKAT &&
-		cbpf_prefixed(cb, (const char *)data + sizeof(e) + e.path_len, e.name_len));
+	if (cbpf_prefixed(cb, o.a.s, o.a.slen) || (o.lex && cbpf_prefixed(cb, o.lex, o.lexlen)) ||
+	    (o.mpath && cbpf_prefixed(cb, o.mpath, o.mpathlen)) ||
+	    (e.op >= VIGIL_OP_SYMLINK && e.op <= VIGIL_OP_SYMLINKAT &&
+	     cbpf_prefixed(cb, (const char *)data + sizeof(e) + e.path_len, e.name_len)))
+		return 1;
+	/* rename and link: where it goes counts too (policies match either path) */
+	return e.op >= VIGIL_OP_RENAME && e.op <= VIGIL_OP_LINKAT && cbpf_late_second(cb, &e, data);
+}
+
+/* Whether the second operand (the new name of a rename or link), as the user
+ * spelled it joined to its directory, is under a prefix (or cannot be judged). */
+static int cbpf_late_second(const struct cbpf *cb, const struct vigil_ev_file *e,
+			    const void *data)
+{
+	static char j2[VIGIL_PATH_MAX + 1];
+	const char *p2 = (const char *)data + sizeof(*e) + e->path_len + e->name_len;
+	struct cbpf_arg a;
+	int user;
+
+	if (!e->path2_len && !e->name2_len)
+		return 0;
+	memset(&a, 0, sizeof(a));
+	cbpf_file_operand(p2, e->path2_len, p2 + e->path2_len, e->name2_len, e->fflags >> 8, j2,
+			  sizeof(j2), &a, &user);
+	return !a.slen || strstr(a.pflags, "errorPath") || strstr(a.pflags, "truncatedPath") ||
+	       cbpf_prefixed(cb, a.s, a.slen);
 }
 
 /* Body of a file event (docs/wire.md §8) from a checked record. */

@@ -57,7 +57,15 @@ struct cbpf_scope {
 	const char *const *binaries;
 	size_t nbinaries;
 	int bin_except;
+	unsigned pflags;	/* CBPF_PFX_* */
 };
+
+/* How the prefixes apply: the filter is on even with no prefix (then no path
+ * passes), opens for writing pass whatever their path, path operations
+ * (unlink, rename, chmod, ...) pass whatever their path. */
+#define CBPF_PFX_ON 1
+#define CBPF_PFX_WRITES 2
+#define CBPF_PFX_PATHOPS 4
 
 /* Which builds of the BPF objects this kernel got: "bpf_rdonly_cast" (6.2+),
  * "nocast" (no bpf_rdonly_cast kfunc) or "noloop" (no bpf_loop, before 5.17). */
@@ -145,6 +153,12 @@ void cbpf_stats(const struct cbpf *cb, struct cbpf_stats *st);
  * forced as usual. Programs adopted from a previous run are not told (their
  * global data is not pinned): they keep the plain CBPF_WAKE_NS policy. */
 void cbpf_polling(struct cbpf *cb, uint64_t until_ns);
+
+/* Replace the file path prefixes (p[0..n), none and no CBPF_PFX_ON: every
+ * path; pflags CBPF_PFX_*) and the operations while running: every path is sent while the prefix trie is
+ * rewritten. 0, or -1 with err set. */
+int cbpf_set_prefixes(struct cbpf *cb, const char *const *p, size_t n, unsigned pflags,
+		      uint64_t ops, int chmod_all, char *err, size_t errlen);
 
 /* Every file, network and privilege operation (bit n = VIGIL_OP n of events.h). */
 #define CBPF_OPS_FILE 0x0000000000fffffeull /* VIGIL_OP_OPEN .. VIGIL_OP_FSETXATTR */

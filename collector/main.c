@@ -9,8 +9,10 @@
 #include <zmq.h>
 
 #include "collector_bpf.h"
+#include "collector_needs.h"
 #include "collector_probe.h"
 #include "events.h"
+#include "policy.h"
 #include "stage.h"
 #include "wire.h"
 
@@ -18,11 +20,20 @@ static const char *opt_output, *opt_hwm = "10000", *opt_ringbuf_mb = "2",
 		  *opt_events = "process", *opt_chmod_all = "0", *opt_scan = "1",
 		  *opt_cgroups = "", *opt_prefixes = "", *opt_binaries = "",
 		  *opt_ignore_binaries = "", *opt_proc_ringbuf_mb = "1", *opt_pin_dir,
-		  *opt_delivery_ms = "10";
+		  *opt_delivery_ms = "10", *opt_policies = "";
 static struct wire_out out;
 static void *out_sock;
 static struct cbpf *cb;
 static uint64_t clock_ns;     /* last wall-clock offset refresh */
+/* --events and --file-prefixes as given, and what --policies adds (needs) */
+static uint64_t user_ops;
+static const char **user_pre;
+static size_t user_npre;
+static int chmod_all;
+static char *pol_paths;        /* --policies; NULL: none */
+static uint64_t pol_sig, pol_checked_ns;
+static struct cneeds needs;
+#define POLICY_CHECK_NS 2000000000ull
 /* Records submitted without a wakeup (bpf/lib/vigil_common.h: within wake_ns of the
  * last one) can only exist right after activity: poll for them every delivery_ms
  * then (--delivery-ms: the bound on how long a record waits in the ring while records
@@ -59,6 +70,10 @@ static const struct stage_opt opts[] = {
 	  "comma-separated; a fork inherits; default: all)" },
 	{ "ignore-binaries", &opt_ignore_binaries, NULL,
 	  "no file/net/priv events of processes running these binaries (default: none)" },
+	{ "policies", &opt_policies, NULL,
+	  "also send what these policies (files or directories, comma-separated: the evaluator's "
+	  "library and policy directory) can match: their event kinds and file path prefixes; "
+	  "read again when they change (default: none)" },
 	{ "scan", &opt_scan, NULL, "1: send running processes as procFS execs at start (default 1)" },
 	{ 0 },
 };
@@ -123,6 +138,8 @@ static void drain(struct stage *st, void *arg)
 		fast(st);
 }
 
+static void policies_check(struct stage *st);
+
 /* Records submitted without a wakeup are collected here at the latest. */
 static void timer(struct stage *st)
 {
@@ -135,6 +152,8 @@ static void timer(struct stage *st)
 		fast(st);
 	else
 		stage_set_timer(st, DRAIN_IDLE_MS);
+	if (pol_paths && now - pol_checked_ns >= POLICY_CHECK_NS)
+		policies_check(st);
 	if (now - clock_ns >= 10000000000ull) { /* follow wall-clock adjustments */
 		cbpf_refresh_clock(cb);
 		clock_ns = now;
@@ -316,6 +335,98 @@ static int probe(struct stage *st)
 	return fatal ? -1 : 0;
 }
 
+/* The operations and file path prefixes in force: --events and --file-prefixes plus
+ * what the policies need. pre[] gets pointers into the options' and needs' strings,
+ * *pflags how they apply (CBPF_PFX_*); 0 prefixes and no flags: every path. */
+static uint64_t merge_needs(const char **pre, size_t *npre, unsigned *pflags)
+{
+	uint64_t ops = user_ops;
+	int pol_file = pol_paths && (needs.need & POL_NEED_FILE);
+
+	*npre = 0;
+	*pflags = 0;
+	if (pol_paths) {
+		if (needs.need & POL_NEED_NET)
+			ops |= CBPF_OPS_NET;
+		if (needs.need & POL_NEED_PRIV)
+			ops |= CBPF_OPS_PRIV;
+		if (pol_file)
+			ops |= CBPF_OPS_FILE;
+	}
+	if (((user_ops & CBPF_OPS_FILE) && !user_npre) ||
+	    (pol_file && (needs.need & POL_NEED_ALL_PATHS)))
+		return ops; /* someone wants every path */
+	for (size_t i = 0; (user_ops & CBPF_OPS_FILE) && i < user_npre; i++)
+		pre[(*npre)++] = user_pre[i];
+	for (size_t i = 0; pol_file && i < needs.npre; i++) {
+		if (*npre == VIGIL_PREFIXES_MAX) /* too many to filter on: every path */
+			return *npre = 0, ops;
+		pre[(*npre)++] = needs.pre[i];
+	}
+	*pflags = CBPF_PFX_ON;
+	if (pol_file && (needs.need & POL_NEED_ALL_WRITES))
+		*pflags |= CBPF_PFX_WRITES;
+	if (pol_file && (needs.need & POL_NEED_ALL_PATHOPS))
+		*pflags |= CBPF_PFX_PATHOPS;
+	return ops;
+}
+
+/* Status info "events" and "file_prefixes" for what is in force. */
+static void describe(struct stage *st, uint64_t ops, const char **pre, size_t npre,
+		     unsigned pflags)
+{
+	char buf[VIGIL_PREFIXES_MAX * VIGIL_PREFIX_LEN];
+	size_t off = 0;
+
+	stage_info(st, "events", "process%s%s%s", (ops & CBPF_OPS_FILE) ? ",file" : "",
+		   (ops & CBPF_OPS_NET) ? ",net" : "", (ops & CBPF_OPS_PRIV) ? ",priv" : "");
+	buf[0] = '\0';
+	for (size_t i = 0; i < npre && off < sizeof(buf); i++)
+		off += (size_t)snprintf(buf + off, sizeof(buf) - off, "%s%s", i ? "," : "", pre[i]);
+	stage_info(st, "file_prefixes", "%s%s%s", !pflags ? "all" : npre ? buf : "none",
+		   (pflags & CBPF_PFX_WRITES) ? "; opens for writing: all" : "",
+		   (pflags & CBPF_PFX_PATHOPS) ? "; path operations: all" : "");
+	if (pol_paths)
+		stage_info(st, "policies", "%s: %zu policies", pol_paths, needs.npolicies);
+}
+
+/* (Re)read the policies into needs; a broken file is left out, with a warning. */
+static void read_needs(void)
+{
+	char err[512];
+	struct cneeds n;
+
+	pol_sig = cneeds_signature(pol_paths);
+	if (cneeds_load(pol_paths, &n, err, sizeof(err)) < 0)
+		log_warn("--policies: %s: left out", err);
+	cneeds_free(&needs);
+	needs = n;
+}
+
+/* The policies changed: send what they now need. */
+static void policies_check(struct stage *st)
+{
+	static const char *pre[VIGIL_PREFIXES_MAX];
+	char err[256];
+	size_t npre;
+	unsigned pflags;
+	uint64_t ops;
+
+	pol_checked_ns = mono_ns();
+	if (cneeds_signature(pol_paths) == pol_sig)
+		return;
+	read_needs();
+	ops = merge_needs(pre, &npre, &pflags);
+	(*stage_counter(st, "policies.reloads"))++;
+	if (cbpf_set_prefixes(cb, pre, npre, pflags, ops, chmod_all, err, sizeof(err)) < 0) {
+		log_error("policies changed, the filter could not follow: %s", err);
+		return;
+	}
+	describe(st, ops, pre, npre, pflags);
+	log_info("policies changed: %zu policies; file prefixes: %zu (0: all)", needs.npolicies,
+		 npre);
+}
+
 static int setup(struct stage *st)
 {
 	int64_t ops = events_mask(opt_events);
@@ -338,12 +449,26 @@ static int setup(struct stage *st)
 	int nbin = paths_parse(except ? "ignore-binaries" : "binaries",
 			       except ? opt_ignore_binaries : opt_binaries, bbuf, sizeof(bbuf), bins,
 			       VIGIL_BINARIES_MAX / 2); /* each may add its realpath */
-	struct cbpf_scope scope = { cgroups, (size_t)(ncg > 0 ? ncg : 0), prefixes,
-				    (size_t)(npre > 0 ? npre : 0), bins,
+	static const char *eff_pre[VIGIL_PREFIXES_MAX];
+	size_t neff = 0;
+	struct cbpf_scope scope = { cgroups, (size_t)(ncg > 0 ? ncg : 0), eff_pre, 0, bins,
 				    (size_t)(nbin > 0 ? nbin : 0), except };
 
 	if (ops < 0 || ncg < 0 || npre < 0 || nbin < 0)
 		return EXIT_PERM;
+	user_ops = (uint64_t)ops;
+	user_pre = prefixes;
+	user_npre = (size_t)npre;
+	chmod_all = atoi(opt_chmod_all);
+	if (*opt_policies) {
+		pol_paths = strdup(opt_policies);
+		if (!pol_paths)
+			return EXIT_PERM;
+		read_needs();
+		pol_checked_ns = mono_ns();
+	}
+	ops = (int64_t)merge_needs(eff_pre, &neff, &scope.pflags);
+	scope.nprefixes = neff;
 	if (*opt_binaries && except) {
 		log_error("--binaries and --ignore-binaries: one or the other");
 		return EXIT_PERM;
@@ -381,7 +506,7 @@ static int setup(struct stage *st)
 		return EXIT_PERM;
 	/* the final filter goes in before attach: nothing unwanted leaks at start */
 	struct cbpf_opts co = { .ringbuf_bytes = rb, .proc_ringbuf_bytes = prb,
-				.ops = (uint64_t)ops, .chmod_all = atoi(opt_chmod_all),
+				.ops = (uint64_t)ops, .chmod_all = chmod_all,
 				.scope = &scope, .pin_dir = pin,
 				.owner = stage_rundir(st), .wake_every = delivery_ms == 0 };
 
@@ -404,9 +529,8 @@ static int setup(struct stage *st)
 	stage_info(st, "programs", "sched_process_exec sched_process_exit sched_process_fork%s%s%s",
 		   cbpf_has(cb, VIGIL_EV_FILE) ? " file" : "", cbpf_has(cb, VIGIL_EV_NET) ? " net" : "",
 		   cbpf_has(cb, VIGIL_EV_PRIV) ? " priv" : "");
-	stage_info(st, "events", "%s", opt_events);
+	describe(st, (uint64_t)ops, eff_pre, neff, scope.pflags);
 	stage_info(st, "cgroups", "%s", ncg ? opt_cgroups : "all");
-	stage_info(st, "file_prefixes", "%s", npre ? opt_prefixes : "all");
 	stage_info(st, "binaries", "%s%s", nbin ? (except ? "all but " : "") : "all",
 		   nbin ? (except ? opt_ignore_binaries : opt_binaries) : "");
 	stage_info(st, "ringbuf_bytes", "%zu", rb);

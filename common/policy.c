@@ -2060,6 +2060,104 @@ void policy_set_index(struct policy_set *s)
 	s->indexed = s->n;
 }
 
+/* Add the path prefix p[0..n) to *pre (a set kept free of entries that contain one
+ * another: the shorter covers the longer); 0, or -1 when it cannot serve as one. */
+static int needs_prefix(const char *p, size_t n, char ***pre, size_t *npre)
+{
+	size_t i, j;
+	char **v;
+
+	if (n == 0 || p[0] != '/')
+		return -1;
+	if (n > POL_NEED_PREFIX_MAX)
+		n = POL_NEED_PREFIX_MAX; /* a shorter prefix only sends more */
+	for (i = 0; i < *npre; i++)
+		if (strlen((*pre)[i]) <= n && !memcmp((*pre)[i], p, strlen((*pre)[i])))
+			return 0;
+	for (i = j = 0; i < *npre; i++) /* drop those the new one covers */
+		if (strlen((*pre)[i]) > n && !memcmp((*pre)[i], p, n))
+			free((*pre)[i]);
+		else
+			(*pre)[j++] = (*pre)[i];
+	*npre = j;
+	v = realloc(*pre, (*npre + 1) * sizeof(*v));
+	if (!v || !(v[*npre] = strndup(p, n)))
+		abort();
+	*pre = v;
+	(*npre)++;
+	return 0;
+}
+
+/* The prefixes a file rule's path test limits it to; -1 when it may match any path. */
+static int needs_rule_paths(const struct pol_rule *r, char ***pre, size_t *npre)
+{
+	const struct pol_strm *m = &r->path;
+	size_t i;
+
+	if (!m->npos || m->pos[POL_S_SUFFIX].n || m->pos[POL_S_CONTAINS].n)
+		return -1;
+	for (i = 0; i < m->pos[POL_S_EQ].n; i++)
+		if (needs_prefix(m->pos[POL_S_EQ].v[i], m->pos[POL_S_EQ].len[i], pre, npre) < 0)
+			return -1;
+	for (i = 0; i < m->pos[POL_S_PREFIX].n; i++)
+		if (needs_prefix(m->pos[POL_S_PREFIX].v[i], m->pos[POL_S_PREFIX].len[i], pre,
+				 npre) < 0)
+			return -1;
+	for (i = 0; i < m->pos[POL_S_GLOB].n; i++) /* up to its first special character */
+		if (needs_prefix(m->pos[POL_S_GLOB].v[i], m->pos[POL_S_GLOB].glit[i], pre, npre) <
+		    0)
+			return -1;
+	return 0;
+}
+
+unsigned policy_set_needs(const struct policy_set *s, char ***pre, size_t *npre)
+{
+	unsigned need = 0;
+	size_t i, r;
+
+	*pre = NULL;
+	*npre = 0;
+	for (i = 0; i < s->n; i++)
+		for (r = 0; r < s->p[i]->nrules; r++) {
+			const struct pol_rule *rule = &s->p[i]->rules[r];
+
+			switch (rule->kind) {
+			case POL_K_EXEC:
+			case POL_K_EXIT:
+				break;
+			case POL_K_FILE:
+				need |= POL_NEED_FILE;
+				if (needs_rule_paths(rule, pre, npre) == 0)
+					break;
+				/* any path: for which operations (opens are the many) */
+				if (rule->ops && !(rule->ops & POL_OP_OPEN)) {
+					need |= POL_NEED_ALL_PATHOPS;
+				} else if (rule->access && !(rule->access & POL_A_READ)) {
+					need |= POL_NEED_ALL_WRITES; /* opens for writing only */
+					if (rule->ops != POL_OP_OPEN)
+						need |= POL_NEED_ALL_PATHOPS;
+				} else {
+					need |= POL_NEED_ALL_PATHS;
+				}
+				break;
+			case POL_K_NETWORK:
+				need |= POL_NEED_NET;
+				break;
+			default:
+				need |= POL_NEED_PRIV;
+			}
+		}
+	if ((need & POL_NEED_ALL_PATHS) || *npre > POL_NEED_PREFIXES_MAX) {
+		need |= POL_NEED_ALL_PATHS;
+		for (i = 0; i < *npre; i++)
+			free((*pre)[i]);
+		free(*pre);
+		*pre = NULL;
+		*npre = 0;
+	}
+	return need;
+}
+
 const size_t *policy_set_candidates(const struct policy_set *s, enum pol_kind k, size_t *n)
 {
 	if (s->indexed == s->n && s->n && (unsigned)k < POL_K_N) {

@@ -222,6 +222,23 @@ void policy_set_index(struct policy_set *s);
  * (the index when current, else every policy: idx is then NULL and i stands for itself). */
 const size_t *policy_set_candidates(const struct policy_set *s, enum pol_kind k, size_t *n);
 
+/* What the rules of s can match, for the collector's in-kernel filter: POL_NEED_* bits
+ * (process events are always needed); the path prefixes file rules are limited to in
+ * *pre (*npre of them, malloc'd, each at most POL_NEED_PREFIX_MAX bytes, none a prefix
+ * of another): an exact path, a prefix, a glob's literal head. A file rule without a
+ * positive path test, or with a suffix or contains test, matches any path: for opens
+ * that may read (POL_NEED_ALL_PATHS: every path of every operation; *pre is then
+ * empty), for opens for writing only (POL_NEED_ALL_WRITES), for the other operations
+ * (POL_NEED_ALL_PATHOPS: chmod, unlink, rename, truncate, link). More than
+ * POL_NEED_PREFIXES_MAX prefixes need every path too. */
+enum {
+	POL_NEED_FILE = 1, POL_NEED_NET = 2, POL_NEED_PRIV = 4, POL_NEED_ALL_PATHS = 8,
+	POL_NEED_ALL_WRITES = 16, POL_NEED_ALL_PATHOPS = 32
+};
+#define POL_NEED_PREFIX_MAX 255
+#define POL_NEED_PREFIXES_MAX 256
+unsigned policy_set_needs(const struct policy_set *s, char ***pre, size_t *npre);
+
 /* Extract what the matcher needs. Returns -1 for a message type policies cannot match. */
 int policy_event(struct pol_ev *e, const char *type, const msgpack_object *ev);
 /* Index of the first rule of p that matches e (scope included), or -1. */

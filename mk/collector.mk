@@ -2,6 +2,8 @@
 COLLECTOR_SKELS := $(B)/file.skel.h $(B)/net.skel.h $(B)/priv.skel.h
 $(B)/collector/collector_bpf.o: $(COLLECTOR_SKELS) collector/collector_path.h collector/collector_mnt.h
 $(B)/tests/test_cbpf: $(COLLECTOR_SKELS) collector/collector_path.h collector/cbpf_selftest.c collector/collector_mnt.h
+# --policies reads policies with the evaluator's parser (common/policy.c: libyaml).
+LDLIBS_collector += -lyaml
 # `vigil probe` shares the collector's feature probing (collector/collector_probe.c).
 $(B)/vigil: $(B)/collector/collector_probe.o
 LDLIBS_cli += -lbpf -lelf -lz

@@ -315,6 +315,11 @@ struct vigil_ev_file {
  * symlinks). Those are sent with VIGIL_F_LATE, and the collector judges them
  * against the same prefixes once it has resolved them (collector/README.md).
  */
+/* filter.prefixes: the prefix filter is on (an empty trie then passes no
+ * path), and opens for writing (O_WRONLY, O_RDWR, O_CREAT, O_TRUNC) pass it
+ * whatever their path (a policy watches writes anywhere). */
+#define VIGIL_PFX_ON		1
+#define VIGIL_PFX_WRITES	2
 #define VIGIL_CGROUPS_MAX	1024
 #define VIGIL_PREFIXES_MAX	256
 #define VIGIL_PREFIX_LEN	256
@@ -323,7 +328,7 @@ struct vigil_filter {
 	__u32 ignore_tgid;
 	__u32 chmod_all;
 	__u32 cgroups;
-	__u32 prefixes;
+	__u32 prefixes;			/* VIGIL_PFX_* */
 	__u32 binaries;			/* VIGIL_BIN_* */
 	__u32 root_mnt;			/* the collector's root mount id (VIGIL_F_OURROOT) */
 };

@@ -5,34 +5,19 @@ the collector (found in /proc at start), while the same opens by /bin/cat, and b
 command the listed shell execs, are not sent at all (kernel.emitted.file counts exactly
 the listed ones). With --ignore-binaries the same shell is the one left out and /bin/cat's
 opens come through. Both options together, or a relative path, are refused."""
-import json
 import os
 import shutil
 import subprocess
 import tempfile
 import time
 
-from collectortest import arg
+from collectortest import export_opens
 from vigiltest import ROOT, Tree, check, need_root, run_test
 
 
 def opens(t, path):
-    """pids of the processes whose opens of path were exported (any process: a
-    subshell's pid is not known beforehand)."""
-    got = []
-    try:
-        with open(t.export) as f:
-            lines = f.read().splitlines()
-    except FileNotFoundError:
-        return got
-    for line in lines:
-        if path not in line:
-            continue
-        e = json.loads(line).get("process_kprobe", {})
-        if e.get("function_name") == "security_file_open" and \
-                arg(e, "file_arg")["path"] == path and "policy_name" not in e:
-            got.append(e["process"]["pid"])
-    return got
+    """pids of the processes whose opens of path were exported."""
+    return [e["process"]["pid"] for e in export_opens(t, path)]
 
 
 def test():

@@ -7,7 +7,8 @@ it has resolved the path, so neither a bind mount nor a symlink hides a file fro
 - truncate through a symlink to the file, chmod u+s and unlink through a symlink to /etc
   are exported with the path as the kernel walked it (flag relinkedPath) and the spelled
   one as [lexical_path]; an unlink outside the prefix is dropped and counted;
-- a successful open through the symlink is resolved by the kernel and passes in the kernel.
+- a successful open through the symlink is resolved by the kernel and passes in the kernel;
+- a rename from outside the prefix into it is exported (its new name is judged too).
 Nothing else of this process is exported, and nothing is counted as lost."""
 import errno
 import os
@@ -40,11 +41,12 @@ def test():
     need_root()
     pid = os.getpid()
     pre = f"/etc/vigil-late-{pid}"
-    fa, fb = pre + "-a", pre + "-b"
+    fa, fb, fc = pre + "-a", pre + "-b", pre + "-c"
     base = os.path.realpath(tempfile.mkdtemp(prefix="vigil-late-"))
-    bind, lnk, dl, junk = (os.path.join(base, n) for n in ("b", "lnk", "dl", "junk"))
+    bind, lnk, dl, junk, junk2 = (os.path.join(base, n)
+                                  for n in ("b", "lnk", "dl", "junk", "junk2"))
     os.mkdir(bind)
-    for f in (fa, fb, junk):
+    for f in (fa, fb, junk, junk2):
         with open(f, "w") as fh:
             fh.write("x" * 10)
     os.symlink(fa, lnk)
@@ -74,6 +76,8 @@ def test():
         os.unlink(junk)
         # 7. a successful open through the symlink: the kernel resolves it
         os.close(os.open(lnk, os.O_RDONLY))
+        # 8. a rename from outside the prefix into it: where it goes counts
+        os.rename(junk2, fc)
         # a failed truncate through the symlinked directory, outside the prefix: dropped
         try:
             os.truncate(os.path.join(dl, "vigil-late-none-%d" % pid), 0)
@@ -98,6 +102,9 @@ def test():
         ev = x.kprobe("security_path_unlink", pid)
         check(path_of(ev) == fb and labelled(ev, "lexical_path") ==
               os.path.join(dl, os.path.basename(fb)), f"unlink through the symlink: {ev['args']}")
+        ev = x.kprobe("security_path_rename", pid)
+        check(path_of(ev) == junk2 and (ev["args"][1].get("path_arg") or {}).get("path") == fc,
+              f"rename into the prefix: {ev['args']}")
         ev = x.kprobe("security_file_open", pid, lambda e: labelled(e, "mount_path") is None)
         check(path_of(ev) == fa and "unresolvedPath" not in flags_of(ev),
               f"open through the symlink: {ev['args']}")
@@ -110,7 +117,7 @@ def test():
         got = sorted((e["function_name"], path_of(e)) for e in mine)
         want = sorted([("security_file_open", fa), ("security_file_open", fa),
                        ("security_path_truncate", fa), ("security_path_chmod", fa),
-                       ("security_path_unlink", fb)])
+                       ("security_path_unlink", fb), ("security_path_rename", junk2)])
         check(got == want, f"exported {got}, want {want}")
         c = t.status("collector")["counters"]
         late = c.get("filtered.late_prefix", 0) - c0.get("filtered.late_prefix", 0)
@@ -123,7 +130,7 @@ def test():
         t.cleanup()
         if mounted:
             subprocess.run(["umount", bind])
-        for f in (fa, fb):
+        for f in (fa, fb, fc):
             try:
                 os.unlink(f)
             except FileNotFoundError:

@@ -29,7 +29,8 @@ import subprocess
 import tempfile
 import time
 
-from vigiltest import ROOT, Tree, bpf_prog_ids, check, need_root, run_test, skip
+from vigiltest import (ROOT, Tree, bpf_prog_ids, check, need_root, prog_ids_held, run_test,
+                       skip)
 
 # Run "$@" in this (private) mount namespace with /sys/kernel replaced by an empty tmpfs
 # that holds only the real btf/ directory: no tracefs there, nowhere to mount one.
@@ -80,24 +81,7 @@ def default_pin_dir(rundir, name="collector"):
 
 def held_prog_ids():
     """Program ids some live process holds a fd of (its own or another test's)."""
-    ids = set()
-    for pid in os.listdir("/proc"):
-        if not pid.isdigit():
-            continue
-        d = f"/proc/{pid}/fdinfo"
-        try:
-            fds = os.listdir(d)
-        except OSError:
-            continue
-        for fd in fds:
-            try:
-                with open(os.path.join(d, fd)) as f:
-                    for line in f:
-                        if line.startswith("prog_id:"):
-                            ids.add(int(line.split()[1]))
-            except (OSError, ValueError):
-                pass
-    return ids
+    return set().union(*(prog_ids_held(pid) for pid in os.listdir("/proc") if pid.isdigit()))
 
 
 def left_behind(before, pin):
@@ -116,6 +100,20 @@ def in_ns(script, argv):
     """argv run by sh -c script inside a new private mount namespace."""
     return ["unshare", "-m", "--propagation", "private", "sh", "-c", script, "vigil-ns"] + \
         list(argv)
+
+
+def start_log(p, timeout=30):
+    """The stderr lines of collector p until it is ready or its stderr ends."""
+    lines = []
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        line = p.stderr.readline()
+        if not line:
+            break
+        lines.append(line.rstrip())
+        if "info: ready" in line:
+            break
+    return lines
 
 
 def tracefs_unmountable(base):
@@ -138,16 +136,11 @@ def tracefs_unmountable(base):
     p = subprocess.Popen(in_ns(EMPTY_TRACING, nomount + [coll, "--rundir", rundir, "--events",
                                                          "process,file,net,priv"]),
                          stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-    lines = []
     try:
-        end = time.monotonic() + 30
-        while time.monotonic() < end:
-            line = p.stderr.readline()
-            if not line:
-                break
-            lines.append(line.rstrip())
-            if "info: ready" in line:
-                p.terminate()   # it went on: stop it cleanly (pins removed), then report
+        lines = start_log(p)
+        if p.poll() is None:
+            p.terminate()   # it went on: stop it cleanly (pins removed), then report
+            lines += start_log(p)
         p.wait(timeout=20)
     finally:
         if p.poll() is None:
@@ -242,16 +235,8 @@ def tracefs_unmounted(base):
     p = subprocess.Popen(in_ns(EMPTY_TRACING, [coll, "--rundir", rundir, "--events",
                                                "process,file"]),
                          stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-    lines = []
     try:
-        end = time.monotonic() + 30
-        while time.monotonic() < end:
-            line = p.stderr.readline()
-            if not line:
-                break
-            lines.append(line.rstrip())
-            if "info: ready" in line:
-                break
+        lines = start_log(p)
         log = "\n".join(lines)
         check(any("info: ready" in x for x in lines), f"empty tracing dir: not ready\n{log}")
         check(f"pinned in {pin}" in log, f"empty tracing dir: pin dir is not {pin}\n{log}")

@@ -44,12 +44,7 @@ def test():
     try:
         os.mkdir(outer)
         os.mkdir(inner)
-        tls = g.make_tls(os.path.join(t.base, "tls"))
-        port = g.free_port()
-        t.env["VIGIL_EXPORTER_OPTS"] = (
-            f"--export-file {t.export} --grpc-address 127.0.0.1:{port} "
-            f"--tls-cert {tls['server']} --tls-key {tls['server_key']} "
-            f"--tls-client-ca {tls['ca']}")
+        tls, port = g.serve_tls(t)
         t.start()
         ch = g.channel(port, tls)
         call = g.get_events(ch)

@@ -22,12 +22,7 @@ def test():
     t = Tree()
     procs = []
     try:
-        tls = g.make_tls(os.path.join(t.base, "tls"))
-        port = g.free_port()
-        t.env["VIGIL_EXPORTER_OPTS"] = (
-            f"--export-file {t.export} --grpc-address 127.0.0.1:{port} "
-            f"--tls-cert {tls['server']} --tls-key {tls['server_key']} "
-            f"--tls-client-ca {tls['ca']} --metrics-address 127.0.0.1:{g.free_port()}")
+        tls, port = g.serve_tls(t, f"--metrics-address 127.0.0.1:{g.free_port()}")
         t.start()
         base = [VIGIL, "getevents", "--server-address", f"localhost:{port}", "--tls-ca",
                 tls["ca"], "--tls-cert", tls["client"], "--tls-key", tls["client_key"]]

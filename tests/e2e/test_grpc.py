@@ -32,12 +32,7 @@ def test():
     import grpc
     t = Tree()
     try:
-        tls = g.make_tls(os.path.join(t.base, "tls"))
-        port = g.free_port()
-        t.env["VIGIL_EXPORTER_OPTS"] = (
-            f"--export-file {t.export} --grpc-address 127.0.0.1:{port} "
-            f"--tls-cert {tls['server']} --tls-key {tls['server_key']} "
-            f"--tls-client-ca {tls['ca']}")
+        tls, port = g.serve_tls(t)
         t.start()
         ev, se, he = g.pb()
         ch_a, ch_b = g.channel(port, tls), g.channel(port, tls)

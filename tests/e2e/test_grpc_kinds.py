@@ -95,12 +95,7 @@ def test():
                   f"--events process,file,net,priv --file-prefixes {base}/"})
     socks, node, calls = [], None, []
     try:
-        tls = g.make_tls(os.path.join(t.base, "tls"))
-        port = g.free_port()
-        t.env["VIGIL_EXPORTER_OPTS"] = (
-            f"--export-file {t.export} --grpc-address 127.0.0.1:{port} "
-            f"--tls-cert {tls['server']} --tls-key {tls['server_key']} "
-            f"--tls-client-ca {tls['ca']}")
+        tls, port = g.serve_tls(t)
         t.start()
         info = t.status("collector")["info"]
         for kind in ("file", "net", "priv"):

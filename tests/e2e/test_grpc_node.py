@@ -39,12 +39,7 @@ def test():
     t = Tree()
     node = None
     try:
-        tls = g.make_tls(os.path.join(t.base, "tls"))
-        port = g.free_port()
-        t.env["VIGIL_EXPORTER_OPTS"] = (
-            f"--export-file {t.export} --grpc-address 127.0.0.1:{port} "
-            f"--tls-cert {tls['server']} --tls-key {tls['server_key']} "
-            f"--tls-client-ca {tls['ca']}")
+        tls, port = g.serve_tls(t)
         t.start()
         filt = {"allow_list": [{"binary_regex": ["echo$"], "event_set": ["PROCESS_EXEC"]}],
                 "deny_list": [{"arguments_regex": ["deny-me"]}]}

@@ -48,6 +48,18 @@ def make_tls(directory):
              ("client", "client.crt"), ("client_key", "client.key")]}
 
 
+def serve_tls(t, extra=""):
+    """Certificates in the tree's directory and the exporter's options for a mutual-TLS
+    gRPC server on a free loopback port (plus extra). Returns (tls, port)."""
+    tls = make_tls(os.path.join(t.base, "tls"))
+    port = free_port()
+    t.env["VIGIL_EXPORTER_OPTS"] = (
+        f"--export-file {t.export} --grpc-address 127.0.0.1:{port} "
+        f"--tls-cert {tls['server']} --tls-key {tls['server_key']} "
+        f"--tls-client-ca {tls['ca']}" + (f" {extra}" if extra else ""))
+    return tls, port
+
+
 _pb = None
 
 

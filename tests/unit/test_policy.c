@@ -417,6 +417,82 @@ static void test_pack(void)
 	policy_set_free(s);
 }
 
+/* ---- what the collector must send for a set (policy_set_needs) ------------------- */
+
+/* Whether the n prefixes of v are exactly the NULL-terminated want (any order). */
+static int same_prefixes(char **v, size_t n, const char *const *want)
+{
+	size_t k = 0, i, j;
+
+	while (want[k])
+		k++;
+	if (k != n)
+		return 0;
+	for (i = 0; i < n; i++) {
+		for (j = 0; j < k && strcmp(v[i], want[j]); j++)
+			;
+		if (j == k)
+			return 0;
+	}
+	return 1;
+}
+
+static void free_prefixes(char **v, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		free(v[i]);
+	free(v);
+}
+
+static void test_needs(void)
+{
+	static const char *const want[] = { "/etc/shadow", "/root/.ssh/", "/home/", "/var/log/",
+					    NULL };
+	struct policy_set *s = load(
+		"name: files\n"
+		"rules:\n"
+		"  - event: file\n"
+		"    file:\n"
+		"      path: {in: [/etc/shadow, /etc/shadow-], prefix: [/root/.ssh/],\n"
+		"             glob: [\"/home/*/.aws/*\", \"/home/x/.kube/*\"], notSuffix: [.pub]}\n"
+		"  - event: file\n"
+		"    operation: [unlink, rename]\n"
+		"    file: {path: {prefix: [/var/log/, /var/log/apt/]}}\n"
+		"  - event: exec\n"
+		"    process: {binary: {in: [/usr/bin/nc]}}\n");
+	char **pre;
+	size_t n;
+	unsigned need = policy_set_needs(s, &pre, &n);
+
+	CHECK(need == POL_NEED_FILE, "file rules only: need %#x", need);
+	CHECK(same_prefixes(pre, n, want), "prefixes: %zu (/etc/shadow- and /var/log/apt/ are "
+	      "covered, a glob gives its head)", n);
+	free_prefixes(pre, n);
+	policy_set_free(s);
+
+	s = load("name: any\n"
+		 "rules:\n"
+		 "  - event: file\n"
+		 "    file: {path: {prefix: [/etc/]}}\n"
+		 "  - event: file\n"
+		 "    file: {path: {suffix: [.so]}}\n"
+		 "  - event: network\n"
+		 "    operation: [connect]\n"
+		 "---\n"
+		 "name: priv\n"
+		 "rules:\n"
+		 "  - event: ptrace\n");
+	need = policy_set_needs(s, &pre, &n);
+	CHECK(need == (POL_NEED_FILE | POL_NEED_ALL_PATHS | POL_NEED_NET | POL_NEED_PRIV) &&
+	      !pre && n == 0, "a suffix test needs every path; net, priv: %#x, %zu", need, n);
+	policy_set_free(s);
+
+	s = load("name: execs\nrules:\n  - event: exec\n");
+	need = policy_set_needs(s, &pre, &n);
+	CHECK(need == 0 && n == 0, "exec rules need nothing beyond process events: %#x", need);
+	policy_set_free(s);
+}
+
 int main(void)
 {
 	test_errors();
@@ -426,6 +502,7 @@ int main(void)
 	test_big_set();
 	test_tetragon();
 	test_pack();
+	test_needs();
 	if (fails) {
 		fprintf(stderr, "%d check(s) failed\n", fails);
 		return 1;
