@@ -219,13 +219,13 @@ static __always_inline int starts(const __u8 *b, const char *p, int n)
  * it reads the record the fd may be closed). Returns 0 (not one), 1 (*dfd =
  * N, *u = rest: relative to N) or 2 (*dfd = N: the fd's file itself).
  */
-static __always_inline int fd_magic(struct fctx *c, const char **u, int *dfd)
+static __always_inline int fd_magic(struct fctx *c, long n, const char **u, int *dfd)
 {
-	__u8 *b = c->s->key.data;	/* free until finish() judges the prefix */
+	__u8 *b = c->s->key.data;	/* the string's head, read by put_operand */
 	int skip, fd = 0, i;
 	__u8 ch;
 
-	if (bpf_probe_read_user_str(b, 32, *u) < 10)
+	if (n < 10)
 		return 0;
 	if (starts(b, "/proc/self/fd/", 14))
 		skip = 14;
@@ -274,9 +274,13 @@ static __always_inline void put_operand(struct fctx *c, int dfd, const char *u, 
 		    VP_RD(&fs->root, dentry) == VP_RD(rm, mnt_root))
 			ff |= VIGIL_F_OURROOT;
 	}
-	bpf_probe_read_user(&first, 1, u);
+	/* the head of the string, once: its first byte, and /proc/self/fd/N (key.data
+	 * is free until finish() judges the prefix) */
+	long head = bpf_probe_read_user_str(c->s->key.data, 32, u);
+
+	first = head > 0 ? (char)c->s->key.data[0] : 0;
 	if (first == '/') {
-		int magic = fd_magic(c, &u, &dfd);
+		int magic = fd_magic(c, head, &u, &dfd);
 
 		if (magic == 2 && !second) { /* the fd's file itself, as ftruncate would */
 			ev->fflags = ff;

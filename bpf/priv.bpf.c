@@ -379,6 +379,25 @@ int vigil_memfd_create(struct sys_exit_ctx *ctx)
 	return 0;
 }
 
+/* io_uring_setup(entries, params): what the ring later opens, connects or
+ * accepts runs in the kernel without a syscall of its own, which the file and
+ * network programs do not see; that a process set one up is seen here.
+ * arg[0] entries, arg[1] params->flags. */
+SEC("tracepoint/syscalls/sys_exit_io_uring_setup")
+int vigil_io_uring_setup(struct sys_exit_ctx *ctx)
+{
+	struct pctx c;
+	__u32 flags = 0;
+
+	if (!pbegin(&c, VIGIL_OP_IO_URING_SETUP, ctx->ret))
+		return 0;
+	c.s->ev.arg[0] = (__u32)PARG(&c, 1);
+	bpf_probe_read_user(&flags, sizeof(flags), (const char *)PARG(&c, 2) + 8);
+	c.s->ev.arg[1] = flags;
+	pfinish(&c);
+	return 0;
+}
+
 SEC("tracepoint/syscalls/sys_exit_setns")
 int vigil_setns(struct sys_exit_ctx *ctx)
 {

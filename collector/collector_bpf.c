@@ -2956,6 +2956,7 @@ static const char *const cbpf_priv_sys[VIGIL_OP_PRIV_MAX - VIGIL_OP_SETUID] = {
 	"setuid", "setreuid", "setresuid", "setfsuid", "setgid", "setregid", "setresgid",
 	"setfsgid", "capset", "ptrace", "process_vm_writev", "init_module", "finit_module",
 	"mount", "unshare", "setns", "bpf", "memfd_create", "pivot_root", "clone", "clone3",
+	"io_uring_setup",
 };
 
 /* CLONE_NEW* flags and the names /proc/PID/ns uses for them. */
@@ -3138,6 +3139,10 @@ static void cbpf_pack_priv(const struct cbpf *cb, const unsigned char *d, msgpac
 	case VIGIL_OP_MEMFD_CREATE:
 		CBPF_STR("name", str, e.slen[0]);
 		CBPF_INT("flags", (int32_t)e.arg[0]);
+		break;
+	case VIGIL_OP_IO_URING_SETUP:
+		CBPF_UINT("entries", (uint32_t)e.arg[0]);
+		CBPF_UINT("flags", (uint32_t)e.arg[1]);
 		break;
 	case VIGIL_OP_PIVOT_ROOT:
 		CBPF_STR("new_root", str, e.slen[0]);

@@ -164,7 +164,7 @@ int cbpf_set_prefixes(struct cbpf *cb, const char *const *p, size_t n, unsigned 
 #define CBPF_OPS_FILE 0x0000000000fffffeull /* VIGIL_OP_OPEN .. VIGIL_OP_FSETXATTR */
 #define CBPF_OPS_NET 0x0000007f00000000ull  /* VIGIL_OP_CONNECT .. VIGIL_OP_DUP3 (net.bpf.o) */
 #define CBPF_OPS_STDIO 0x0000008000000000ull /* VIGIL_OP_EXEC_STDIO (process.bpf.o) */
-#define CBPF_OPS_PRIV 0x1fffff0000000000ull /* VIGIL_OP_SETUID .. VIGIL_OP_CLONE3 (priv.bpf.o) */
+#define CBPF_OPS_PRIV 0x3fffff0000000000ull /* VIGIL_OP_SETUID .. VIGIL_OP_IO_URING_SETUP (priv.bpf.o) */
 #define CBPF_OPS_ALL (CBPF_OPS_FILE | CBPF_OPS_NET | CBPF_OPS_STDIO | CBPF_OPS_PRIV)
 
 /* Rewrite the in-kernel filter: which operations are sent (ops, as above),

@@ -206,7 +206,8 @@ struct vigil_ev_clone {
 #define VIGIL_OP_PIVOT_ROOT	58	/* sys_pivot_root */
 #define VIGIL_OP_CLONE		59	/* sys_clone into new namespaces: the child's return */
 #define VIGIL_OP_CLONE3		60	/* sys_clone3 likewise */
-#define VIGIL_OP_PRIV_MAX	61
+#define VIGIL_OP_IO_URING_SETUP	61	/* sys_io_uring_setup: what it submits is not seen */
+#define VIGIL_OP_PRIV_MAX	62
 
 /*
  * VIGIL_EV_PRIV: 136 bytes, then up to three user strings (no NULs, each at

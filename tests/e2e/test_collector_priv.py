@@ -7,7 +7,7 @@ tree to the JSON export, each syscall performed for real:
   fires on its sys_setuid;
 - a root python performs capset (caps in process_credentials_arg), ptrace(PTRACE_ATTACH)
   of its child, process_vm_writev, init_module and finit_module (ENOSYS here: the attempt
-  is reported), bpf(BPF_MAP_CREATE) of a map named vigil_m, memfd_create, a failing
+  is reported), bpf(BPF_MAP_CREATE) of a map named vigil_m, memfd_create, io_uring_setup (entries, flags, the ring's fd), a failing
   pivot_root, and in a child unshare(CLONE_NEWUSER) (policy namespace-change fires);
   a raw clone(CLONE_NEWUTS) and a clone3(CLONE_NEWNET) whose children exit at once:
   sys_clone / sys_clone3 from the child (return 0);
@@ -89,6 +89,12 @@ if fd >= 0:
 # memfd_create
 mfd = os.memfd_create(f"vigil-memfd-{tag}")
 os.close(mfd)
+
+# io_uring_setup(4, params with IORING_SETUP_CLAMP): a ring (or -EPERM where disabled)
+params = ctypes.create_string_buffer(struct.pack("III", 0, 0, 0x10).ljust(120, b"\0"), 120)
+out["io_uring"] = libc.syscall(425, 4, params)
+if out["io_uring"] >= 0:
+    os.close(out["io_uring"])
 
 # pivot_root attempt (fails: not a mount point in this namespace)
 out["pivot_root"] = libc.syscall(155, f"/nonexistent-{tag}".encode(), b"/old")
@@ -243,6 +249,11 @@ def test():
         e = ev("sys_memfd_create", ap)
         check(label(e, "name") == f"vigil-memfd-{tag}" and e["return"]["int_arg"] >= 0,
               f"memfd_create {e['args']}")
+        e = ev("sys_io_uring_setup", ap)
+        check(label(e, "entries") == 4 and label(e, "flags") == 0x10 and
+              e["return"]["int_arg"] == res["io_uring"] and
+              next(k for k in e["args"] if k.get("label") == "entries").get("uint_arg") == 4,
+              f"io_uring_setup {e['args']} {e['return']} (returned {res['io_uring']})")
         e = ev("sys_pivot_root", ap)
         check(label(e, "new_root") == f"/nonexistent-{tag}" and label(e, "put_old") == "/old"
               and e["return"]["int_arg"] < 0, f"pivot_root {e['args']}")
