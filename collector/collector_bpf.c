@@ -2407,6 +2407,7 @@ static int cbpf_relink(const struct vigil_ev_file *e, const struct cbpf_arg *a, 
 		       char *out, size_t outsz, uint32_t *mnt)
 {
 	static char tgt[VIGIL_PATH_MAX + 1], root[VIGIL_PATH_MAX + 1], got[VIGIL_PATH_MAX + 1];
+	static char bname[VIGIL_PATH_MAX + 1];
 	struct open_how how = { .flags = O_PATH | O_CLOEXEC, .resolve = RESOLVE_IN_ROOT };
 	const char *base = "", *rel;
 	char proc[40], *slash;
@@ -2423,9 +2424,10 @@ static int cbpf_relink(const struct vigil_ev_file *e, const struct cbpf_arg *a, 
 	tgt[a->slen] = '\0';
 	if (!follow) { /* the directory; the last name is the object itself */
 		slash = strrchr(tgt, '/');
-		base = a->s + (slash - tgt) + 1;
-		if (!*base)
+		if (!slash[1])
 			return -1;
+		snprintf(bname, sizeof(bname), "%s", slash + 1);
+		base = bname;
 		slash[slash == tgt ? 1 : 0] = '\0';
 	}
 	snprintf(proc, sizeof(proc), "/proc/%u/root", e->hdr.pid);

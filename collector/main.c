@@ -359,8 +359,10 @@ static uint64_t merge_needs(const char **pre, size_t *npre, unsigned *pflags)
 	for (size_t i = 0; (user_ops & CBPF_OPS_FILE) && i < user_npre; i++)
 		pre[(*npre)++] = user_pre[i];
 	for (size_t i = 0; pol_file && i < needs.npre; i++) {
-		if (*npre == VIGIL_PREFIXES_MAX) /* too many to filter on: every path */
-			return *npre = 0, ops;
+		if (*npre == VIGIL_PREFIXES_MAX) { /* too many to filter on: every path */
+			*npre = 0;
+			return ops;
+		}
 		pre[(*npre)++] = needs.pre[i];
 	}
 	*pflags = CBPF_PFX_ON;

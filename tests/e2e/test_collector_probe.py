@@ -102,6 +102,20 @@ def in_ns(script, argv):
         list(argv)
 
 
+def reap(p):
+    """Kill collector p if it still runs."""
+    if p.poll() is None:
+        p.kill()
+        p.wait()
+
+
+def no_leftovers(before, pin, what):
+    """Nothing of an exited collector may stay loaded or pinned."""
+    stray, pinned = left_behind(before, pin)
+    check(not stray and not pinned,
+          f"{what}: left behind programs {stray}, pin dir {pin}: {pinned}")
+
+
 def start_log(p, timeout=30):
     """The stderr lines of collector p until it is ready or its stderr ends."""
     lines = []
@@ -143,12 +157,8 @@ def tracefs_unmountable(base):
             lines += start_log(p)
         p.wait(timeout=20)
     finally:
-        if p.poll() is None:
-            p.kill()
-            p.wait()
-    stray, pinned = left_behind(before, pin)
-    check(not stray and not pinned,
-          f"tracefs unmountable: left behind programs {stray}, pin dir {pin}: {pinned}")
+        reap(p)
+    no_leftovers(before, pin, "tracefs unmountable")
     log = "\n".join(x[:300] for x in lines)
     ready = any("info: ready" in x for x in lines)
     named = any("error: kernel lacks tracepoint" in x for x in lines)
@@ -246,12 +256,8 @@ def tracefs_unmounted(base):
         rest = p.communicate(timeout=20)[1]
         check(p.returncode == 0, f"empty tracing dir: exit {p.returncode} on SIGTERM\n{rest}")
     finally:
-        if p.poll() is None:
-            p.kill()
-            p.wait()
-    stray, pinned = left_behind(before, pin)
-    check(not stray and not pinned,
-          f"empty tracing dir: left behind programs {stray}, pin dir {pin}: {pinned}")
+        reap(p)
+    no_leftovers(before, pin, "empty tracing dir")
 
 
 def test():
