@@ -265,7 +265,8 @@ static __always_inline void put_operand(struct fctx *c, int dfd, const char *u, 
 	__u32 plen = 0, nlen;
 	char first = 0;
 
-	if (!second && c->f && c->f->root_mnt) {
+	/* the collector looks path operations up again (failed opens it does not) */
+	if (!second && c->f && c->f->root_mnt && ev->op > VIGIL_OP_CREAT) {
 		struct task_struct *task = c->task;
 		struct fs_struct *fs = VT_RD(task, fs);
 		struct vfsmount *rm = VP_RD(&fs->root, mnt);

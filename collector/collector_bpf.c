@@ -71,8 +71,6 @@ struct cbpf {
 	int net_attached;
 	int cgroups;		/* cgroup_allow holds ids: filter by cgroup */
 	int binaries;		/* VIGIL_BIN_*: bin_match holds binaries */
-	struct vigil_bin_key *bins; /* the same, for the scan of running processes */
-	size_t nbins;
 	int prefixes;		/* filter file paths by prefix_allow */
 	unsigned pflags;	/* CBPF_PFX_* */
 	char **uprefixes;	/* the same, for records the kernel could not judge */
@@ -1167,7 +1165,7 @@ static void cbpf_host_ns(struct cbpf *cb)
 	cb->own_mnt_ns = stat("/proc/self/ns/mnt", &stb) == 0 ? (uint32_t)stb.st_ino : 0;
 }
 
-/* Add path to bin_match (and cb->bins) unless it is there; 0, or -1 with err set. */
+/* Add path to bin_match (a set: twice is once); 0, or -1 with err set. */
 static int cbpf_add_binary(struct cbpf *cb, const char *path, char *err, size_t errlen)
 {
 	struct vigil_bin_key k;
@@ -1175,14 +1173,10 @@ static int cbpf_add_binary(struct cbpf *cb, const char *path, char *err, size_t 
 
 	memset(&k, 0, sizeof(k));
 	snprintf(k.path, sizeof(k.path), "%s", path);
-	for (size_t i = 0; i < cb->nbins; i++)
-		if (!memcmp(&cb->bins[i], &k, sizeof(k)))
-			return 0;
 	if (bpf_map_update_elem(bpf_map__fd(cb->skel->maps.bin_match), &k, &one, BPF_ANY)) {
 		snprintf(err, errlen, "write the binaries filter: %s", strerror(errno));
 		return -1;
 	}
-	cb->bins[cb->nbins++] = k;
 	return 0;
 }
 
@@ -1197,11 +1191,6 @@ static int cbpf_set_binaries(struct cbpf *cb, const struct cbpf_scope *sc, char 
 		return 0;
 	if (sc->nbinaries > VIGIL_BINARIES_MAX / 2) {
 		snprintf(err, errlen, "more than %d binaries", VIGIL_BINARIES_MAX / 2);
-		return -1;
-	}
-	cb->bins = calloc(2 * sc->nbinaries, sizeof(*cb->bins));
-	if (!cb->bins) {
-		snprintf(err, errlen, "out of memory");
 		return -1;
 	}
 	for (size_t i = 0; i < sc->nbinaries; i++) {
@@ -1219,48 +1208,49 @@ static int cbpf_set_binaries(struct cbpf *cb, const struct cbpf_scope *sc, char 
 	return 0;
 }
 
+static ssize_t cbpf_proc_link(uint32_t pid, const char *name, char *buf, size_t max, int strip);
+
 /* Processes already running a binary of bin_match (their execs came before
  * the programs): into bin_procs, from /proc/PID/exe. Called once the exec,
  * fork and exit programs are attached, so that none falls in between. */
 static void cbpf_bin_scan(struct cbpf *cb)
 {
-	char link[64], exe[VIGIL_BIN_LEN + 16];
 	struct vigil_bin_key k;
 	struct dirent *de;
-	uint8_t one = 1;
+	uint8_t one, v;
 	DIR *d;
 
 	if (!cb->binaries || !(d = opendir("/proc")))
 		return;
+	one = 1;
 	while ((de = readdir(d))) {
 		uint32_t pid = (uint32_t)strtoul(de->d_name, NULL, 10);
 		ssize_t n;
 
-		if (!pid)
-			continue;
-		snprintf(link, sizeof(link), "/proc/%u/exe", pid);
-		n = readlink(link, exe, sizeof(exe) - 1);
-		if (n <= 0)
-			continue;
-		exe[n] = '\0';
-		if (n > 10 && !strcmp(exe + n - 10, " (deleted)"))
-			exe[n -= 10] = '\0';
-		if (n >= VIGIL_BIN_LEN)
-			continue;
 		memset(&k, 0, sizeof(k));
-		memcpy(k.path, exe, (size_t)n);
-		for (size_t i = 0; i < cb->nbins; i++)
-			if (!memcmp(&cb->bins[i], &k, sizeof(k))) {
-				bpf_map_update_elem(bpf_map__fd(cb->skel->maps.bin_procs), &pid, &one,
-						    BPF_ANY);
-				break;
-			}
+		if (!pid || (n = cbpf_proc_link(pid, "exe", k.path, sizeof(k.path), 1)) <= 0 ||
+		    (size_t)n >= sizeof(k.path))
+			continue;
+		k.path[n] = '\0'; /* the " (deleted)" cbpf_proc_link cut may follow */
+		if (!bpf_map_lookup_elem(bpf_map__fd(cb->skel->maps.bin_match), &k, &v))
+			bpf_map_update_elem(bpf_map__fd(cb->skel->maps.bin_procs), &pid, &one,
+					    BPF_ANY);
 	}
 	closedir(d);
 }
 
 static int cbpf_fill_prefixes(struct cbpf *cb, const char *const *p, size_t n, unsigned pflags,
 			      char *err, size_t errlen);
+
+/* Our copy of the prefixes, emptied. */
+static void cbpf_free_uprefixes(struct cbpf *cb)
+{
+	for (size_t i = 0; i < cb->nuprefixes; i++)
+		free(cb->uprefixes[i]);
+	free(cb->uprefixes);
+	cb->uprefixes = NULL;
+	cb->nuprefixes = 0;
+}
 
 /* Fill the cgroup and prefix maps from scope; 0, or -1 with err set. */
 static int cbpf_set_scope(struct cbpf *cb, const struct cbpf_scope *sc, char *err, size_t errlen)
@@ -1342,11 +1332,7 @@ int cbpf_set_prefixes(struct cbpf *cb, const char *const *p, size_t n, unsigned 
 	if (cb->file)
 		cbpf_map_clear(bpf_map__fd(cb->file->maps.prefix_allow),
 			       sizeof(struct vigil_prefix_key));
-	for (size_t i = 0; i < cb->nuprefixes; i++)
-		free(cb->uprefixes[i]);
-	free(cb->uprefixes);
-	cb->uprefixes = NULL;
-	cb->nuprefixes = 0;
+	cbpf_free_uprefixes(cb);
 	if (cbpf_fill_prefixes(cb, p, n, pflags, err, errlen) < 0)
 		return -1;
 	if ((rc = cbpf_set_filter(cb, ops, chmod_all))) {
@@ -2516,15 +2502,24 @@ struct cbpf_op1 {
  * lexical path of a failed open), the new link of a symlink, the object of a
  * path operation (looked up again, cbpf_relink); a bind mount then undone
  * (cbpf_unbind). Buffers are static: one record at a time (the event loop).
+ * The prefix filter and the packing ask for the same record in turn: the last
+ * answer is kept, so that a path is looked up again once, not twice.
  */
 static void cbpf_operand1(const struct vigil_ev_file *e, const char *t, struct cbpf_op1 *o)
 {
 	static char j1[VIGIL_PATH_MAX + 1], r1[VIGIL_PATH_MAX + 1], u1[VIGIL_PATH_MAX + 1];
+	static struct cbpf_op1 last;
+	static const char *last_t;
+	static uint64_t last_ktime;
 	const char *p1 = t, *n1 = p1 + e->path_len, *p2 = n1 + e->name_len;
 	const char *n2 = p2 + e->path2_len;
 	uint32_t mnt = e->mnt_id;
 	int n, sym = e->op == VIGIL_OP_SYMLINK || e->op == VIGIL_OP_SYMLINKAT;
 
+	if (t == last_t && e->hdr.ktime == last_ktime) {
+		*o = last;
+		return;
+	}
 	memset(o, 0, sizeof(*o));
 	if (sym) {
 		o->name = n2;
@@ -2554,6 +2549,9 @@ static void cbpf_operand1(const struct vigil_ev_file *e, const char *t, struct c
 		}
 	}
 	cbpf_unbind(mnt, &o->a, u1, sizeof(u1), &o->mpath, &o->mpathlen);
+	last = *o;
+	last_t = t;
+	last_ktime = e->hdr.ktime;
 }
 
 /* Whether p[0..n) starts with one of the prefixes. */
@@ -3261,10 +3259,7 @@ void cbpf_close(struct cbpf *cb)
 		close(cb->lock_fd);
 	free(cb->proc.buf);
 	free(cb->rest.buf);
-	for (size_t i = 0; i < cb->nuprefixes; i++)
-		free(cb->uprefixes[i]);
-	free(cb->uprefixes);
-	free(cb->bins);
+	cbpf_free_uprefixes(cb);
 	free(cb);
 }
 

@@ -392,13 +392,14 @@ static void describe(struct stage *st, uint64_t ops, const char **pre, size_t np
 		stage_info(st, "policies", "%s: %zu policies", pol_paths, needs.npolicies);
 }
 
-/* (Re)read the policies into needs; a broken file is left out, with a warning. */
-static void read_needs(void)
+/* (Re)read the policies, whose files have signature sig, into needs; a broken
+ * file is left out, with a warning. */
+static void read_needs(uint64_t sig)
 {
 	char err[512];
 	struct cneeds n;
 
-	pol_sig = cneeds_signature(pol_paths);
+	pol_sig = sig;
 	if (cneeds_load(pol_paths, &n, err, sizeof(err)) < 0)
 		log_warn("--policies: %s: left out", err);
 	cneeds_free(&needs);
@@ -412,12 +413,12 @@ static void policies_check(struct stage *st)
 	char err[256];
 	size_t npre;
 	unsigned pflags;
-	uint64_t ops;
+	uint64_t ops, sig = cneeds_signature(pol_paths);
 
 	pol_checked_ns = mono_ns();
-	if (cneeds_signature(pol_paths) == pol_sig)
+	if (sig == pol_sig)
 		return;
-	read_needs();
+	read_needs(sig);
 	ops = merge_needs(pre, &npre, &pflags);
 	(*stage_counter(st, "policies.reloads"))++;
 	if (cbpf_set_prefixes(cb, pre, npre, pflags, ops, chmod_all, err, sizeof(err)) < 0) {
@@ -466,7 +467,7 @@ static int setup(struct stage *st)
 		pol_paths = strdup(opt_policies);
 		if (!pol_paths)
 			return EXIT_PERM;
-		read_needs();
+		read_needs(cneeds_signature(pol_paths));
 		pol_checked_ns = mono_ns();
 	}
 	ops = (int64_t)merge_needs(eff_pre, &neff, &scope.pflags);
